@@ -1,0 +1,1 @@
+"""Agents: the AI clients the proxy admits, and their API keys."""

@@ -1,0 +1,87 @@
+"""create_app(settings): the one place where the application is assembled and started."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+
+from cerberus import __version__, health
+from cerberus.cache import create_cache
+from cerberus.db import create_engine, create_sessionmaker
+from cerberus.errors import CerberusError
+from cerberus.logs import RequestLogMiddleware, configure_logging
+from cerberus.migrate import upgrade
+from cerberus.settings import Settings, load_settings
+
+logger = logging.getLogger("cerberus.app")
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.RUN_MIGRATIONS_ON_STARTUP:
+            await upgrade(settings)
+        app.state.engine = create_engine(settings)
+        app.state.sessionmaker = create_sessionmaker(app.state.engine)
+        app.state.cache = create_cache(settings)
+        try:
+            yield
+        finally:
+            await app.state.cache.close()
+            await app.state.engine.dispose()
+
+    app = FastAPI(
+        title="Cerberus",
+        version=__version__,
+        description="Governance gateway for the Model Context Protocol.",
+        lifespan=lifespan,
+        debug=settings.DEBUG,
+    )
+    app.state.settings = settings
+    app.add_exception_handler(CerberusError, _cerberus_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unexpected_error)
+    app.include_router(health.router)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.CORS_ORIGINS,
+        allow_methods=["*"],
+        allow_headers=["*"],
+        expose_headers=["Mcp-Session-Id", "MCP-Protocol-Version", "X-Request-ID"],
+    )
+    app.add_middleware(RequestLogMiddleware)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """The factory uvicorn imports in each worker process (`cerberus serve`, the container)."""
+    settings = load_settings()
+    configure_logging(settings.LOG_LEVEL)
+    return create_app(settings)
+
+
+async def _cerberus_error(request: Request, exc: CerberusError) -> JSONResponse:
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = []
+    for error in exc.errors():
+        location = [str(part) for part in error["loc"] if part not in ("body", "query", "path")]
+        field = ".".join(location) or "body"
+        errors.append({"field": field, "message": str(error["msg"]).removeprefix("Value error, ")})
+    first = errors[0] if errors else {"field": "body", "message": "invalid request"}
+    return JSONResponse(
+        {"detail": f"{first['field']}: {first['message']}", "errors": errors}, status_code=422
+    )
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    logger.error("unhandled error", exc_info=exc)
+    return JSONResponse({"detail": "internal error"}, status_code=500)

@@ -1,0 +1,1 @@
+"""Audit: every proxy decision, written in batches and queried by admins."""

@@ -1,0 +1,1 @@
+"""People auth: passwords, JWTs, login and the current-user dependency."""

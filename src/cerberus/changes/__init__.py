@@ -1,0 +1,1 @@
+"""Change history: every control-plane write, for security reviews."""

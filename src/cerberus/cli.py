@@ -1,0 +1,123 @@
+"""The `cerberus` command: serve, migrate, version (and more as the product grows)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from cerberus import __version__
+from cerberus.db import safe_url
+from cerberus.errors import ConfigurationError
+from cerberus.settings import Settings, load_settings
+
+T = TypeVar("T")
+Command = Callable[[argparse.Namespace, Settings], int]
+
+
+class CommandError(Exception):
+    """A failure the user can act on; printed as one line, exit status 1."""
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+        command: Command = args.command
+        code = command(args, settings)
+    except ConfigurationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        code = 2
+    except CommandError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        code = 1
+    except KeyboardInterrupt:
+        code = 130
+    sys.exit(code)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cerberus", description="Cerberus, a governance gateway for MCP."
+    )
+    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the gateway (HTTP server)")
+    serve.add_argument("--host", help="address to bind (default: HOST, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to bind (default: PORT, 8000)")
+    serve.add_argument("--workers", type=int, help="worker processes (default: WORKERS, 1)")
+    serve.set_defaults(command=run_serve)
+
+    migrate = commands.add_parser("migrate", help="upgrade the database schema")
+    migrate.add_argument("--sql", action="store_true", help="print the SQL instead of running it")
+    migrate.add_argument("--revision", default="head", help="target revision (default: head)")
+    migrate.set_defaults(command=run_migrate)
+
+    version = commands.add_parser("version", help="print the version")
+    version.set_defaults(command=run_version)
+    return parser
+
+
+def run_version(args: argparse.Namespace, settings: Settings) -> int:
+    print(f"cerberus {__version__}")
+    return 0
+
+
+def run_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from cerberus.migrate import upgrade, upgrade_sql
+
+    if args.sql:
+        print(upgrade_sql(settings, args.revision), end="")
+        return 0
+    outcome = with_database(settings, lambda: upgrade(settings, args.revision))
+    if outcome.applied:
+        print(f"migrated {outcome.before or 'empty database'} -> {outcome.after}")
+    else:
+        print(f"already at {outcome.after}")
+    return 0
+
+
+def run_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from cerberus.logs import configure_logging
+    from cerberus.migrate import current_revision, upgrade
+
+    configure_logging(settings.LOG_LEVEL)
+    # Migrate (or at least reach the database) before uvicorn starts, so a bad DATABASE_URL
+    # is one line here rather than a traceback from inside the server.
+    if settings.RUN_MIGRATIONS_ON_STARTUP:
+        with_database(settings, lambda: upgrade(settings))
+    else:
+        with_database(settings, lambda: current_revision(settings))
+    uvicorn.run(
+        "cerberus.app:app_from_env",
+        factory=True,
+        host=args.host or settings.HOST,
+        port=args.port or settings.PORT,
+        workers=args.workers or settings.WORKERS,
+        loop="uvloop",
+        http="httptools",
+        log_config=None,
+        access_log=False,
+        proxy_headers=True,
+        forwarded_allow_ips="*",
+        timeout_graceful_shutdown=15,
+    )
+    return 0
+
+
+def with_database(settings: Settings, action: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a database coroutine; an unreachable database becomes one readable line."""
+    try:
+        return asyncio.run(action())
+    except (OSError, OperationalError, DBAPIError, TimeoutError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise CommandError(
+            f"cannot reach the database at {safe_url(settings.database_url)}: {reason}"
+        ) from None

@@ -1,0 +1,64 @@
+"""Health endpoints for load balancers (liveness) and operators (dependency checks)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from cerberus import __version__
+
+router = APIRouter(tags=["health"])
+
+CHECK_TIMEOUT_SECONDS = 3.0
+
+
+@router.get("/health")
+async def health() -> dict[str, str]:
+    """Liveness: answers without touching any dependency."""
+    return {
+        "status": "healthy",
+        "timestamp": datetime.now(UTC).isoformat(),
+        "version": __version__,
+    }
+
+
+@router.get("/health/detailed", responses={503: {"description": "a dependency is down"}})
+async def health_detailed(request: Request) -> JSONResponse:
+    """Readiness: checks the database and the cache, 503 when either is down."""
+    state = request.app.state
+
+    async def database() -> None:
+        async with state.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    checks = {
+        "database": await _timed(database()),
+        "cache": await _timed(state.cache.ping()),
+    }
+    healthy = all(check["status"] == "healthy" for check in checks.values())
+    body = {
+        "status": "healthy" if healthy else "unhealthy",
+        "timestamp": datetime.now(UTC).isoformat(),
+        "version": __version__,
+        "checks": checks,
+    }
+    return JSONResponse(body, status_code=200 if healthy else 503)
+
+
+async def _timed(check: Any) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        await asyncio.wait_for(check, CHECK_TIMEOUT_SECONDS)
+    except Exception as exc:
+        return {
+            "status": "unhealthy",
+            "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+            "error": type(exc).__name__,
+        }
+    return {"status": "healthy", "latency_ms": round((time.perf_counter() - started) * 1000, 2)}

@@ -1,0 +1,1 @@
+"""The governance plane: the MCP proxy."""

@@ -1,0 +1,1 @@
+"""Organisations, workspaces and the people who administer them."""
