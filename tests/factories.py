@@ -1,0 +1,58 @@
+"""Small async factories for test data; each flushes so ids exist, the caller's session commits."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cerberus.agents.keys import generate_key
+from cerberus.agents.models import Agent
+from cerberus.tenancy.models import Organisation, Workspace
+
+
+def unique(stem: str) -> str:
+    return f"{stem}-{uuid.uuid4().hex[:8]}"
+
+
+async def create_organisation(session: AsyncSession, **fields: Any) -> Organisation:
+    slug = fields.pop("slug", unique("org"))
+    organisation = Organisation(name=fields.pop("name", slug.title()), slug=slug, **fields)
+    session.add(organisation)
+    await session.flush()
+    return organisation
+
+
+async def create_workspace(
+    session: AsyncSession, organisation: Organisation, **fields: Any
+) -> Workspace:
+    slug = fields.pop("slug", unique("ws"))
+    workspace = Workspace(
+        organisation_id=organisation.id,
+        name=fields.pop("name", slug.title()),
+        slug=slug,
+        mcp_server_url=fields.pop("mcp_server_url", "http://127.0.0.1:9/mcp"),
+        **fields,
+    )
+    session.add(workspace)
+    await session.flush()
+    return workspace
+
+
+async def create_agent(
+    session: AsyncSession, workspace: Workspace, *, prefix: str = "sk-", **fields: Any
+) -> tuple[Agent, str]:
+    """An agent and its plain key (shown once, as the API does)."""
+    key = generate_key(prefix)
+    agent = Agent(
+        organisation_id=workspace.organisation_id,
+        workspace_id=workspace.id,
+        name=fields.pop("name", unique("agent")),
+        key_hash=key.hash,
+        key_prefix=key.display_prefix,
+        **fields,
+    )
+    session.add(agent)
+    await session.flush()
+    return agent, key.plain
