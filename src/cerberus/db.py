@@ -112,10 +112,13 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One session per request; it commits once, before the response is sent."""
+    from cerberus.invalidation import publish_pending
+
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
     async with sessionmaker() as session:
         yield session
         await session.commit()
+        await publish_pending(session, request.app.state.cache)
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
