@@ -14,6 +14,8 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from cerberus.cache import Cache
+
 
 class Direction(StrEnum):
     REQUEST = "request"
@@ -82,6 +84,10 @@ class CheckContext:
     tool_name: str | None = None
     # For a response: the request it answers (method, params), when the proxy knows it.
     request: Mapping[str, Any] | None = None
+    # The called tool's declared outputSchema, when known (redaction must keep results valid).
+    output_schema: Mapping[str, Any] | None = None
+    # The shared cache, for guardrails that count or remember across instances.
+    cache: Cache | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
 
