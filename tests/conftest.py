@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from cerberus.app import create_app
 from cerberus.migrate import upgrade
 from cerberus.settings import Settings
+from cerberus.tenancy.models import User
 
 TEST_DATABASE_URL = os.environ.get("CERBERUS_TEST_DATABASE_URL")
 TEST_REDIS_URL = os.environ.get("CERBERUS_TEST_REDIS_URL")
@@ -110,6 +111,19 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http
+
+
+def auth_headers(settings: Settings, user: User) -> dict[str, str]:
+    """An Authorization header carrying a fresh access token for the user."""
+    from cerberus.auth.tokens import issue
+
+    return {"Authorization": f"Bearer {issue(user, settings, 'access').token}"}
+
+
+@pytest.fixture
+def headers_for(settings: Settings) -> Callable[[User], dict[str, str]]:
+    """`headers_for(user)`: the Authorization header of an access token for that user."""
+    return lambda user: auth_headers(settings, user)
 
 
 @pytest.fixture

@@ -9,7 +9,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cerberus.agents.keys import generate_key
 from cerberus.agents.models import Agent
-from cerberus.tenancy.models import Organisation, Workspace
+from cerberus.auth.passwords import hash_password
+from cerberus.tenancy.models import Organisation, User, Workspace
+
+DEFAULT_PASSWORD = "correct-horse-battery"
 
 
 def unique(stem: str) -> str:
@@ -56,3 +59,24 @@ async def create_agent(
     session.add(agent)
     await session.flush()
     return agent, key.plain
+
+
+async def create_user(
+    session: AsyncSession,
+    organisation: Organisation | None,
+    *,
+    role: str = "org_admin",
+    password: str = DEFAULT_PASSWORD,
+    **fields: Any,
+) -> User:
+    """A person; pass organisation=None with role="super_admin" for a platform admin."""
+    user = User(
+        organisation_id=organisation.id if organisation is not None else None,
+        email=fields.pop("email", f"{unique('user')}@example.com"),
+        password_hash=hash_password(password),
+        role=role,
+        **fields,
+    )
+    session.add(user)
+    await session.flush()
+    return user

@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
-from cerberus import __version__, health
+from cerberus import __version__, api, health
 from cerberus.cache import create_cache
 from cerberus.db import create_engine, create_sessionmaker
 from cerberus.errors import CerberusError
@@ -48,6 +48,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected_error)
     app.include_router(health.router)
+    app.include_router(api.router)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.CORS_ORIGINS,

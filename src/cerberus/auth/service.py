@@ -1,0 +1,83 @@
+"""Logging people in and rotating their refresh tokens."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cerberus.auth import lockout, tokens
+from cerberus.auth.passwords import verify_password
+from cerberus.auth.schemas import TokenPair
+from cerberus.auth.tokens import BEARER_CHALLENGE
+from cerberus.cache import Cache
+from cerberus.db import utcnow
+from cerberus.errors import Unauthorized
+from cerberus.settings import Settings
+from cerberus.tenancy.models import Organisation, RefreshToken, User
+
+INVALID_LOGIN = "invalid email or password"
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+async def login(
+    session: AsyncSession, cache: Cache, settings: Settings, email: str, password: str
+) -> TokenPair:
+    email = normalise_email(email)
+    await lockout.ensure_not_locked(cache, email)
+    user = await session.scalar(select(User).where(User.email == email))
+    # Always one bcrypt check, so timing does not tell which accounts exist.
+    password_ok = verify_password(password, user.password_hash if user else None)
+    if user is None or not password_ok or not await _may_log_in(session, user):
+        await lockout.record_failure(cache, settings, email)
+        raise Unauthorized(INVALID_LOGIN)
+    await lockout.clear_failures(cache, email)
+    user.last_login_at = utcnow()
+    return await issue_pair(session, user, settings)
+
+
+async def refresh(session: AsyncSession, settings: Settings, refresh_token: str) -> TokenPair:
+    """A new pair for a refresh token that was never used; a second use is refused."""
+    claims = tokens.decode(refresh_token, settings, expected="refresh")
+    # One conditional UPDATE: of two concurrent uses of the same token only one can win.
+    result = await session.execute(
+        update(RefreshToken)
+        .where(
+            RefreshToken.jti == claims.jti,
+            RefreshToken.user_id == claims.subject,
+            RefreshToken.used_at.is_(None),
+        )
+        .values(used_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(result, "rowcount", 0) != 1:
+        raise Unauthorized("refresh token already used or unknown", headers=BEARER_CHALLENGE)
+    user = await session.get(User, claims.subject)
+    if user is None or not await _may_log_in(session, user):
+        raise Unauthorized("user is not active", headers=BEARER_CHALLENGE)
+    return await issue_pair(session, user, settings)
+
+
+async def issue_pair(session: AsyncSession, user: User, settings: Settings) -> TokenPair:
+    access = tokens.issue(user, settings, "access")
+    refresh_token = tokens.issue(user, settings, "refresh")
+    session.add(
+        RefreshToken(jti=refresh_token.jti, user_id=user.id, expires_at=refresh_token.expires_at)
+    )
+    await session.flush()
+    return TokenPair(
+        access_token=access.token,
+        refresh_token=refresh_token.token,
+        expires_in=settings.ACCESS_TOKEN_EXPIRE_MINUTES * 60,
+    )
+
+
+async def _may_log_in(session: AsyncSession, user: User) -> bool:
+    if not user.is_active or user.deleted_at is not None:
+        return False
+    if user.organisation_id is None:
+        return True
+    organisation = await session.get(Organisation, user.organisation_id)
+    return organisation is not None and organisation.is_active and organisation.deleted_at is None

@@ -1,0 +1,120 @@
+"""Logging in, refreshing, and who the tokens say the caller is."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+import jwt
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cerberus.settings import Settings
+from cerberus.tenancy.models import User
+from tests.factories import DEFAULT_PASSWORD, create_organisation, create_user
+
+API = "/control-plane/api/v1"
+
+
+async def test_login_answers_a_bearer_pair_with_the_documented_claims(
+    client: httpx.AsyncClient, session: AsyncSession, settings: Settings
+) -> None:
+    organisation = await create_organisation(session)
+    user = await create_user(session, organisation, role="org_viewer")
+
+    response = await client.post(
+        f"{API}/auth/login", json={"email": user.email, "password": DEFAULT_PASSWORD}
+    )
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["token_type"] == "bearer"
+    assert body["expires_in"] == settings.ACCESS_TOKEN_EXPIRE_MINUTES * 60
+    key = settings.SECRET_KEY.get_secret_value()
+    access = jwt.decode(body["access_token"], key, algorithms=["HS256"])
+    refresh = jwt.decode(body["refresh_token"], key, algorithms=["HS256"])
+    assert access["sub"] == user.id
+    assert access["org"] == organisation.id
+    assert access["role"] == "org_viewer"
+    assert (access["type"], refresh["type"]) == ("access", "refresh")
+    assert access["jti"] != refresh["jti"]
+    assert access["exp"] - access["iat"] == settings.ACCESS_TOKEN_EXPIRE_MINUTES * 60
+    assert refresh["exp"] - refresh["iat"] == settings.REFRESH_TOKEN_EXPIRE_DAYS * 86400
+
+
+async def test_login_is_case_insensitive_on_email(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    user = await create_user(session, await create_organisation(session))
+
+    response = await client.post(
+        f"{API}/auth/login", json={"email": user.email.upper(), "password": DEFAULT_PASSWORD}
+    )
+
+    assert response.status_code == 200
+
+
+async def test_wrong_password_and_unknown_email_answer_the_same_401(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    user = await create_user(session, await create_organisation(session))
+
+    wrong = await client.post(f"{API}/auth/login", json={"email": user.email, "password": "nope"})
+    unknown = await client.post(
+        f"{API}/auth/login", json={"email": "nobody@example.com", "password": DEFAULT_PASSWORD}
+    )
+
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.json() == unknown.json() == {"detail": "invalid email or password"}
+
+
+async def test_inactive_user_cannot_log_in(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    user = await create_user(session, await create_organisation(session), is_active=False)
+
+    response = await client.post(
+        f"{API}/auth/login", json={"email": user.email, "password": DEFAULT_PASSWORD}
+    )
+
+    assert response.status_code == 401
+
+
+async def test_me_answers_the_user_behind_the_access_token(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    headers_for: Callable[[User], dict[str, str]],
+) -> None:
+    user = await create_user(session, await create_organisation(session))
+
+    response = await client.get(f"{API}/auth/me", headers=headers_for(user))
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["id"] == user.id
+    assert body["email"] == user.email
+    assert "password_hash" not in body
+
+
+async def test_refresh_rotates_and_a_used_refresh_token_is_refused(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    user = await create_user(session, await create_organisation(session))
+    login = await client.post(
+        f"{API}/auth/login", json={"email": user.email, "password": DEFAULT_PASSWORD}
+    )
+    first = login.json()["refresh_token"]
+
+    rotated = await client.post(f"{API}/auth/refresh", json={"refresh_token": first})
+    reused = await client.post(f"{API}/auth/refresh", json={"refresh_token": first})
+    again = await client.post(
+        f"{API}/auth/refresh", json={"refresh_token": rotated.json()["refresh_token"]}
+    )
+
+    assert rotated.status_code == 200
+    assert rotated.json()["refresh_token"] != first
+    assert reused.status_code == 401
+    assert again.status_code == 200
+    me = await client.get(
+        f"{API}/auth/me", headers={"Authorization": f"Bearer {again.json()['access_token']}"}
+    )
+    assert me.json()["id"] == user.id
