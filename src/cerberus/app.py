@@ -17,6 +17,7 @@ from cerberus.db import create_engine, create_sessionmaker
 from cerberus.errors import CerberusError
 from cerberus.logs import RequestLogMiddleware, configure_logging
 from cerberus.migrate import upgrade
+from cerberus.policies.compiled import PipelineCache
 from cerberus.settings import Settings, load_settings
 
 logger = logging.getLogger("cerberus.app")
@@ -30,9 +31,14 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.engine = create_engine(settings)
         app.state.sessionmaker = create_sessionmaker(app.state.engine)
         app.state.cache = create_cache(settings)
+        app.state.pipelines = PipelineCache(
+            lambda: app.state.sessionmaker, app.state.cache, ttl_seconds=settings.CACHE_TTL_SECONDS
+        )
+        await app.state.pipelines.start()
         try:
             yield
         finally:
+            await app.state.pipelines.close()
             await app.state.cache.close()
             await app.state.engine.dispose()
 

@@ -1,0 +1,388 @@
+"""Compiled pipelines per (workspace, agent), cached in process and in the shared cache.
+
+The effective policy rows of an agent are stored as JSON in the shared cache, so a new
+instance builds its pipeline without a database query once any instance has warmed the
+key. Every instance subscribes to `cerberus:invalidate`: a change to a policy, agent,
+workspace or organisation drops the affected in-process pipelines and moves the shared
+cache to a new generation (old entries are never read again and expire by TTL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+from sqlalchemy import or_, select
+
+from cerberus.cache import Cache
+from cerberus.guardrails import (
+    CheckContext,
+    Direction,
+    Finding,
+    Guardrail,
+    Outcome,
+    Verdict,
+    get_guardrail_type,
+)
+from cerberus.invalidation import CHANNEL, Invalidation
+from cerberus.policies.effective import effective_policies
+from cerberus.policies.models import Policy
+from cerberus.policies.pins import PIN_STORE_EXTRA, PinStore, SessionSource
+from cerberus.proxy.pipeline import Decision, Pipeline, new_decision_id
+
+logger = logging.getLogger("cerberus.policies")
+
+GLOBAL_GENERATION_KEY = "cerberus:policies:gen"
+# A failed build is retried after this long (a database outage must not be hammered per message).
+FAILED_BUILD_RETRY_SECONDS = 1.0
+
+
+class PipelineBuildError(Exception):
+    """The stored policies could not be turned into guardrails (or could not be loaded)."""
+
+
+@dataclass(frozen=True)
+class PolicyRow:
+    """What the pipeline needs of one effective policy; this is what the shared cache holds."""
+
+    id: str
+    name: str
+    guardrail_type: str
+    action: str
+    config: Mapping[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "guardrail_type": self.guardrail_type,
+            "action": self.action,
+            "config": dict(self.config),
+        }
+
+
+def compile_guardrail(row: PolicyRow) -> Guardrail:
+    """One policy row as a validated guardrail; patterns are compiled by its model."""
+    guardrail_type = get_guardrail_type(row.guardrail_type)
+    if guardrail_type is None:
+        raise PipelineBuildError(f"policy {row.id}: unknown guardrail type {row.guardrail_type!r}")
+    if row.action not in guardrail_type.actions:
+        raise PipelineBuildError(
+            f"policy {row.id}: {row.guardrail_type} does not support action {row.action!r}"
+        )
+    try:
+        return guardrail_type.model_validate({**row.config, "action": row.action})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"]) or "config"
+        raise PipelineBuildError(
+            f"policy {row.id} ({row.guardrail_type}): invalid config {where}: {error['msg']}"
+        ) from None
+
+
+class CompiledPipeline(Pipeline):
+    """A Pipeline that also hands guardrails the pin store and remembers tool definitions."""
+
+    def __init__(self, guardrails: Sequence[Guardrail], *, fail_mode: str, pins: PinStore) -> None:
+        super().__init__(guardrails, fail_mode=fail_mode)
+        self.compiled = tuple(guardrails)
+        self._pins = pins
+
+    async def decide(self, message: dict[str, Any], context: CheckContext) -> Decision:
+        context.extras.setdefault(PIN_STORE_EXTRA, self._pins)
+        if context.direction is Direction.RESPONSE:
+            method = context.method or (context.request or {}).get("method")
+            if method == "tools/list":
+                self._pins.remember_tools(context.workspace_id, message)
+            elif method == "tools/call" and context.output_schema is None:
+                name = context.tool_name or _called_tool(context)
+                if name:
+                    context.output_schema = await self._pins.output_schema(
+                        context.workspace_id, name
+                    )
+        return await super().decide(message, context)
+
+
+class UnavailablePipeline(Pipeline):
+    """Stands in when the pipeline cannot be built and the workspace fails closed."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__((), fail_mode="closed")
+        self.reason = reason
+
+    async def decide(self, message: dict[str, Any], context: CheckContext) -> Decision:
+        verdict = Verdict(
+            Outcome.BLOCK,
+            "policy_pipeline",
+            (Finding("evaluation_error", 1),),
+            "policy evaluation failed; blocked (fail_mode closed)",
+        )
+        return Decision(
+            new_decision_id(),
+            Outcome.BLOCK,
+            message,
+            triggered=[
+                {
+                    "guardrail": verdict.guardrail,
+                    "action": verdict.outcome.value,
+                    "findings": [finding.as_dict() for finding in verdict.findings],
+                }
+            ],
+            reason=verdict.reason,
+        )
+
+
+@dataclass
+class _Entry:
+    organisation_id: str
+    workspace_id: str
+    agent_id: str
+    expires_at: float
+    guardrails: tuple[Guardrail, ...] = ()
+    error: str | None = None
+    by_fail_mode: dict[str, Pipeline] = field(default_factory=dict)
+
+
+class PipelineCache:
+    """`await for_agent(...)` returns the compiled pipeline; warm lookups touch only memory."""
+
+    def __init__(
+        self,
+        sessions: SessionSource,
+        cache: Cache,
+        *,
+        ttl_seconds: float,
+    ) -> None:
+        self._sessions = sessions
+        self._cache = cache
+        self._ttl = ttl_seconds
+        self.pins = PinStore(sessions, cache, ttl_seconds=ttl_seconds)
+        self._entries: dict[tuple[str, str], _Entry] = {}
+        self._building: dict[tuple[str, str], asyncio.Future[_Entry]] = {}
+        # Bumped by every invalidation; a build that saw it move is not cached (it may be stale).
+        self._epoch = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        await self.pins.start()
+        if not await self._try_subscribe():
+            self._spawn(self._subscribe_later())
+
+    async def _try_subscribe(self) -> bool:
+        try:
+            await self._cache.subscribe(CHANNEL, self._on_invalidation)
+            return True
+        except Exception as exc:
+            logger.warning("cannot subscribe to invalidations yet", extra={"error": repr(exc)})
+            return False
+
+    async def _subscribe_later(self) -> None:
+        # The gateway starts even when the cache is down; it subscribes once it can.
+        while True:
+            await asyncio.sleep(1.0)
+            if await self._try_subscribe():
+                return
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.pins.close()
+
+    async def for_agent(
+        self, organisation_id: str, workspace_id: str, agent_id: str, fail_mode: str = "closed"
+    ) -> Pipeline:
+        key = (workspace_id, agent_id)
+        entry = self._entries.get(key)
+        if entry is None or entry.expires_at <= time.monotonic():
+            entry = await self._build_once(key, organisation_id)
+        return self._pipeline(entry, fail_mode)
+
+    def _pipeline(self, entry: _Entry, fail_mode: str) -> Pipeline:
+        mode = "open" if fail_mode == "open" else "closed"
+        pipeline = entry.by_fail_mode.get(mode)
+        if pipeline is not None:
+            return pipeline
+        if entry.error is not None and mode == "closed":
+            pipeline = UnavailablePipeline(entry.error)
+        else:
+            # fail_mode open: run what could be built (nothing, if loading failed).
+            pipeline = CompiledPipeline(entry.guardrails, fail_mode=mode, pins=self.pins)
+        entry.by_fail_mode[mode] = pipeline
+        return pipeline
+
+    async def _build_once(self, key: tuple[str, str], organisation_id: str) -> _Entry:
+        """Concurrent cold misses for one key share a single build."""
+        pending = self._building.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[_Entry] = asyncio.get_running_loop().create_future()
+        self._building[key] = future
+        try:
+            entry = await self._build(key, organisation_id)
+            future.set_result(entry)
+            return entry
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved here so an unawaited future logs nothing
+            raise
+        finally:
+            del self._building[key]
+
+    async def _build(self, key: tuple[str, str], organisation_id: str) -> _Entry:
+        workspace_id, agent_id = key
+        epoch = self._epoch
+        now = time.monotonic()
+        entry = _Entry(organisation_id, workspace_id, agent_id, now + self._ttl)
+        try:
+            rows = await self._rows(organisation_id, workspace_id, agent_id, epoch)
+        except Exception as exc:
+            logger.error(
+                "could not load policies; pipeline unavailable",
+                extra={"workspace_id": workspace_id, "agent_id": agent_id, "error": repr(exc)},
+            )
+            entry.error = "policies could not be loaded"
+            entry.expires_at = now + FAILED_BUILD_RETRY_SECONDS
+            return entry
+        guardrails: list[Guardrail] = []
+        for row in rows:
+            try:
+                guardrails.append(compile_guardrail(row))
+            except PipelineBuildError as exc:
+                logger.error(
+                    "invalid stored policy; pipeline unavailable",
+                    extra={"workspace_id": workspace_id, "agent_id": agent_id, "error": str(exc)},
+                )
+                entry.error = str(exc)
+                entry.expires_at = now + FAILED_BUILD_RETRY_SECONDS
+        entry.guardrails = tuple(guardrails)
+        if any(g.type == "tool_pinning" for g in guardrails):
+            try:
+                await self.pins.ensure_loaded(workspace_id)
+            except Exception as exc:
+                logger.error(
+                    "could not load tool pins; pipeline unavailable",
+                    extra={"workspace_id": workspace_id, "error": repr(exc)},
+                )
+                entry.error = "tool pins could not be loaded"
+                entry.expires_at = now + FAILED_BUILD_RETRY_SECONDS
+        if self._epoch == epoch:
+            self._entries[key] = entry
+        return entry
+
+    async def _rows(
+        self, organisation_id: str, workspace_id: str, agent_id: str, epoch: int
+    ) -> list[PolicyRow]:
+        try:
+            shared_key = await self._shared_key(organisation_id, workspace_id, agent_id)
+            raw = await self._cache.get(shared_key)
+        except Exception as exc:
+            # The database still answers for the shared cache, only slower.
+            logger.warning("shared cache unavailable for policies", extra={"error": repr(exc)})
+            return await self._load_rows(organisation_id, workspace_id, agent_id)
+        if raw is not None:
+            return [PolicyRow(**item) for item in orjson.loads(raw)]
+        rows = await self._load_rows(organisation_id, workspace_id, agent_id)
+        if self._epoch == epoch:
+            payload = orjson.dumps([row.as_dict() for row in rows])
+            with contextlib.suppress(Exception):
+                await self._cache.set(shared_key, payload, ttl_seconds=self._ttl)
+        return rows
+
+    async def _shared_key(self, organisation_id: str, workspace_id: str, agent_id: str) -> str:
+        everything = await self._cache.get(GLOBAL_GENERATION_KEY) or b"0"
+        organisation = await self._cache.get(_organisation_generation_key(organisation_id)) or b"0"
+        return (
+            f"cerberus:policies:{everything.decode()}:{organisation.decode()}:"
+            f"{organisation_id}:{workspace_id}:{agent_id}"
+        )
+
+    async def _load_rows(
+        self, organisation_id: str, workspace_id: str, agent_id: str
+    ) -> list[PolicyRow]:
+        query = select(Policy).where(
+            Policy.organisation_id == organisation_id,
+            Policy.enabled.is_(True),
+            Policy.deleted_at.is_(None),
+            or_(Policy.workspace_id.is_(None), Policy.workspace_id == workspace_id),
+            or_(Policy.agent_id.is_(None), Policy.agent_id == agent_id),
+        )
+        async with self._sessions()() as session:
+            policies = (await session.scalars(query)).all()
+        chosen = effective_policies(policies, workspace_id, agent_id)
+        return [
+            PolicyRow(p.id, p.name, p.guardrail_type, p.action, dict(p.config or {}))
+            for p in chosen.values()
+        ]
+
+    def _on_invalidation(self, raw: bytes) -> None:
+        try:
+            event = Invalidation.decode(raw)
+        except Exception:
+            logger.warning("ignored a malformed invalidation message")
+            return
+        if event.kind == "tool_pin":
+            self.pins.invalidate(event.workspace_id)
+            return
+        self._epoch += 1
+        organisation_id = event.organisation_id or self._organisation_of(event)
+        for key, entry in list(self._entries.items()):
+            if _affects(event, entry):
+                del self._entries[key]
+        self._spawn(self._bump_generation(organisation_id))
+
+    def _organisation_of(self, event: Invalidation) -> str | None:
+        if event.kind == "organisation":
+            return event.id
+        return None
+
+    async def _bump_generation(self, organisation_id: str | None) -> None:
+        key = (
+            _organisation_generation_key(organisation_id)
+            if organisation_id is not None
+            else GLOBAL_GENERATION_KEY
+        )
+        try:
+            await self._cache.set(key, uuid.uuid4().hex.encode())
+        except Exception:
+            logger.exception("could not move the shared policy cache to a new generation")
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+def _organisation_generation_key(organisation_id: str) -> str:
+    return f"cerberus:policies:gen:{organisation_id}"
+
+
+def _affects(event: Invalidation, entry: _Entry) -> bool:
+    if event.kind == "organisation":
+        return entry.organisation_id == event.id
+    if event.kind == "workspace":
+        return entry.workspace_id == event.id
+    if event.kind == "agent":
+        return entry.agent_id == event.id
+    # A policy: narrowed to its workspace or organisation when the event says which.
+    if event.workspace_id is not None:
+        return entry.workspace_id == event.workspace_id
+    if event.organisation_id is not None:
+        return entry.organisation_id == event.organisation_id
+    return True
+
+
+def _called_tool(context: CheckContext) -> str | None:
+    params = (context.request or {}).get("params")
+    if isinstance(params, Mapping):
+        name = params.get("name")
+        return name if isinstance(name, str) else None
+    return None

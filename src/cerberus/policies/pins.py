@@ -1,0 +1,298 @@
+"""Pinned tool definitions and the tool catalogue per workspace, kept in memory for the hot path.
+
+The `tool_pinning` guardrail compares each tool in a `tools/list` answer with the hash pinned
+for its workspace. Reading pins must not touch the database, so the pipeline cache loads them
+when it builds a pipeline that pins (shared cache first, database on a cold miss), and new pins
+and pending changes are written by a background task. After a write, and after an admin's
+approval, a `tool_pin` invalidation makes every instance reload that workspace's pins.
+The catalogue remembers every tool definition seen, so the proxy can find a tool's outputSchema.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cerberus.cache import Cache
+from cerberus.invalidation import CHANNEL, Invalidation
+from cerberus.policies.models import ToolPin
+
+logger = logging.getLogger("cerberus.pins")
+
+# The key under which CompiledPipeline hands this store to guardrails in CheckContext.extras.
+PIN_STORE_EXTRA = "cerberus.tool_pins"
+# The parts of a tool that change what the model is told or what the tool accepts and returns.
+HASHED_FIELDS = ("name", "title", "description", "inputSchema", "outputSchema", "annotations")
+CATALOGUE_TTL_SECONDS = 24 * 3600
+
+# Asked on each use, so tests that swap app.state.sessionmaker for a rolled-back one are seen.
+SessionSource = Callable[[], async_sessionmaker[AsyncSession]]
+
+
+def definition_of(tool: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: tool[name] for name in HASHED_FIELDS if name in tool}
+
+
+def definition_hash(tool: Mapping[str, Any]) -> str:
+    canonical = orjson.dumps(definition_of(tool), option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(canonical).hexdigest()
+
+
+@dataclass
+class PinState:
+    hash: str
+    pending_hash: str | None = None
+
+
+@dataclass
+class Observation:
+    """What one tools/list answer showed against the pins: indexes into result.tools."""
+
+    new: list[int] = field(default_factory=list)
+    changed: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Write:
+    workspace_id: str
+    tool_name: str
+    hash: str
+    definition: dict[str, Any]
+    # True: a changed definition to record as pending; False: a first pin.
+    pending: bool
+
+
+class PinStore:
+    def __init__(
+        self,
+        sessions: SessionSource,
+        cache: Cache,
+        *,
+        ttl_seconds: float,
+    ) -> None:
+        self._sessions = sessions
+        self._cache = cache
+        self._ttl = ttl_seconds
+        self._pins: dict[str, dict[str, PinState]] = {}
+        self._loading: dict[str, asyncio.Lock] = {}
+        self._catalogue: dict[str, dict[str, dict[str, Any]]] = {}
+        self._writes: asyncio.Queue[_Write] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        self._writer = asyncio.create_task(self._write_forever())
+
+    async def close(self) -> None:
+        await self.flush()
+        tasks = [*self._tasks, *([self._writer] if self._writer else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def flush(self) -> None:
+        """Wait until every queued write is in the database (tests, shutdown)."""
+        if self._writer is not None and not self._writer.done():
+            await self._writes.join()
+
+    # Pins: loading (cold path) ---------------------------------------------------------
+
+    def loaded(self, workspace_id: str) -> bool:
+        return workspace_id in self._pins
+
+    async def ensure_loaded(self, workspace_id: str) -> None:
+        if workspace_id not in self._pins:
+            await self.reload(workspace_id, from_database=False)
+
+    async def reload(self, workspace_id: str, *, from_database: bool = True) -> None:
+        lock = self._loading.setdefault(workspace_id, asyncio.Lock())
+        async with lock:
+            if not from_database and workspace_id in self._pins:
+                return
+            key = _pins_key(workspace_id)
+            raw = None
+            if not from_database:
+                with contextlib.suppress(Exception):
+                    raw = await self._cache.get(key)
+            if raw is not None:
+                stored = orjson.loads(raw)
+                pins = {name: PinState(**state) for name, state in stored.items()}
+            else:
+                pins = await self._load(workspace_id)
+                payload = {name: state.__dict__ for name, state in pins.items()}
+                with contextlib.suppress(Exception):
+                    await self._cache.set(key, orjson.dumps(payload), ttl_seconds=self._ttl)
+            self._pins[workspace_id] = pins
+
+    async def _load(self, workspace_id: str) -> dict[str, PinState]:
+        async with self._sessions()() as session:
+            rows = (
+                await session.scalars(select(ToolPin).where(ToolPin.workspace_id == workspace_id))
+            ).all()
+        return {row.tool_name: PinState(row.definition_hash, row.pending_hash) for row in rows}
+
+    def invalidate(self, workspace_id: str | None) -> None:
+        """A pin changed elsewhere: reload the workspace (every loaded one, if not said)."""
+        targets = [workspace_id] if workspace_id is not None else list(self._pins)
+        for target in targets:
+            if target in self._pins:
+                self._spawn(self._reload_logged(target))
+
+    async def _reload_logged(self, workspace_id: str) -> None:
+        try:
+            await self.reload(workspace_id)
+        except Exception:
+            logger.exception("could not reload tool pins", extra={"workspace_id": workspace_id})
+
+    # Pins: the hot path (memory only) ---------------------------------------------------
+
+    def observe(self, workspace_id: str, tools: list[Any]) -> Observation:
+        """Compare a tools/list answer with the pins; queue first pins and pending changes."""
+        pins = self._pins.get(workspace_id)
+        if pins is None:
+            raise RuntimeError(f"tool pins for workspace {workspace_id} are not loaded")
+        observation = Observation()
+        for index, tool in enumerate(tools):
+            if not isinstance(tool, Mapping) or not isinstance(tool.get("name"), str):
+                continue
+            name = tool["name"]
+            digest = definition_hash(tool)
+            state = pins.get(name)
+            if state is None:
+                observation.new.append(index)
+                pins[name] = PinState(digest)
+                self._queue(_Write(workspace_id, name, digest, definition_of(tool), False))
+            elif digest != state.hash:
+                observation.changed.append(index)
+                if state.pending_hash != digest:
+                    state.pending_hash = digest
+                    self._queue(_Write(workspace_id, name, digest, definition_of(tool), True))
+            elif state.pending_hash is not None:
+                # The server went back to the approved definition: nothing awaits approval.
+                state.pending_hash = None
+                self._queue(_Write(workspace_id, name, digest, definition_of(tool), True))
+        return observation
+
+    def awaiting_approval(self, workspace_id: str, tool_name: str) -> bool:
+        pins = self._pins.get(workspace_id)
+        if pins is None:
+            raise RuntimeError(f"tool pins for workspace {workspace_id} are not loaded")
+        state = pins.get(tool_name)
+        return state is not None and state.pending_hash is not None
+
+    def _queue(self, write: _Write) -> None:
+        self._writes.put_nowait(write)
+
+    # Pins: the writer (off the request path) --------------------------------------------
+
+    async def _write_forever(self) -> None:
+        while True:
+            write = await self._writes.get()
+            try:
+                await self._write(write)
+                await self._cache.delete(_pins_key(write.workspace_id))
+                event = Invalidation("tool_pin", write.tool_name, workspace_id=write.workspace_id)
+                await self._cache.publish(CHANNEL, event.encode())
+            except Exception:
+                logger.exception(
+                    "could not store a tool pin", extra={"workspace_id": write.workspace_id}
+                )
+            finally:
+                self._writes.task_done()
+
+    async def _write(self, write: _Write) -> None:
+        async with self._sessions()() as session:
+            pin = await session.scalar(
+                select(ToolPin).where(
+                    ToolPin.workspace_id == write.workspace_id,
+                    ToolPin.tool_name == write.tool_name,
+                )
+            )
+            if pin is None:
+                if write.pending:
+                    return
+                session.add(
+                    ToolPin(
+                        workspace_id=write.workspace_id,
+                        tool_name=write.tool_name,
+                        definition_hash=write.hash,
+                        definition=write.definition,
+                    )
+                )
+            elif write.pending and write.hash == pin.definition_hash:
+                pin.pending_hash = None
+                pin.pending_definition = None
+            elif write.pending:
+                pin.pending_hash = write.hash
+                pin.pending_definition = write.definition
+            else:
+                return  # pinned already (by another instance): the first pin stands
+            with contextlib.suppress(IntegrityError):
+                await session.commit()
+
+    # The tool catalogue ------------------------------------------------------------------
+
+    def remember_tools(self, workspace_id: str, message: Mapping[str, Any]) -> None:
+        result = message.get("result")
+        tools = result.get("tools") if isinstance(result, Mapping) else None
+        if not isinstance(tools, list):
+            return
+        known = self._catalogue.setdefault(workspace_id, {})
+        changed = False
+        for tool in tools:
+            name = tool.get("name") if isinstance(tool, Mapping) else None
+            if isinstance(name, str) and known.get(name) != tool:
+                known[name] = dict(tool)
+                changed = True
+        if changed:
+            self._spawn(self._share_catalogue(workspace_id))
+
+    async def _share_catalogue(self, workspace_id: str) -> None:
+        try:
+            key = _catalogue_key(workspace_id)
+            raw = await self._cache.get(key)
+            merged: dict[str, Any] = orjson.loads(raw) if raw else {}
+            merged.update(self._catalogue.get(workspace_id, {}))
+            await self._cache.set(key, orjson.dumps(merged), ttl_seconds=CATALOGUE_TTL_SECONDS)
+        except Exception:
+            logger.exception("could not share tool definitions")
+
+    async def tool_definition(self, workspace_id: str, tool_name: str) -> dict[str, Any] | None:
+        """A tool's definition from the last tools/list any instance saw for the workspace."""
+        known = self._catalogue.get(workspace_id, {})
+        if tool_name in known:
+            return known[tool_name]
+        raw = await self._cache.get(_catalogue_key(workspace_id))
+        if raw is None:
+            return None
+        shared: dict[str, dict[str, Any]] = orjson.loads(raw)
+        self._catalogue.setdefault(workspace_id, {}).update(shared)
+        return shared.get(tool_name)
+
+    async def output_schema(self, workspace_id: str, tool_name: str) -> dict[str, Any] | None:
+        definition = await self.tool_definition(workspace_id, tool_name)
+        schema = (definition or {}).get("outputSchema")
+        return schema if isinstance(schema, dict) else None
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+def _pins_key(workspace_id: str) -> str:
+    return f"cerberus:pins:{workspace_id}"
+
+
+def _catalogue_key(workspace_id: str) -> str:
+    return f"cerberus:tools:{workspace_id}"
