@@ -26,6 +26,8 @@ logger = logging.getLogger("cerberus.pipeline")
 ORDER: dict[Direction, tuple[Family, ...]] = {
     Direction.REQUEST: (
         Family.RBAC,
+        # A call to a tool whose changed definition awaits approval is refused before counting.
+        Family.PINNING,
         Family.RATE_LIMIT,
         Family.CONTENT,
         Family.PII,

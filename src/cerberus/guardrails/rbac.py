@@ -1,0 +1,144 @@
+"""Which tools, resources and prompts an agent may use: enforced on calls, applied to lists.
+
+Deny wins over allow. A name that matches neither list gets `default_action`; left unset, it
+is "deny" when an allow list is given (an allow list is a whitelist) and "allow" otherwise.
+A kind (tools, resources, prompts) with no rules at all is not restricted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import PrivateAttr
+
+from cerberus.guardrails import (
+    ALLOW,
+    CheckContext,
+    Direction,
+    Family,
+    Finding,
+    Guardrail,
+    Outcome,
+    Verdict,
+)
+from cerberus.guardrails.wildcards import WildcardSet
+
+
+@dataclass(frozen=True)
+class _Rules:
+    allowed: WildcardSet
+    denied: WildcardSet
+    default_allows: bool
+
+    @property
+    def restricts(self) -> bool:
+        return bool(self.allowed or self.denied)
+
+    def permits(self, name: str) -> bool:
+        if not self.restricts:
+            return True
+        if self.denied.matches(name):
+            return False
+        if self.allowed.matches(name):
+            return True
+        return self.default_allows
+
+
+# kind -> (request methods naming one item, the param naming it)
+_CALLS: dict[str, tuple[str, str]] = {
+    "tools/call": ("tools", "name"),
+    "resources/read": ("resources", "uri"),
+    "resources/subscribe": ("resources", "uri"),
+    "resources/unsubscribe": ("resources", "uri"),
+    "prompts/get": ("prompts", "name"),
+}
+# list method -> (kind, result field holding the items, the item field naming each)
+_LISTS: dict[str, tuple[str, str, str]] = {
+    "tools/list": ("tools", "tools", "name"),
+    "resources/list": ("resources", "resources", "uri"),
+    "resources/templates/list": ("resources", "resourceTemplates", "uriTemplate"),
+    "prompts/list": ("prompts", "prompts", "name"),
+}
+_SINGULAR = {"tools": "tool", "resources": "resource", "prompts": "prompt"}
+
+
+class Rbac(Guardrail):
+    type = "rbac"
+    family = Family.RBAC
+    directions = frozenset({Direction.REQUEST, Direction.RESPONSE})
+    description = (
+        "Allow and deny tools, resources and prompts by name or URI pattern (`*` wildcards); "
+        "deny wins; lists answered by the server are filtered to what the agent may use."
+    )
+
+    allowed_tools: tuple[str, ...] = ()
+    denied_tools: tuple[str, ...] = ()
+    allowed_resources: tuple[str, ...] = ()
+    denied_resources: tuple[str, ...] = ()
+    allowed_prompts: tuple[str, ...] = ()
+    denied_prompts: tuple[str, ...] = ()
+    default_action: Literal["allow", "deny"] | None = None
+
+    _rules: dict[str, _Rules] = PrivateAttr(default_factory=dict)
+
+    def model_post_init(self, context: Any, /) -> None:
+        for kind in ("tools", "resources", "prompts"):
+            allowed: tuple[str, ...] = getattr(self, f"allowed_{kind}")
+            denied: tuple[str, ...] = getattr(self, f"denied_{kind}")
+            default = self.default_action or ("deny" if allowed else "allow")
+            self._rules[kind] = _Rules(
+                WildcardSet(allowed), WildcardSet(denied), default == "allow"
+            )
+
+    def check(self, message: dict[str, Any], context: CheckContext) -> Verdict:
+        if context.direction is Direction.REQUEST:
+            return self._check_call(message)
+        return self._filter_list(message, context)
+
+    def _check_call(self, message: dict[str, Any]) -> Verdict:
+        target = _CALLS.get(str(message.get("method")))
+        if target is None:
+            return ALLOW
+        kind, param = target
+        params = message.get("params")
+        name = params.get(param) if isinstance(params, Mapping) else None
+        if not isinstance(name, str):
+            return ALLOW  # malformed: the upstream answers with its own error
+        if self._rules[kind].permits(name):
+            return ALLOW
+        singular = _SINGULAR[kind]
+        return Verdict(
+            Outcome.BLOCK if self.action == "block" else Outcome.LOG_ONLY,
+            self.type,
+            (Finding(f"{singular}_denied", 1, (f"params.{param}",)),),
+            f"{singular} {name!r} is not allowed for this agent",
+        )
+
+    def _filter_list(self, message: dict[str, Any], context: CheckContext) -> Verdict:
+        method = context.method or (context.request or {}).get("method")
+        listing = _LISTS.get(str(method))
+        result = message.get("result")
+        if listing is None or not isinstance(result, Mapping):
+            return ALLOW
+        kind, field, key = listing
+        items = result.get(field)
+        rules = self._rules[kind]
+        if not isinstance(items, list) or not rules.restricts:
+            return ALLOW
+        kept: list[Any] = []
+        hidden: list[str] = []
+        for index, item in enumerate(items):
+            name = item.get(key) if isinstance(item, Mapping) else None
+            if isinstance(name, str) and not rules.permits(name):
+                hidden.append(f"result.{field}[{index}]")
+            else:
+                kept.append(item)
+        if not hidden:
+            return ALLOW
+        finding = Finding(f"{_SINGULAR[kind]}_hidden", len(hidden), tuple(hidden))
+        if self.action != "block":
+            return Verdict(Outcome.LOG_ONLY, self.type, (finding,))
+        rewritten = {**message, "result": {**result, field: kept}}
+        return Verdict(Outcome.MODIFY, self.type, (finding,), message=rewritten)

@@ -1,0 +1,146 @@
+"""Rate limits: exactly `limit` requests per window and agent, on both cache backends."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from cerberus.cache import Cache, create_cache
+from cerberus.guardrails import CheckContext, Direction, Outcome, get_guardrail_type
+from cerberus.guardrails.rate_limit_per_hour import RateLimitPerHour
+from cerberus.guardrails.rate_limit_per_minute import RateLimitPerMinute
+from cerberus.settings import Settings
+from tests.conftest import flush_test_cache
+
+
+@pytest.fixture
+async def cache(settings: Settings) -> AsyncIterator[Cache]:
+    await flush_test_cache(settings)
+    instance = create_cache(settings)
+    yield instance
+    await instance.close()
+
+
+def context(cache: Cache, agent: str = "agent-1") -> CheckContext:
+    return CheckContext("org", "ws", agent, Direction.REQUEST, cache=cache)
+
+
+def call(tool: str = "search", request_id: int = 1) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": {"name": tool}}
+
+
+async def outcomes(limit: RateLimitPerMinute, ctx: CheckContext, count: int) -> list[Outcome]:
+    return [(await limit.check_async(call(), ctx)).outcome for _ in range(count)]
+
+
+async def test_the_limit_admits_exactly_n_then_throttles_with_retry_after(cache: Cache) -> None:
+    limit = RateLimitPerMinute(limit=3)
+    ctx = context(cache)
+    assert await outcomes(limit, ctx, 3) == [Outcome.ALLOW] * 3
+    verdict = await limit.check_async(call(), ctx)
+    assert verdict.outcome is Outcome.THROTTLE
+    assert verdict.retry_after_seconds is not None
+    assert 0 < verdict.retry_after_seconds <= 60
+    assert "3 requests per minute" in verdict.reason
+    assert verdict.findings[0].type == "rate_limited"
+
+
+async def test_each_agent_has_its_own_window(cache: Cache) -> None:
+    limit = RateLimitPerMinute(limit=1)
+    assert await outcomes(limit, context(cache, "a"), 2) == [Outcome.ALLOW, Outcome.THROTTLE]
+    assert await outcomes(limit, context(cache, "b"), 1) == [Outcome.ALLOW]
+
+
+async def test_per_minute_and_per_hour_count_separately(cache: Cache) -> None:
+    ctx = context(cache)
+    minute = RateLimitPerMinute(limit=2)
+    hour = RateLimitPerHour(limit=3)
+    results = []
+    for _ in range(4):
+        results.append(
+            (
+                (await minute.check_async(call(), ctx)).outcome,
+                (await hour.check_async(call(), ctx)).outcome,
+            )
+        )
+    assert [m for m, _ in results] == [
+        Outcome.ALLOW,
+        Outcome.ALLOW,
+        Outcome.THROTTLE,
+        Outcome.THROTTLE,
+    ]
+    assert [h for _, h in results] == [
+        Outcome.ALLOW,
+        Outcome.ALLOW,
+        Outcome.ALLOW,
+        Outcome.THROTTLE,
+    ]
+    verdict = await hour.check_async(call(), ctx)
+    assert verdict.retry_after_seconds is not None and verdict.retry_after_seconds > 60
+    assert "per hour" in verdict.reason
+
+
+async def test_concurrent_requests_never_exceed_the_limit(cache: Cache) -> None:
+    limit = RateLimitPerMinute(limit=10)
+    ctx = context(cache)
+    verdicts = await asyncio.gather(*(limit.check_async(call(), ctx) for _ in range(50)))
+    assert sum(v.outcome is Outcome.ALLOW for v in verdicts) == 10
+    assert sum(v.outcome is Outcome.THROTTLE for v in verdicts) == 40
+
+
+async def test_per_tool_limits_are_tighter_and_per_tool(cache: Cache) -> None:
+    limit = RateLimitPerMinute(limit=10, per_tool={"export_*": 1})
+    ctx = context(cache)
+    assert (await limit.check_async(call("export_csv"), ctx)).outcome is Outcome.ALLOW
+    verdict = await limit.check_async(call("export_csv"), ctx)
+    assert verdict.outcome is Outcome.THROTTLE
+    assert "export_csv" in verdict.reason
+    # Another tool matching the same pattern has its own window; other tools only the agent's.
+    assert (await limit.check_async(call("export_pdf"), ctx)).outcome is Outcome.ALLOW
+    assert (await limit.check_async(call("search"), ctx)).outcome is Outcome.ALLOW
+
+
+async def test_only_counted_methods_use_the_window(cache: Cache) -> None:
+    limit = RateLimitPerMinute(limit=1)
+    ctx = context(cache)
+    listing = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    notification = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+    answer = {"jsonrpc": "2.0", "id": "s1", "result": {}}
+    for message in (listing, listing, notification, answer):
+        assert (await limit.check_async(message, ctx)).outcome is Outcome.ALLOW
+    assert await outcomes(limit, ctx, 2) == [Outcome.ALLOW, Outcome.THROTTLE]
+
+
+async def test_methods_star_counts_every_request(cache: Cache) -> None:
+    limit = RateLimitPerMinute(limit=2, methods=["*"])
+    ctx = context(cache)
+    listing = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    results = [(await limit.check_async(listing, ctx)).outcome for _ in range(3)]
+    assert results == [Outcome.ALLOW, Outcome.ALLOW, Outcome.THROTTLE]
+
+
+async def test_log_only_reports_but_lets_the_request_through(cache: Cache) -> None:
+    limit = RateLimitPerMinute(limit=1, action="log_only")
+    assert await outcomes(limit, context(cache), 2) == [Outcome.ALLOW, Outcome.LOG_ONLY]
+
+
+async def test_without_the_shared_cache_the_check_fails_rather_than_passes() -> None:
+    limit = RateLimitPerMinute(limit=1)
+    with pytest.raises(RuntimeError):
+        await limit.check_async(call(), CheckContext("o", "w", "a", Direction.REQUEST))
+
+
+def test_config_is_validated_and_registered() -> None:
+    assert get_guardrail_type("rate_limit_per_minute") is RateLimitPerMinute
+    assert get_guardrail_type("rate_limit_per_hour") is RateLimitPerHour
+    with pytest.raises(ValidationError):
+        RateLimitPerMinute.model_validate({"limit": 0, "action": "throttle"})
+    with pytest.raises(ValidationError):
+        RateLimitPerMinute.model_validate({"limit": 5, "per_tool": {"x": 0}})
+    with pytest.raises(ValidationError):
+        RateLimitPerMinute.model_validate({"action": "throttle"})
+    assert RateLimitPerMinute(limit=1).action == "throttle"
