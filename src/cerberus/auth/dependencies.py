@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cerberus.auth import tokens
 from cerberus.auth.roles import Role
 from cerberus.auth.tokens import BEARER_CHALLENGE
+from cerberus.changes.service import Actor
 from cerberus.db import SessionDep
 from cerberus.errors import Forbidden, NotFound, Unauthorized
 from cerberus.settings import Settings
@@ -62,6 +63,14 @@ async def get_current_user(
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
+async def get_current_actor(request: Request, user: CurrentUser) -> Actor:
+    """The current user and their address, for the change history of a write."""
+    return Actor(user=user, client_address=request.client.host if request.client else None)
+
+
+CurrentActor = Annotated[Actor, Depends(get_current_actor)]
+
+
 def is_super_admin(user: User) -> bool:
     return user.role == Role.SUPER_ADMIN
 
@@ -78,7 +87,7 @@ def ensure_can_write(user: User, organisation_id: str | None, what: str = "objec
     """As ensure_can_read, and 403 for an org_viewer, who may only read."""
     ensure_can_read(user, organisation_id, what)
     if user.role not in (Role.SUPER_ADMIN, Role.ORG_ADMIN):
-        raise Forbidden(f"role {user.role} may not change a {what}")
+        raise Forbidden(f"role {user.role} is read-only")
 
 
 def ensure_super_admin(user: User) -> None:
