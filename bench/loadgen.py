@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +31,8 @@ class Target:
     name: str
     url: str  # the MCP endpoint, e.g. http://127.0.0.1:8000/mcp
     key: str | None = None  # agent key, sent as a bearer token
-    expect_redacted: bool = False
+    # Lookup values that must come back redacted (the full policy set); others pass unchanged.
+    redacted: tuple[str, ...] = ()
 
 
 @dataclass
@@ -187,18 +189,27 @@ def check(message: dict[str, Any], tool: str, arguments: dict[str, Any], target:
     whole = orjson.dumps(result).decode()
     if arguments["customer_id"] not in whole:
         raise AnswerError("lookup: answer is for another customer")
-    leaked = [value for value in SENSITIVE if value in whole]
-    if target.expect_redacted:
-        if leaked or REDACTION_MARKER not in whole:
-            raise AnswerError(f"lookup: not redacted (leaked {len(leaked)} values)")
-    elif leaked != list(SENSITIVE):
-        raise AnswerError("lookup: values missing from an answer that should pass unchanged")
+    leaked = [value for value in target.redacted if value in whole]
+    if leaked or (target.redacted and REDACTION_MARKER not in whole):
+        raise AnswerError(f"lookup: not redacted ({len(leaked)} values leaked)")
+    kept = [value for value in SENSITIVE if value not in target.redacted]
+    if any(value not in whole for value in kept):
+        raise AnswerError("lookup: a value that no policy covers did not pass unchanged")
 
 
 async def run_load(
-    target: Target, *, concurrency: int, seconds: float, warmup: float = 0.3
+    target: Target,
+    *,
+    concurrency: int,
+    seconds: float,
+    warmup: float = 0.3,
+    on_measure: Callable[[str], None] | None = None,
 ) -> RunResult:
-    """Handshake `concurrency` clients, warm up, then call for `seconds` and collect latencies."""
+    """Handshake `concurrency` clients, warm up, then call for `seconds` and collect latencies.
+
+    `on_measure("start")` and `on_measure("stop")` bracket the measured phase exactly, so
+    CPU counters read there exclude the handshake and the warm-up.
+    """
     connector = aiohttp.TCPConnector(limit=concurrency + 4, force_close=False)
     timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
@@ -207,10 +218,33 @@ async def run_load(
         if warmup > 0:
             await _drive(clients, warmup, RunResult())
         result = RunResult()
+        if on_measure:
+            on_measure("start")
         started = time.perf_counter()
         await _drive(clients, seconds, result)
         result.seconds = time.perf_counter() - started
+        if on_measure:
+            on_measure("stop")
         return result
+
+
+async def first_success(target: Target, started: float, give_up_after: float = 30) -> float:
+    """Seconds from `started` (a perf_counter reading taken when the process was started)
+    until one client completes the handshake and checked calls of both tools (cold start)."""
+    deadline = started + give_up_after
+    last = ""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+        while time.perf_counter() < deadline:
+            client = McpClient(http, target, 1)
+            try:
+                await client.initialize()
+                await client.call()
+                await client.call()  # both tools: echo and the redacted lookup
+                return time.perf_counter() - started
+            except (AnswerError, aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                last = f"{type(exc).__name__}: {exc}"
+            await asyncio.sleep(0.005)
+    raise TimeoutError(f"{target.name}: no successful call within {give_up_after}s ({last})")
 
 
 async def _drive(clients: list[McpClient], seconds: float, result: RunResult) -> None:
@@ -233,9 +267,11 @@ def main() -> None:
     parser.add_argument("--key", help="agent key (Authorization: Bearer)")
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=3.0)
-    parser.add_argument("--expect-redacted", action="store_true")
+    parser.add_argument(
+        "--expect-redacted", action="store_true", help="email, phone and card must be redacted"
+    )
     args = parser.parse_args()
-    target = Target("cli", args.url, args.key, args.expect_redacted)
+    target = Target("cli", args.url, args.key, SENSITIVE if args.expect_redacted else ())
     import uvloop
 
     result = uvloop.run(run_load(target, concurrency=args.concurrency, seconds=args.seconds))

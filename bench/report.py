@@ -1,0 +1,231 @@
+"""Medians of the interleaved runs, comparisons with direct, the targets, and a Markdown view."""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+METRICS = ("rps", "p50_ms", "p90_ms", "p99_ms")
+CPU = ("gateway_cpu_ms_per_request", "upstream_cpu_ms_per_request", "loadgen_cpu_ms_per_request")
+FULL = ("gateway_full", "gateway_full_pg")
+LINEAR_EXPONENT = 1.25  # time ~ size^k; noise keeps k a little above 1.0 for linear scans
+
+
+def _direct_of(scenario: str) -> str:
+    return "stub_direct" if scenario.startswith("stub_") else "direct"
+
+
+def summarise(results: dict[str, Any]) -> dict[str, Any]:
+    groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for run in results.get("runs", []):
+        groups.setdefault((run["scenario"], run["concurrency"]), []).append(run)
+    medians: dict[str, dict[str, Any]] = {}
+    for (scenario, concurrency), runs in groups.items():
+        entry: dict[str, Any] = {"runs": len(runs)}
+        for key in METRICS + CPU:
+            values = [r[key] for r in runs if r.get(key) is not None]
+            entry[key] = round(statistics.median(values), 4) if values else None
+        entry["errors"] = sum(r["errors"] for r in runs)
+        entry["requests"] = sum(r["requests"] for r in runs)
+        rss = [r["gateway_rss_mib"] for r in runs if r.get("gateway_rss_mib") is not None]
+        entry["gateway_rss_mib_max"] = max(rss) if rss else None
+        medians[f"{scenario}@{concurrency}"] = entry
+    comparisons: dict[str, dict[str, Any]] = {}
+    for key, entry in medians.items():
+        scenario, concurrency = key.split("@")
+        if "gateway" not in scenario:
+            continue
+        direct = medians.get(f"{_direct_of(scenario)}@{concurrency}")
+        if direct is None:
+            continue
+        comparisons[key] = {
+            "added_p50_ms": round(entry["p50_ms"] - direct["p50_ms"], 3),
+            "added_p90_ms": round(entry["p90_ms"] - direct["p90_ms"], 3),
+            "added_p99_ms": round(entry["p99_ms"] - direct["p99_ms"], 3),
+            "throughput_vs_direct": round(entry["rps"] / direct["rps"], 3),
+        }
+    summary = {"medians": medians, "comparisons": comparisons}
+    summary["targets"] = {name: _targets(name, summary, results) for name in FULL}
+    summary["targets"] = {k: v for k, v in summary["targets"].items() if v}
+    return summary
+
+
+def _targets(name: str, summary: dict[str, Any], results: dict[str, Any]) -> list[dict[str, Any]]:
+    medians, comparisons = summary["medians"], summary["comparisons"]
+    if f"{name}@1" not in medians:
+        return []
+    rows: list[dict[str, Any]] = []
+
+    def add(label: str, goal: str, value: Any, met: bool | None) -> None:
+        rows.append({"target": label, "goal": goal, "measured": value, "met": met})
+
+    c1, c32 = comparisons.get(f"{name}@1", {}), comparisons.get(f"{name}@32", {})
+    add("added p50, c=1", "<= 1.0 ms", c1.get("added_p50_ms"), _le(c1.get("added_p50_ms"), 1.0))
+    add("added p99, c=1", "<= 2.5 ms", c1.get("added_p99_ms"), _le(c1.get("added_p99_ms"), 2.5))
+    ratio = c32.get("throughput_vs_direct")
+    add("throughput c=32 vs direct", ">= 0.90", ratio, None if ratio is None else ratio >= 0.9)
+    cpu = [medians.get(f"{name}@{c}", {}).get("gateway_cpu_ms_per_request") for c in (1, 32)]
+    worst = max((v for v in cpu if v is not None), default=None)
+    add("gateway CPU per request (worst of c=1, c=32)", "<= 0.5 ms", worst, _le(worst, 0.5))
+    stub = medians.get(f"stub_{name}@32", {}).get("rps")
+    add("req/s from one process, stub upstream, c=32", ">= 2500", stub,
+        None if stub is None else stub >= 2500)  # fmt: skip
+    rss = results.get("rss_mib", {}).get(name, {})
+    run_max = max(medians.get(f"{name}@{c}", {}).get("gateway_rss_mib_max") or 0 for c in (1, 32))
+    worst_rss = max(rss.get("rss", 0), run_max) or None
+    add("resident memory (after load)", "<= 80 MiB", worst_rss, _le(worst_rss, 80))
+    cold = results.get("cold_start", {}).get(name, {}).get("seconds") or []
+    cold_median = round(statistics.median(cold), 3) if cold else None
+    add("cold start (median)", "< 1.5 s", cold_median, _le(cold_median, 1.499))
+    scan_cost = results.get("scan_cost") or {}
+    if scan_cost.get("available"):
+        mb = scan_cost["realistic"][-1]["mb_per_s"]
+        add("scan 1 MB (PII + secrets + injection)", ">= 20 MB/s", mb, mb >= 20)
+        exponents = {k: v["growth_exponent"] for k, v in scan_cost["adversarial"].items()}
+        worst_case = max(exponents, key=lambda k: exponents[k] or 0)
+        value = f"{exponents[worst_case]} ({worst_case})"
+        add("adversarial growth exponent (worst)", f"<= {LINEAR_EXPONENT} (linear)", value,
+            (exponents[worst_case] or 0) <= LINEAR_EXPONENT)  # fmt: skip
+    return rows
+
+
+def _le(value: float | None, limit: float) -> bool | None:
+    return None if value is None else value <= limit
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def render(results: dict[str, Any]) -> str:
+    system = results.get("system", {})
+    packages = system.get("packages", {})
+    summary = results.get("summary", {})
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Machine: {system.get('cpu')}, {system.get('cores')} cores, "
+        f"{system.get('memory_gib')} GiB, Linux {system.get('kernel')}, "
+        f"Python {system.get('python')}; PostgreSQL {system.get('postgres')}, "
+        f"Redis {system.get('redis')}. Commit {system.get('git_commit')}"
+        f"{' (src/ modified)' if system.get('git_dirty') else ''}.",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in packages.items() if v) + ".",
+        f"Settings: {results.get('settings')}; harness took {results.get('harness_seconds')} s.",
+        "",
+    ]
+    unavailable = {k: v for k, v in results.get("scenarios", {}).items() if v != "ok"}
+    if unavailable:
+        lines += ["Scenarios not measured:", ""]
+        lines += [f"- `{k}`: {v}" for k, v in unavailable.items()] + [""]
+    missing = results.get("policy_set", {}).get("missing_types")
+    if missing:
+        lines += [f"Guardrail types not registered (left out of the full set): {missing}", ""]
+    lines += _latency_table(summary)
+    lines += _targets_table(summary)
+    lines += _other_tables(results)
+    return "\n".join(lines) + "\n"
+
+
+def _latency_table(summary: dict[str, Any]) -> list[str]:
+    lines = [
+        "## Latency and throughput (medians of interleaved runs)",
+        "",
+        "| scenario | c | req/s | p50 ms | p90 ms | p99 ms | added p50 | added p99 | vs direct "
+        "| gateway CPU ms/req | upstream CPU ms/req | loadgen CPU ms/req | errors/requests |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    comparisons = summary.get("comparisons", {})
+    for key, entry in summary.get("medians", {}).items():
+        scenario, concurrency = key.split("@")
+        comparison = comparisons.get(key, {})
+        lines.append(
+            f"| {scenario} | {concurrency} | {_fmt(entry['rps'], 0)} | {_fmt(entry['p50_ms'])} "
+            f"| {_fmt(entry['p90_ms'])} | {_fmt(entry['p99_ms'])} "
+            f"| {_fmt(comparison.get('added_p50_ms'))} | {_fmt(comparison.get('added_p99_ms'))} "
+            f"| {_fmt(comparison.get('throughput_vs_direct'))} "
+            f"| {_fmt(entry['gateway_cpu_ms_per_request'], 3)} "
+            f"| {_fmt(entry['upstream_cpu_ms_per_request'], 3)} "
+            f"| {_fmt(entry['loadgen_cpu_ms_per_request'], 3)} "
+            f"| {entry['errors']}/{entry['requests']} |"
+        )
+    return [*lines, ""]
+
+
+def _targets_table(summary: dict[str, Any]) -> list[str]:
+    lines = []
+    for name, rows in summary.get("targets", {}).items():
+        lines += [f"## Targets: {name}", "", "| target | goal | measured | |", "|---|---|---|---|"]
+        for row in rows:
+            verdict = {True: "met", False: "**missed**", None: "not measured"}[row["met"]]
+            lines.append(
+                f"| {row['target']} | {row['goal']} | {_fmt(row['measured'], 3)} | {verdict} |"
+            )
+        lines.append("")
+    return lines
+
+
+def _other_tables(results: dict[str, Any]) -> list[str]:
+    lines = [
+        "## Memory, cold start, audit",
+        "",
+        "| process | RSS MiB | peak MiB |",
+        "|---|---|---|",
+    ]
+    for name, rss in results.get("rss_mib", {}).items():
+        lines.append(f"| {name} | {rss['rss']} | {rss['peak']} |")
+    lines.append("")
+    for name, cold in results.get("cold_start", {}).items():
+        lines.append(f"- cold start `{name}`: {cold['seconds']} s")
+    for name, count in results.get("audit_events", {}).items():
+        lines.append(f"- audit events written by `{name}`: {count}")
+    lines.append("")
+    scan_cost = results.get("scan_cost") or {}
+    if scan_cost.get("available"):
+        lines += [
+            "## Guardrail scan cost",
+            "",
+            f"Guardrails: {', '.join(scan_cost['guardrails'])}",
+            "",
+            "| tool result | ms | MB/s |",
+            "|---|---|---|",
+        ]
+        for point in scan_cost["realistic"]:
+            lines.append(
+                f"| {point['bytes']:,} B | {point['seconds'] * 1000:.2f} | {point['mb_per_s']} |"
+            )
+        lines += [
+            "",
+            "| adversarial input | ms at each size | growth exponent (1.0 = linear) |",
+            "|---|---|---|",
+        ]
+        for name, case in scan_cost["adversarial"].items():
+            sizes = ", ".join(
+                f"{p.get('bytes', p.get('depth')):,}{'' if 'bytes' in p else ' deep'}: "
+                f"{p['seconds'] * 1000:.2f} ({p['outcome']})"
+                for p in case["points"]
+            )
+            lines.append(f"| {name} | {sizes} | {case['growth_exponent']} |")
+        lines.append("")
+    elif scan_cost:
+        lines += ["## Guardrail scan cost", "", f"Not measured: {scan_cost.get('reason')}", ""]
+    profiles = results.get("profiles") or {}
+    for name, prof in profiles.items():
+        if not isinstance(prof, dict) or "samples" not in prof:
+            continue
+        lines += [
+            f"## Profile: {name} at c=32 ({prof['samples']} samples, `{prof['file']}`)",
+            "",
+            "Inclusive share by area: "
+            + ", ".join(f"{a} {p}%" for a, p in prof["area_inclusive_percent"].items()),
+            "",
+            "Top self time: " + "; ".join(f"{n} {p}%" for n, p in prof["self_percent"][:10]),
+            "",
+            "Cerberus functions (inclusive): "
+            + "; ".join(f"{n} {p}%" for n, p in prof["cerberus_inclusive_percent"][:12]),
+            "",
+        ]
+    return lines

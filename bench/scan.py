@@ -1,0 +1,176 @@
+"""What guardrail scanning costs: PII + secrets + injection over tool results of growing size.
+
+The guardrails run through the real Pipeline in the response direction, as the proxy runs
+them, on a `tools/call` result. Realistic documents give MB/s; adversarial ones (digit runs,
+dots, `@`, whitespace, deep nesting) at three sizes give the growth exponent of time against
+size, which is 1.0 for linear scanning and 2.0 for quadratic backtracking.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+from cerberus.guardrails import CheckContext, Direction, Guardrail, guardrail_types
+from cerberus.proxy.pipeline import Pipeline
+
+SCAN_FAMILIES = ("pii", "secrets", "injection")
+# Redact where possible (so redaction is timed too); injection only logs, so it never stops
+# the pipeline before every scanner has read the whole message.
+ACTION_PREFERENCE = ("redact", "log_only", "block")
+REALISTIC_SIZES = (1_000, 100_000, 1_000_000)
+ADVERSARIAL_SIZES = (16_000, 128_000, 1_024_000)
+NESTING_DEPTHS = (100, 300, 900)
+# A case slower than this at one size is not tried at the next (it has made its point).
+GIVE_UP_SECONDS = 3.0
+
+_PROSE = (
+    "the quarterly report lists revenue by region and the changes in spending for each team "
+    "customers asked about delivery times invoices were sent on monday and paid within terms "
+    "support tickets fell by twelve percent after the new release of the search service"
+)
+WORDS = _PROSE.split()
+PII_SENTENCE = "contact ops.lead@example.org or +1 212-555-0199, card 5500 0000 0000 0004"
+
+
+def scanning_guardrails() -> tuple[list[Guardrail], list[str]]:
+    chosen, names = [], []
+    for kind in guardrail_types():
+        if kind.family.value not in SCAN_FAMILIES:
+            continue
+        action = next((a for a in ACTION_PREFERENCE if a in kind.actions), kind.actions[0])
+        config = {"direction": "both"} if "direction" in kind.model_fields else {}
+        chosen.append(kind.model_validate({**config, "action": action}))
+        names.append(f"{kind.type}:{action}")
+    return chosen, names
+
+
+def realistic_text(size: int, seed: int = 7) -> str:
+    """English-like text with an email, a phone number and a card number every ~4 KB."""
+    rng = random.Random(seed)
+    parts: list[str] = []
+    length = 0
+    while length < size:
+        if length and length % 4000 < 12:
+            parts.append(
+                "contact ops.lead@example.org or +1 212-555-0199, card 5500 0000 0000 0004"
+            )
+        parts.append(rng.choice(WORDS))
+        length += len(parts[-1]) + 1
+    return " ".join(parts)[:size]
+
+
+ADVERSARIAL: dict[str, Callable[[int], str]] = {
+    "digit_run": lambda n: "7" * n,
+    "digits_spaced": lambda n: "4 " * (n // 2),
+    "digits_dashed": lambda n: "555-" * (n // 4),
+    "dots": lambda n: "." * n,
+    "word_dots": lambda n: "a." * (n // 2),
+    "ip_like": lambda n: "1." * (n // 2),
+    "at_signs": lambda n: "@" * n,
+    "at_words": lambda n: "a@" * (n // 2),
+    "whitespace": lambda n: " \t\n" * (n // 3),
+    "base64ish": lambda n: "A" * n,
+    "key_prefixes": lambda n: "AKIA sk- ghp_ eyJ " * (n // 18),
+}
+
+
+def tool_result(text: str | None = None, structured: Any = None) -> dict[str, Any]:
+    result: dict[str, Any] = {"content": [{"type": "text", "text": text or ""}], "isError": False}
+    if structured is not None:
+        result["structuredContent"] = structured
+    return {"jsonrpc": "2.0", "id": 1, "result": result}
+
+
+def nested(depth: int) -> dict[str, Any]:
+    node: dict[str, Any] = {"note": "call 555-0100 or write a@b.example"}
+    for level in range(depth):
+        node = {"level": level, "note": "1.2.3 x@y 4111 ", "child": node}
+    return node
+
+
+def context() -> CheckContext:
+    return CheckContext(
+        organisation_id="bench",
+        workspace_id="bench",
+        agent_id="bench",
+        direction=Direction.RESPONSE,
+        method="tools/call",
+        tool_name="lookup",
+        request={"method": "tools/call", "params": {"name": "lookup", "arguments": {}}},
+    )
+
+
+def time_scan(pipeline: Pipeline, message: dict[str, Any], budget: float = 0.6) -> dict[str, Any]:
+    """Median seconds of repeated scans (at least 3, more while within `budget` seconds)."""
+    loop = asyncio.new_event_loop()
+    try:
+        times: list[float] = []
+        outcome = ""
+        spent = 0.0
+        while len(times) < 3 or (spent < budget and len(times) < 50):
+            started = time.perf_counter()
+            decision = loop.run_until_complete(pipeline.decide(message, context()))
+            times.append(time.perf_counter() - started)
+            spent += times[-1]
+            outcome = decision.outcome.value
+            if times[-1] > GIVE_UP_SECONDS:
+                break
+        return {"seconds": statistics.median(times), "runs": len(times), "outcome": outcome}
+    finally:
+        loop.close()
+
+
+def growth_exponent(points: list[dict[str, Any]], key: str = "bytes") -> float | None:
+    if len(points) < 2 or points[0]["seconds"] <= 0:
+        return None
+    first, last = points[0], points[-1]
+    return round(math.log(last["seconds"] / first["seconds"]) / math.log(last[key] / first[key]), 2)
+
+
+def run_scan_cost() -> dict[str, Any]:
+    guardrails, names = scanning_guardrails()
+    if not guardrails:
+        return {"available": False, "reason": "no PII, secrets or injection guardrail registered"}
+    pipeline = Pipeline(guardrails)
+    realistic = []
+    for size in REALISTIC_SIZES:
+        timing = time_scan(pipeline, tool_result(realistic_text(size)))
+        realistic.append(
+            {"bytes": size, **timing, "mb_per_s": round(size / timing["seconds"] / 1e6, 2)}
+        )
+    adversarial: dict[str, Any] = {}
+    for name, make in ADVERSARIAL.items():
+        points = []
+        for size in ADVERSARIAL_SIZES:
+            text = make(size)
+            timing = time_scan(pipeline, tool_result(text), budget=0.3)
+            points.append(
+                {
+                    "bytes": len(text),
+                    **timing,
+                    "mb_per_s": round(len(text) / timing["seconds"] / 1e6, 2),
+                }
+            )
+            if timing["seconds"] > GIVE_UP_SECONDS:
+                break
+        adversarial[name] = {"points": points, "growth_exponent": growth_exponent(points)}
+    depth_points = []
+    for depth in NESTING_DEPTHS:
+        timing = time_scan(pipeline, tool_result("", nested(depth)), budget=0.3)
+        depth_points.append({"depth": depth, **timing})
+    adversarial["deep_nesting"] = {
+        "points": depth_points,
+        "growth_exponent": growth_exponent(depth_points, key="depth"),
+    }
+    return {
+        "available": True,
+        "guardrails": names,
+        "realistic": realistic,
+        "adversarial": adversarial,
+    }
