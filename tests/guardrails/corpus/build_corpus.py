@@ -238,9 +238,55 @@ def negatives() -> list[str]:
     return out
 
 
+# Written by hand, after the generated part and before any detector was run on them.
+HANDWRITTEN: list[tuple[str, list[str]]] = [
+    ("Reach me at first.last@sub.example-mail.com or +44 7911 123456.", ["pii_email", "pii_phone"]),
+    ("SSN 078-05-1120 was famously printed on wallet inserts.", ["pii_ssn"]),
+    ("Visa test card 4242-4242-4242-4242 exp 12/34 cvc 123", ["pii_credit_card"]),
+    ("Amex: 3782 822463 10005", ["pii_credit_card"]),
+    ("server listening on 0.0.0.0:8080, peer 203.0.113.77", ["pii_ip_address"]),
+    ("IPv6 peer [2001:0db8:85a3:0000:0000:8a2e:0370:7334]", ["pii_ip_address"]),
+    ("Call the front desk: 1-800-555-0199", ["pii_phone"]),
+    ("mobile +91-98765-43210 (WhatsApp)", ["pii_phone"]),
+    ("JSON: {\"email\":\"jane.roe@example.org\",\"age\":41}", ["pii_email"]),
+    ("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY1", ["secrets"]),
+    ("curl -u admin:s3cr3tP4ss https://admin:s3cr3tP4ss@ci.internal/api", ["secrets"]),
+    ("const stripe = require('stripe')('sk_test_4eC39HqLyjWDarjtT1zdp7dc');", ["secrets"]),
+    ("slack webhook https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX", ["secrets"]),
+    ("git remote add origin https://x-access-token:ghs_16C7e42F292c6912E7710c838347Ae178B4a@github.com/o/r.git", ["secrets"]),
+    ("SSN: 123 45 6789 (spaces)", ["pii_ssn"]),
+    ("Please wire to card ending 4242 only; do not store the full number.", []),
+    ("Build 2024.11.27.1 released; see CHANGELOG.", []),
+    ("Order 4532015112830366 shipped", ["pii_credit_card"]),
+    ("uuid 123e4567-e89b-12d3-a456-426614174000 created", []),
+    ("Timestamp 2026-11-27 08:12:18.123456+00:00", []),
+    ("ISBN 978-3-16-148410-0", []),
+    ("commit 9fceb02d0ae598e95dc970b74767f19372d61af8 (HEAD -> main)", []),
+    ("Product code 1234-5678-90 and batch 12-345-6789", []),
+    ("Routing table: 10.0.0.0/8 via eth0", ["pii_ip_address"]),
+    ("Version 1.2.3.4 of the driver", []),
+    ("The ratio was 3:2:1 in every sample", []),
+    ("Deadline 12:00:00 UTC on 2026-01-01", []),
+    ("The password must be at least 12 characters long.", []),
+    ("Enter your API key in the settings page.", []),
+    ("Bearer token expired; please log in again.", []),
+    ("sha1: da39a3ee5e6b4b0d3255bfef95601890afd80709", []),
+    ("Phone extension 2045, fax line 3301", []),
+    ("Serial number SN-4111-1111-1111", []),
+    ("Invoice total 4111.11 USD; tax 411.11", []),
+    ("token_type = \"bearer\"; expires_in = 3600", []),
+    ("password = \"changeme\"", ["secrets"]),
+    ("-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----", []),
+    ("Contact support@acme.io for help", ["pii_email"]),
+    ("Our office: +1 212 555 0147, 5th Avenue", ["pii_phone"]),
+    ("Colour codes #ff00aa #00ff00 and RGB 255.255.0", []),
+]
+
+
 def main() -> None:
     rows = [{"text": text, "labels": [label]} for label, text in positives()]
     rows += [{"text": text, "labels": []} for text in negatives()]
+    rows += [{"text": text, "labels": labels} for text, labels in HANDWRITTEN]
     with (HERE / "samples.jsonl").open("w") as handle:
         for row in rows:
             handle.write(json.dumps(row) + "\n")
