@@ -43,7 +43,7 @@ async def test_jsonl_export_streams_every_matching_event_oldest_first(
     records = [orjson.loads(line) for line in lines]
     assert [record["tool_name"] for record in records] == [str(i) for i in range(count)]
     assert set(records[0]) == set(export.COLUMNS)
-    assert records[0]["created_at"].startswith("2026-03-10T12:00:00")
+    assert records[0]["created_at"] == "2026-03-10T12:00:00Z"
 
 
 async def test_csv_export_has_a_header_json_findings_and_defused_formulas(

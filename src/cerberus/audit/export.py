@@ -49,7 +49,8 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 def as_record(row: RowMapping) -> dict[str, Any]:
     record = dict(row)
-    record["created_at"] = row["created_at"].isoformat()
+    # The same form the JSON API gives (pydantic writes UTC as "Z").
+    record["created_at"] = row["created_at"].isoformat().replace("+00:00", "Z")
     return record
 
 
