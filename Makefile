@@ -39,3 +39,13 @@ typecheck: $(STAMP)
 
 clean:
 	rm -rf $(VENV) data .mypy_cache .ruff_cache
+
+## bench: measure what the gateway costs (under 5 min): bench/results/, docs/benchmarks.md
+BENCH_STAMP := $(VENV)/.bench-installed
+.PHONY: bench
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	@touch $@
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m bench
