@@ -1,0 +1,118 @@
+"""The scanning engine: detector rules compiled once into RE2 (linear time, no backtracking).
+
+Every rule is an RE2 pattern plus an optional validator in Python that sees one candidate
+match at a time (Luhn, octet ranges, entropy). A rule set is compiled into one `re2.Set`,
+which answers "which rules can match here?" in a single pass, and one RE2 regexp per rule,
+which is run only when the set says it matches. Texts are scanned as UTF-8 bytes, so the
+offsets in a `Hit` are byte offsets; `replace_spans` rewrites on the same bytes.
+docs/guardrails.md records the measurements behind this choice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import re2
+
+# A validator sees the whole text and one candidate match; it returns the span to report
+# (possibly narrowed, e.g. to a capture group) or None to reject the candidate.
+Validator = Callable[[bytes, Any], "tuple[int, int] | None"]
+
+# RE2 refuses programs above max_mem rather than degrading; 64 MiB leaves room for the
+# larger alternations (counted repetitions expand) while bounding memory per process.
+_MAX_MEM = 64 << 20
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One way a detector recognises its type."""
+
+    detector: str
+    pattern: str
+    validate: Validator | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    detector: str
+    start: int
+    end: int
+
+
+def _options() -> re2.Options:
+    options = re2.Options()
+    options.max_mem = _MAX_MEM
+    options.log_errors = False
+    return options
+
+
+class Scanner:
+    """A compiled rule set; build it once (guardrail construction), use it for every message."""
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        self.rules = tuple(rules)
+        self.detectors = tuple(dict.fromkeys(rule.detector for rule in self.rules))
+        options = _options()
+        self._set = re2.Set.SearchSet(options)
+        for rule in self.rules:
+            self._set.Add(rule.pattern)
+        self._set.Compile()
+        self._regexps = [re2.compile(rule.pattern, options) for rule in self.rules]
+
+    def scan(self, data: bytes) -> list[Hit]:
+        """Every validated hit in `data`, ordered by position; overlaps of one detector merged."""
+        if not data:
+            return []
+        candidates = self._set.Match(data)
+        if not candidates:
+            return []
+        hits: list[Hit] = []
+        for index in candidates:
+            rule = self.rules[index]
+            for match in self._regexps[index].finditer(data):
+                span = match.span() if rule.validate is None else rule.validate(data, match)
+                if span is not None and span[1] > span[0]:
+                    hits.append(Hit(rule.detector, span[0], span[1]))
+        return _merge(hits)
+
+    def scan_text(self, text: str) -> list[Hit]:
+        return self.scan(text.encode("utf-8", "surrogatepass"))
+
+
+def _merge(hits: list[Hit]) -> list[Hit]:
+    hits.sort(key=lambda hit: (hit.detector, hit.start, -hit.end))
+    merged: list[Hit] = []
+    for hit in hits:
+        last = merged[-1] if merged else None
+        if last is not None and last.detector == hit.detector and hit.start < last.end:
+            if hit.end > last.end:
+                merged[-1] = Hit(hit.detector, last.start, hit.end)
+            continue
+        merged.append(hit)
+    merged.sort(key=lambda hit: (hit.start, hit.end))
+    return merged
+
+
+def replace_spans(data: bytes, spans: Iterable[tuple[int, int, str]]) -> str:
+    """`data` with each (start, end) replaced by its label; overlapping spans are joined."""
+    ordered = sorted(spans)
+    pieces: list[bytes] = []
+    cursor = 0
+    pending: tuple[int, int, str] | None = None
+    for start, end, label in ordered:
+        if pending is not None and start < pending[1]:
+            pending = (pending[0], max(pending[1], end), pending[2])
+            continue
+        if pending is not None:
+            pieces.append(data[cursor : pending[0]])
+            pieces.append(pending[2].encode())
+            cursor = pending[1]
+        pending = (start, end, label)
+    if pending is not None:
+        pieces.append(data[cursor : pending[0]])
+        pieces.append(pending[2].encode())
+        cursor = pending[1]
+    pieces.append(data[cursor:])
+    return b"".join(pieces).decode("utf-8", "surrogatepass")

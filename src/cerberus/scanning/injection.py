@@ -1,0 +1,72 @@
+"""Rules that find prompt injection: text aimed at the model rather than the user, smuggled
+into tool results or hidden in tool descriptions (tool poisoning)."""
+
+from __future__ import annotations
+
+from cerberus.scanning.engine import Rule
+
+_PRIOR = r"(?:previous|prior|above|earlier|preceding|former|original|system|all|any)"
+_ORDERS = r"(?:instructions?|prompts?|directions?|rules|guidelines|messages|context|commands?)"
+_SECRETS = (
+    r"(?:secrets?|credentials?|passwords?|api[ _\-]?keys?|tokens?|ssh[ _\-]?keys?|private keys?"
+    r"|id_rsa|\.env|\.ssh|mcp\.json|environment variables|conversation|chat history"
+    r"|system prompt|cookies?)"
+)
+
+RULES: dict[str, tuple[Rule, ...]] = {
+    "prompt_injection": (
+        Rule(
+            "instruction_override",
+            r"(?i)\b(?:ignore|disregard|forget|override|bypass|skip)\s+(?:all\s+|any\s+|the\s+|your\s+"
+            r"|of\s+|everything\s+)*" + _PRIOR + r"\s+(?:\w+\s+){0,2}" + _ORDERS,
+        ),
+        Rule(
+            "instruction_override",
+            r"(?i)\b(?:you are now|from now on,? you|act as (?:an? )?(?:unrestricted|jailbroken)"
+            r"|new (?:system )?instructions\s*:|developer mode (?:enabled|on)|do anything now)",
+        ),
+        Rule(
+            "hidden_instructions",
+            r"(?i)\b(?:do not|don't|never)\s+(?:tell|inform|mention|reveal|show|notify|alert)\s+"
+            r"(?:\w+\s+){0,2}(?:the\s+)?user\b",
+        ),
+        Rule(
+            "hidden_instructions",
+            r"(?i)\bwithout\s+(?:telling|informing|notifying|alerting|asking)\s+(?:the\s+)?user\b",
+        ),
+        Rule(
+            "hidden_instructions",
+            r"(?i)\b(?:before|after)\s+(?:using|calling|running)\s+(?:this|any)\s+tool,?\s+"
+            r"(?:you\s+)?(?:must|should|need to|first)\b",
+        ),
+        Rule(
+            "exfiltration",
+            r"(?i)\b(?:send|forward|upload|post|email|transmit|exfiltrate|leak|copy|pass|include)"
+            r"\s+(?:\w+\s+){0,4}?" + _SECRETS + r"\b.{0,60}?\b(?:to|into|in|via|as)\b",
+        ),
+        Rule("exfiltration", r"(?i)\b(?:read|cat|open|load)\s+(?:the\s+)?(?:~/\.ssh|~/\.aws|\.env\b"
+             r"|/etc/passwd|id_rsa|~/\.cursor/mcp\.json)"),
+        # Markdown image whose URL carries data in its query: rendered, it leaks that data.
+        Rule("exfiltration", r"!\[[^\]\n]{0,200}\]\(https?://[^\s)]{1,500}\?[^\s)]{0,500}="),
+        # Unicode tag characters are invisible and spell ASCII the model can read.
+        Rule("invisible_characters", "[\U000e0000-\U000e007f]+"),
+        # Zero-width and bidi controls between letters hide or reorder text from the reader.
+        Rule("invisible_characters", "[\u200b\u200c\u2060\u2061\u2062\u2063\u2064\u180e]+"),
+        Rule("invisible_characters", "[\u202a-\u202e\u2066-\u2069]+"),
+        Rule("invisible_characters", "[A-Za-z]\ufeff|\u200d[A-Za-z]"),
+        Rule(
+            "model_markup",
+            r"(?im)</?(?:important|system|instructions?|admin|assistant|secret|hidden)\s*>"
+            r"|<\|im_(?:start|end)\|>|\[/?INST\]|<<SYS>>|^\s*#{2,}\s*(?:system|instruction)",
+        ),
+        Rule(
+            "model_markup",
+            r"(?is)<!--.{0,1000}?\b(?:ignore|instruction|assistant|model|AI|must|do not)\b.{0,1000}?-->",
+        ),
+        Rule(
+            "model_markup",
+            r"(?i)<[a-z]+[^>]{0,200}(?:display\s*:\s*none|visibility\s*:\s*hidden"
+            r"|font-size\s*:\s*0|opacity\s*:\s*0[;\"'])",
+        ),
+    ),
+}

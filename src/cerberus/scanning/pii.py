@@ -1,0 +1,258 @@
+"""Rules that find personal data: SSNs, payment cards, email addresses, phone numbers, IPs.
+
+The RE2 patterns find candidates; the validators apply what a pattern cannot say: SSN
+area/group/serial rules, Luhn and card-network prefixes, NANP shape, octet ranges, and that
+a number is not the middle of a longer number (RE2 has no look-around).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from cerberus.scanning.engine import Rule
+
+_DIGITS = frozenset(b"0123456789")
+_ALNUM = frozenset(b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
+# Characters that glue a number to a neighbouring number (a longer id, a version, a date).
+_GLUE = frozenset(b"-./:")
+
+
+def standalone(data: bytes, start: int, end: int) -> bool:
+    """True when data[start:end] is not part of a longer word, number or dotted/dashed id."""
+    if start > 0:
+        before = data[start - 1]
+        if before in _ALNUM:
+            return False
+        if before in _GLUE and start > 1 and data[start - 2] in _ALNUM:
+            return False
+    if end < len(data):
+        after = data[end]
+        if after in _ALNUM:
+            return False
+        if after in _GLUE and end + 1 < len(data) and data[end + 1] in _ALNUM:
+            return False
+    return True
+
+
+def _digits(chunk: bytes) -> str:
+    return "".join(chr(c) for c in chunk if c in _DIGITS)
+
+
+# --- SSN -------------------------------------------------------------------------------
+
+_SSN_CONTEXT = (b"ssn", b"social security", b"ss#", b"ss #", b"taxpayer")
+
+
+def _valid_ssn(number: str) -> bool:
+    area, group, serial = number[:3], number[3:5], number[5:]
+    return (
+        area not in ("000", "666")
+        and not area.startswith("9")
+        and group != "00"
+        and serial != "0000"
+    )
+
+
+def _ssn(data: bytes, match: Any) -> tuple[int, int] | None:
+    start, end = match.span()
+    if not standalone(data, start, end) or not _valid_ssn(_digits(data[start:end])):
+        return None
+    return start, end
+
+
+def _ssn_bare(data: bytes, match: Any) -> tuple[int, int] | None:
+    """Nine digits in a row are an SSN only when the text says so just before them."""
+    start, end = match.span()
+    if not standalone(data, start, end) or not _valid_ssn(_digits(data[start:end])):
+        return None
+    window = data[max(0, start - 24) : start].lower()
+    return (start, end) if any(word in window for word in _SSN_CONTEXT) else None
+
+
+# --- payment cards ---------------------------------------------------------------------
+
+
+def luhn(number: str) -> bool:
+    total = 0
+    for index, char in enumerate(reversed(number)):
+        value = int(char)
+        if index % 2 == 1:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return total % 10 == 0
+
+
+def _network_accepts(number: str) -> bool:
+    length, two, four = len(number), int(number[:2]), int(number[:4])
+    three = int(number[:3])
+    if number[0] == "4":
+        return length in (13, 16, 19)
+    if 51 <= two <= 55 or 2221 <= four <= 2720:
+        return length == 16
+    if two in (34, 37):
+        return length == 15
+    if four == 6011 or two == 65 or 644 <= three <= 649:
+        return 16 <= length <= 19
+    if 3528 <= four <= 3589:
+        return 16 <= length <= 19
+    if 300 <= three <= 305 or two in (36, 38, 39):
+        return 14 <= length <= 19
+    if two == 62:
+        return 16 <= length <= 19
+    if two == 50 or 56 <= two <= 58 or two == 67:
+        return 13 <= length <= 19
+    return False
+
+
+def _grouping_ok(chunk: bytes) -> bool:
+    text = chunk.decode("ascii")
+    separators = {char for char in text if not char.isdigit()}
+    if not separators:
+        return True
+    if len(separators) > 1:
+        return False
+    groups = [len(part) for part in text.split(separators.pop())]
+    if groups in ([4, 6, 5], [4, 6, 4]):
+        return True
+    return all(size == 4 for size in groups[:-1]) and 1 <= groups[-1] <= 4
+
+
+def _card_at(data: bytes, start: int, end: int) -> bool:
+    chunk = data[start:end]
+    number = _digits(chunk)
+    return (
+        13 <= len(number) <= 19
+        and standalone(data, start, end)
+        and _grouping_ok(chunk)
+        and _network_accepts(number)
+        and luhn(number)
+    )
+
+
+def _card(data: bytes, match: Any) -> tuple[int, int] | None:
+    start, end = match.span()
+    if _card_at(data, start, end):
+        return start, end
+    # A card followed by more digits ("... 1111 2024"): try shorter candidates ending at a separator.
+    for cut in range(end - 1, start, -1):
+        if data[cut] in b" -" and _card_at(data, start, cut):
+            return start, cut
+    return None
+
+
+# --- email -----------------------------------------------------------------------------
+
+
+def _email(data: bytes, match: Any) -> tuple[int, int] | None:
+    start, end = match.span()
+    while start < end and data[start] == ord("."):
+        start += 1
+    line_start = max(data.rfind(b" ", 0, start), data.rfind(b"\n", 0, start)) + 1
+    if b"://" in data[line_start:start]:
+        return None  # user:password@host in a URL, not a mailbox
+    local, _, domain = data[start:end].partition(b"@")
+    if not local or local.endswith(b".") or b".." in local or b".." in domain:
+        return None
+    labels = domain.split(b".")
+    if any(not label or label[0] == ord("-") or label[-1] == ord("-") for label in labels):
+        return None
+    return start, end
+
+
+# --- phone -----------------------------------------------------------------------------
+
+
+def _nanp(data: bytes, match: Any) -> tuple[int, int] | None:
+    start, end = match.span()
+    number = _digits(data[start:end])
+    if len(number) == 11:
+        if number[0] != "1":
+            return None
+        number = number[1:]
+    if len(number) != 10 or number[0] in "01" or number[3] in "01":
+        return None
+    return (start, end) if standalone(data, start, end) else None
+
+
+def _international(data: bytes, match: Any) -> tuple[int, int] | None:
+    start, end = match.span()
+    if not 10 <= len(_digits(data[start:end])) <= 15:
+        return None
+    if start > 0 and data[start - 1] in _ALNUM:
+        return None
+    if end < len(data) and data[end] in _ALNUM:
+        return None
+    return start, end
+
+
+# --- IP addresses ----------------------------------------------------------------------
+
+_VERSION_WORDS = (b"version", b"ver", b"v", b"release", b"build")
+
+
+def _ipv4(data: bytes, match: Any) -> tuple[int, int] | None:
+    start, end = match.span()
+    # A CIDR suffix ("10.0.0.0/8") still names an address; other glue makes it a longer id.
+    outer = end
+    if end + 1 < len(data) and data[end] == ord("/") and data[end + 1] in _DIGITS:
+        outer = end + 1
+        while outer < len(data) and data[outer] in _DIGITS:
+            outer += 1
+    if not standalone(data, start, outer):
+        return None
+    try:
+        ipaddress.IPv4Address(data[start:end].decode("ascii"))
+    except ValueError:
+        return None
+    words = data[max(0, start - 12) : start].lower().split()
+    if words and words[-1].rstrip(b":") in _VERSION_WORDS:
+        return None
+    return start, end
+
+
+def _ipv6(data: bytes, match: Any) -> tuple[int, int] | None:
+    start, end = match.span()
+    candidate = data[start:end]
+    if start > 0 and (data[start - 1] in _ALNUM or data[start - 1] == ord(":")):
+        return None
+    if end < len(data) and (data[end] in _ALNUM or data[end] == ord(":")):
+        return None
+    groups = [group for group in candidate.replace(b".", b":").split(b":") if group]
+    if len(groups) < 2:
+        return None
+    try:
+        ipaddress.IPv6Address(candidate.decode("ascii"))
+    except ValueError:
+        return None
+    return start, end
+
+
+RULES: dict[str, tuple[Rule, ...]] = {
+    "ssn": (
+        Rule("ssn", r"\d{3}-\d{2}-\d{4}|\d{3} \d{2} \d{4}", _ssn),
+        Rule("ssn", r"\d{9}", _ssn_bare),
+    ),
+    "credit_card": (Rule("credit_card", r"\d(?:[ \-]?\d){12,18}", _card),),
+    "email": (
+        Rule(
+            "email",
+            r"[A-Za-z0-9._%+\-]+@(?:[A-Za-z0-9\-]+\.)+[A-Za-z]{2,24}\b",
+            _email,
+        ),
+    ),
+    "phone": (
+        Rule("phone", r"(?:\+?1[ .\-]?)?(?:\(\d{3}\)[ .\-]?|\d{3}[ .\-])\d{3}[ .\-]\d{4}", _nanp),
+        Rule("phone", r"\+[1-9]\d{0,2}(?:[ .\-]?(?:\(\d{1,4}\)|\d{1,8})){1,6}", _international),
+    ),
+    "ip_address": (
+        Rule("ip_address", r"\d{1,3}(?:\.\d{1,3}){3}", _ipv4),
+        Rule(
+            "ip_address",
+            r"(?:[0-9A-Fa-f]{0,4}:){2,7}(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f]{1,4})?",
+            _ipv6,
+        ),
+    ),
+}

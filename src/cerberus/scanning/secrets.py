@@ -1,0 +1,102 @@
+"""Rules that find credentials: provider tokens, private keys, JWTs, passwords in URLs and
+connection strings, and high-entropy values assigned to secret-sounding names."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Any
+
+from cerberus.scanning.engine import Rule
+
+# Values that name a secret instead of containing one.
+_PLACEHOLDERS = (b"${", b"{{", b"<", b"%(", b"os.environ", b"process.env", b"getenv")
+
+
+def shannon_entropy(value: bytes) -> float:
+    counts = Counter(value)
+    length = len(value)
+    return -sum(count / length * math.log2(count / length) for count in counts.values())
+
+
+def _looks_random(value: bytes) -> bool:
+    """A generated secret mixes classes of characters and has high per-character entropy."""
+    lowered = value.lower()
+    if any(marker in lowered for marker in _PLACEHOLDERS):
+        return False
+    if len(set(value)) < 6:
+        return False
+    has_digit = any(48 <= c <= 57 for c in value)
+    has_alpha = any(65 <= c <= 90 or 97 <= c <= 122 for c in value)
+    threshold = 3.0 if has_digit and has_alpha else 3.8
+    return shannon_entropy(value) >= threshold
+
+
+def _assignment(data: bytes, match: Any) -> tuple[int, int] | None:
+    start, end = match.span(1)
+    return (start, end) if _looks_random(data[start:end]) else None
+
+
+def _password_group(data: bytes, match: Any) -> tuple[int, int] | None:
+    start, end = match.span(1)
+    value = data[start:end].lower()
+    if any(marker in value for marker in _PLACEHOLDERS) or set(value) <= set(b"*x."):
+        return None
+    return start, end
+
+
+def _token(data: bytes, match: Any) -> tuple[int, int] | None:
+    start, end = match.span()
+    value = data[start:end]
+    return (start, end) if _looks_random(value) else None
+
+
+_NAMES = (
+    r"api[_\-]?key|apikey|secret|token|passwd|password|pwd|credentials?|private[_\-]?key"
+    r"|access[_\-]?key|auth[_\-]?key|client[_\-]?secret"
+)
+
+RULES: dict[str, tuple[Rule, ...]] = {
+    "secrets": (
+        # Cloud and provider tokens with a fixed, documented shape.
+        Rule("aws_access_key", r"\b(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}\b"),
+        Rule("aws_secret_key", r"(?i)aws.{0,20}?secret.{0,20}?[=:]\s*[\"']?([A-Za-z0-9/+]{40})\b",
+             _assignment),
+        Rule("github_token", r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,255}\b"),
+        Rule("github_token", r"\bgithub_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59}\b"),
+        Rule("gitlab_token", r"\bgl(?:pat|dt|ptt|rt|soat)-[A-Za-z0-9_\-]{20,}"),
+        Rule("slack_token", r"\bxox[abposr]-[A-Za-z0-9\-]{10,}"),
+        Rule("slack_webhook", r"https://hooks\.slack\.com/services/[A-Za-z0-9/_\-]{20,}"),
+        Rule("stripe_key", r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}"),
+        Rule("openai_key", r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{32,}", _token),
+        Rule("google_api_key", r"\bAIza[0-9A-Za-z_\-]{35}\b"),
+        Rule(
+            "private_key",
+            r"(?s)-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
+            r"(?:.*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|[A-Za-z0-9+/=\s]*)",
+        ),
+        Rule("jwt", r"\beyJ[A-Za-z0-9_\-]{5,}\.eyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{10,}"),
+        # user:password@ in any URL (database, broker, HTTP basic auth).
+        Rule(
+            "url_password",
+            r"\b[A-Za-z][A-Za-z0-9+.\-]{1,30}://[^\s:/@\"'<>]+:([^\s@/\"'<>]+)@[^\s/@\"'<>]+",
+            _password_group,
+        ),
+        # A literal password in code or config is a leak whatever its entropy.
+        Rule(
+            "password_assignment",
+            r"(?i)\b(?:password|passwd|pwd|pass)[\"']?\s*[:=]\s*[\"']([^\"'\s]{6,})[\"']",
+            _password_group,
+        ),
+        # Password=...; in ADO/ODBC-style connection strings.
+        Rule("connection_string", r"(?i)\b(?:password|pwd)\s*=\s*([^;\s\"']{3,})\s*;",
+             _password_group),
+        # api_key = "...", SECRET_KEY: ..., "clientSecret": "..." with a random-looking value.
+        Rule(
+            "generic_secret",
+            r"(?i)[A-Za-z0-9_.\-]*(?:" + _NAMES + r")[A-Za-z0-9_.\-]*[\"']?\s*[:=]>?\s*[\"']?"
+            r"([A-Za-z0-9+/_\-.!#$%^&*~=]{12,})",
+            _assignment,
+        ),
+    ),
+}
