@@ -91,13 +91,18 @@ def compile_guardrail(row: PolicyRow) -> Guardrail:
 class CompiledPipeline(Pipeline):
     """A Pipeline that also hands guardrails the pin store and remembers tool definitions."""
 
-    def __init__(self, guardrails: Sequence[Guardrail], *, fail_mode: str, pins: PinStore) -> None:
+    def __init__(
+        self, guardrails: Sequence[Guardrail], *, fail_mode: str, pins: PinStore, cache: Cache
+    ) -> None:
         super().__init__(guardrails, fail_mode=fail_mode)
         self.compiled = tuple(guardrails)
         self._pins = pins
+        self._cache = cache
 
     async def decide(self, message: dict[str, Any], context: CheckContext) -> Decision:
         context.extras.setdefault(PIN_STORE_EXTRA, self._pins)
+        if context.cache is None:
+            context.cache = self._cache
         if context.direction is Direction.RESPONSE:
             method = context.method or (context.request or {}).get("method")
             if method == "tools/list":
@@ -215,7 +220,9 @@ class PipelineCache:
             pipeline = UnavailablePipeline(entry.error)
         else:
             # fail_mode open: run what could be built (nothing, if loading failed).
-            pipeline = CompiledPipeline(entry.guardrails, fail_mode=mode, pins=self.pins)
+            pipeline = CompiledPipeline(
+                entry.guardrails, fail_mode=mode, pins=self.pins, cache=self._cache
+            )
         entry.by_fail_mode[mode] = pipeline
         return pipeline
 
