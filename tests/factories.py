@@ -13,6 +13,7 @@ from cerberus.auth.passwords import hash_password
 from cerberus.tenancy.models import Organisation, User, Workspace
 
 DEFAULT_PASSWORD = "correct-horse-battery"
+_password_hashes: dict[str, str] = {}
 
 
 def unique(stem: str) -> str:
@@ -70,13 +71,24 @@ async def create_user(
     **fields: Any,
 ) -> User:
     """A person; pass organisation=None with role="super_admin" for a platform admin."""
+    if password not in _password_hashes:
+        # bcrypt is slow on purpose; one hash per distinct password keeps the suite fast.
+        _password_hashes[password] = hash_password(password)
     user = User(
         organisation_id=organisation.id if organisation is not None else None,
         email=fields.pop("email", f"{unique('user')}@example.com"),
-        password_hash=hash_password(password),
+        password_hash=_password_hashes[password],
         role=role,
         **fields,
     )
     session.add(user)
     await session.flush()
     return user
+
+
+async def create_tenant(session: AsyncSession) -> tuple[Organisation, User, User]:
+    """An organisation with one org_admin and one org_viewer."""
+    organisation = await create_organisation(session)
+    admin = await create_user(session, organisation, role="org_admin")
+    viewer = await create_user(session, organisation, role="org_viewer")
+    return organisation, admin, viewer
