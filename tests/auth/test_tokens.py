@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import time
 from collections.abc import Callable
 
@@ -41,8 +42,8 @@ def _b64(data: bytes) -> str:
 def _bad_tokens(user: User, settings: Settings) -> dict[str, str]:
     key = settings.SECRET_KEY.get_secret_value()
     good = jwt.encode(_claims(user), key, algorithm="HS256")
-    header, payload, signature = good.split(".")
-    forged_payload = _b64(jwt.api_jws.json.dumps(_claims(user, role="super_admin")).encode())
+    header, _payload, signature = good.split(".")
+    forged_payload = _b64(json.dumps(_claims(user, role="super_admin")).encode())
     return {
         "expired": jwt.encode(
             _claims(user, iat=int(time.time()) - 7200, exp=int(time.time()) - 3600),
