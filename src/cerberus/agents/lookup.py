@@ -1,0 +1,201 @@
+"""Agent key -> agent, workspace and upstream, answered from memory on the proxy's hot path.
+
+Entries live in a per-process dict backed by the shared cache; the database is read only on
+a miss. Every instance subscribes to the invalidation channel and drops what a control-plane
+change made stale (a revoked key stops working everywhere within a second); a short TTL is
+the safety net for a lost message. Expiry, revocation and the rotation grace period are
+checked on every request, so time alone also ends a key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cerberus.agents.keys import hash_key
+from cerberus.agents.models import Agent
+from cerberus.cache import Cache
+from cerberus.invalidation import CHANNEL, Invalidation
+from cerberus.tenancy.models import Organisation, Workspace
+
+# Read at use: tests swap app.state.sessionmaker for one bound to a rolled-back connection.
+SessionmakerSource = Callable[[], async_sessionmaker[AsyncSession]]
+
+logger = logging.getLogger("cerberus.agents.lookup")
+
+ENTRY_TTL_SECONDS = 30.0
+UNKNOWN_TTL_SECONDS = 2.0
+HASH_INDEX_TTL_SECONDS = 24 * 3600.0
+
+
+@dataclass(frozen=True)
+class AgentEntry:
+    """What the proxy needs to know about one agent; timestamps are epoch seconds."""
+
+    agent_id: str
+    organisation_id: str
+    workspace_id: str
+    upstream_url: str
+    fail_mode: str
+    key_hash: str
+    previous_key_hash: str | None
+    previous_key_expires_at: float | None
+    expires_at: float | None
+    revoked_at: float | None
+    active: bool
+
+    def refusal(self, presented_hash: str, now: float) -> str | None:
+        """Why this key may not be used right now, or None when it may."""
+        if not self.active:
+            return "agent's workspace or organisation is inactive"
+        if self.revoked_at is not None and self.revoked_at <= now:
+            return "key revoked"
+        if self.expires_at is not None and self.expires_at <= now:
+            return "key expired"
+        if presented_hash == self.key_hash:
+            return None
+        if presented_hash == self.previous_key_hash:
+            if self.previous_key_expires_at is not None and self.previous_key_expires_at > now:
+                return None
+            return "key rotated"
+        return "unknown key"
+
+
+class AgentLookup:
+    def __init__(self, sessionmaker: SessionmakerSource, cache: Cache, *, ttl: float) -> None:
+        self._sessionmaker = sessionmaker
+        self._cache = cache
+        self._ttl = min(ttl, ENTRY_TTL_SECONDS)
+        self._by_hash: dict[str, tuple[AgentEntry | None, float]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        # Bumped by every invalidation: a load that raced one is used once, never cached.
+        self._generation = 0
+
+    async def start(self) -> None:
+        await self._cache.subscribe(CHANNEL, self._on_invalidation)
+
+    async def resolve(self, key: str) -> tuple[AgentEntry | None, str]:
+        """The agent for a presented key and "" , or None and the reason it is refused."""
+        presented = hash_key(key)
+        now = time.time()
+        cached = self._by_hash.get(presented)
+        if cached is not None and cached[1] > time.monotonic():
+            entry = cached[0]
+        else:
+            generation = self._generation
+            entry = await self._load(presented)
+            if generation == self._generation:
+                ttl = self._ttl if entry is not None else UNKNOWN_TTL_SECONDS
+                self._by_hash[presented] = (entry, time.monotonic() + ttl)
+        if entry is None:
+            return None, "unknown key"
+        reason = entry.refusal(presented, now)
+        return (None, reason) if reason else (entry, "")
+
+    async def _load(self, presented: str) -> AgentEntry | None:
+        agent_id = await self._cache.get(f"cerberus:agent-key:{presented}")
+        if agent_id is not None:
+            raw = await self._cache.get(f"cerberus:agent:{agent_id.decode()}")
+            if raw is not None:
+                return AgentEntry(**orjson.loads(raw))
+        entry = await self._query(presented)
+        if entry is not None:
+            await self._cache.set(
+                f"cerberus:agent-key:{presented}", entry.agent_id.encode(), HASH_INDEX_TTL_SECONDS
+            )
+            await self._cache.set(
+                f"cerberus:agent:{entry.agent_id}", orjson.dumps(asdict(entry)), self._ttl
+            )
+        return entry
+
+    async def _query(self, presented: str) -> AgentEntry | None:
+        statement = (
+            select(Agent, Workspace, Organisation)
+            .join(Workspace, Workspace.id == Agent.workspace_id)
+            .join(Organisation, Organisation.id == Agent.organisation_id)
+            .where(or_(Agent.key_hash == presented, Agent.previous_key_hash == presented))
+        )
+        async with self._sessionmaker()() as session:
+            row = (await session.execute(statement)).first()
+        if row is None:
+            return None
+        agent, workspace, organisation = row
+        settings: dict[str, Any] = workspace.settings or {}
+        return AgentEntry(
+            agent_id=agent.id,
+            organisation_id=agent.organisation_id,
+            workspace_id=agent.workspace_id,
+            upstream_url=workspace.mcp_server_url,
+            fail_mode="open" if settings.get("fail_mode") == "open" else "closed",
+            key_hash=agent.key_hash,
+            previous_key_hash=agent.previous_key_hash,
+            previous_key_expires_at=_epoch(agent.previous_key_expires_at),
+            expires_at=_epoch(agent.expires_at),
+            revoked_at=_epoch(agent.revoked_at),
+            active=bool(
+                workspace.is_active
+                and workspace.deleted_at is None
+                and organisation.is_active
+                and organisation.deleted_at is None
+            ),
+        )
+
+    def _on_invalidation(self, raw: bytes) -> None:
+        try:
+            event = Invalidation.decode(raw)
+        except Exception:
+            # An unreadable message may have been about anything: start again from the source.
+            logger.warning("unreadable invalidation; dropping every cached agent")
+            self._generation += 1
+            self._by_hash.clear()
+            return
+        if event.kind not in ("agent", "workspace", "organisation"):
+            return
+        self._generation += 1
+        stale = {
+            entry.agent_id
+            for entry, _ in self._by_hash.values()
+            if entry is not None and _affected(entry, event)
+        }
+        if event.kind == "agent":
+            stale.add(event.id)
+        self._by_hash = {
+            h: (entry, expiry)
+            for h, (entry, expiry) in self._by_hash.items()
+            if entry is not None and entry.agent_id not in stale
+        }
+        task = asyncio.get_running_loop().create_task(self._forget_shared(stale))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _forget_shared(self, agent_ids: set[str]) -> None:
+        for agent_id in agent_ids:
+            try:
+                await self._cache.delete(f"cerberus:agent:{agent_id}")
+            except Exception:
+                logger.exception("could not drop a shared agent entry")
+
+
+def _affected(entry: AgentEntry, event: Invalidation) -> bool:
+    if event.kind == "agent":
+        return entry.agent_id == event.id
+    if event.kind == "workspace":
+        return entry.workspace_id == event.id
+    return entry.organisation_id == event.id
+
+
+def _epoch(value: datetime | None) -> float | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.timestamp()

@@ -1,0 +1,115 @@
+"""JSON-RPC 2.0 messages as the proxy sees them: parse once, classify, build error answers."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+import orjson
+
+# JSON-RPC 2.0 and MCP codes (-32020..-32099 belong to the MCP spec: never invent one there).
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+HEADER_MISMATCH = -32020  # MCP 2026-07-28: an Mcp-* header disagrees with the body
+# Cerberus' own codes, in the implementation range -32000..-32019.
+GATEWAY_REFUSED = -32000  # unauthenticated, forbidden origin, foreign or unknown session
+BLOCKED = -32001  # a guardrail blocked or throttled the message
+UPSTREAM_TIMEOUT = -32002
+UPSTREAM_UNAVAILABLE = -32003
+
+Message = dict[str, Any]
+
+
+class Kind(StrEnum):
+    REQUEST = "request"
+    NOTIFICATION = "notification"
+    RESPONSE = "response"
+
+
+class JsonRpcError(Exception):
+    """Input that is not a JSON-RPC message; the proxy answers it with `code`."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def loads(data: bytes | str) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise JsonRpcError(PARSE_ERROR, f"Parse error: {exc.msg}") from None
+
+
+def dumps(value: Any) -> bytes:
+    return orjson.dumps(value)
+
+
+def parse_body(body: bytes) -> Message | list[Message]:
+    """One message or a batch (an array, only legal in 2025-03-26), each one checked."""
+    value = loads(body)
+    if isinstance(value, list):
+        if not value:
+            raise JsonRpcError(INVALID_REQUEST, "Invalid Request: empty batch")
+        for item in value:
+            kind_of(item)
+        return value
+    kind_of(value)
+    return value  # type: ignore[no-any-return]
+
+
+def kind_of(message: Any) -> Kind:
+    """Classify one message, raising -32600 when it is not JSON-RPC 2.0."""
+    if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
+        raise JsonRpcError(INVALID_REQUEST, "Invalid Request: not a JSON-RPC 2.0 message")
+    method = message.get("method")
+    if method is not None:
+        if not isinstance(method, str) or not method:
+            raise JsonRpcError(INVALID_REQUEST, "Invalid Request: method must be a string")
+        params = message.get("params")
+        if params is not None and not isinstance(params, dict | list):
+            raise JsonRpcError(INVALID_REQUEST, "Invalid Request: params must be an object")
+        if "id" not in message:
+            return Kind.NOTIFICATION
+        _check_id(message["id"])
+        return Kind.REQUEST
+    if "result" in message or "error" in message:
+        if "id" not in message:
+            raise JsonRpcError(INVALID_REQUEST, "Invalid Request: a response needs an id")
+        return Kind.RESPONSE
+    raise JsonRpcError(INVALID_REQUEST, "Invalid Request: neither a request nor a response")
+
+
+def _check_id(value: Any) -> None:
+    if value is None or isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise JsonRpcError(INVALID_REQUEST, "Invalid Request: id must be a string or a number")
+
+
+def error(request_id: Any, code: int, message: str, data: dict[str, Any] | None = None) -> Message:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        body["data"] = data
+    return {"jsonrpc": "2.0", "id": request_id, "error": body}
+
+
+def error_bytes(
+    request_id: Any, code: int, message: str, data: dict[str, Any] | None = None
+) -> bytes:
+    return orjson.dumps(error(request_id, code, message, data))
+
+
+def params_of(message: Message) -> dict[str, Any]:
+    params = message.get("params")
+    return params if isinstance(params, dict) else {}
+
+
+def tool_name_of(method: str | None, params: dict[str, Any]) -> str | None:
+    """The tool a message is about (tools/call), else None."""
+    if method == "tools/call":
+        name = params.get("name")
+        return name if isinstance(name, str) else None
+    return None

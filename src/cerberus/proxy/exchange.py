@@ -1,0 +1,184 @@
+"""One client HTTP request through the proxy: its messages, their decisions and audit events.
+
+Every client->server and server->client message is decided by the agent's Pipeline with a
+CheckContext that says what the message is and, for an answer, which request it answers.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cerberus import jsonrpc
+from cerberus.agents.lookup import AgentEntry
+from cerberus.audit.writer import AuditWriter
+from cerberus.cache import Cache
+from cerberus.guardrails import CheckContext, Direction, Outcome
+from cerberus.jsonrpc import Kind, Message
+from cerberus.proxy.pipeline import Decision, Pipeline
+from cerberus.proxy.sessions import SessionStore, id_key
+
+CLIENT = "client"
+SERVER = "server"
+
+
+@dataclass
+class _PendingAudit:
+    decision: Decision
+    method: str | None
+    tool_name: str | None
+
+
+@dataclass
+class Exchange:
+    request_id: str
+    agent: AgentEntry
+    pipeline: Pipeline
+    cache: Cache
+    audit: AuditWriter
+    sessions: SessionStore
+    headers: Mapping[str, str]
+    session_id: str | None = None
+    # Requests sent in this HTTP request, by id, for answers that come back on it.
+    sent: dict[str, dict[str, Any]] = field(default_factory=dict)
+    request_decision_id: str | None = None
+    # Named in X-Response-Decision-ID before a stream starts; given to the decision of the
+    # answer to this request's (single) request when it arrives.
+    response_decision_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    answered_id: str | None = None
+    upstream_status: int | None = None
+    upstream_latency_ms: float | None = None
+    _pending: list[_PendingAudit] = field(default_factory=list)
+    _response_id_used: bool = False
+
+    def _context(
+        self,
+        direction: Direction,
+        method: str | None,
+        tool_name: str | None,
+        request: Mapping[str, Any] | None,
+    ) -> CheckContext:
+        return CheckContext(
+            organisation_id=self.agent.organisation_id,
+            workspace_id=self.agent.workspace_id,
+            agent_id=self.agent.agent_id,
+            direction=direction,
+            method=method,
+            tool_name=tool_name,
+            request=request,
+            cache=self.cache,
+            extras={"request_id": self.request_id},
+        )
+
+    async def decide_client_message(self, message: Message) -> Decision:
+        """A message the client sends; its audit event waits for the upstream's status."""
+        kind = jsonrpc.kind_of(message)
+        request = None
+        if kind is Kind.RESPONSE:
+            # The client answers a server->client request (sampling, elicitation, roots).
+            request = await self._recall(SERVER, message.get("id"))
+            method = request["method"] if request else None
+            tool_name = None
+        else:
+            method = message["method"]
+            tool_name = jsonrpc.tool_name_of(method, jsonrpc.params_of(message))
+        decision = await self.pipeline.decide(
+            message, self._context(Direction.REQUEST, method, tool_name, request)
+        )
+        if self.request_decision_id is None:
+            self.request_decision_id = decision.decision_id
+        self._pending.append(_PendingAudit(decision, method, tool_name))
+        if kind is Kind.REQUEST and not decision.blocked:
+            await self._remember(CLIENT, decision.message)
+        return decision
+
+    async def decide_server_message(self, message: Message) -> Decision:
+        """A message from the upstream: an answer, a notification or a server->client request."""
+        kind = jsonrpc.kind_of(message)
+        request = None
+        if kind is Kind.RESPONSE:
+            request = await self._recall(CLIENT, message.get("id"))
+            method = request["method"] if request else None
+            params = request.get("params") if request else None
+            tool_name = jsonrpc.tool_name_of(method, params if isinstance(params, dict) else {})
+        else:
+            method = message["method"]
+            tool_name = jsonrpc.tool_name_of(method, jsonrpc.params_of(message))
+        decision = await self.pipeline.decide(
+            message, self._context(Direction.RESPONSE, method, tool_name, request)
+        )
+        if (
+            kind is Kind.RESPONSE
+            and not self._response_id_used
+            and self.answered_id is not None
+            and id_key(message.get("id")) == self.answered_id
+        ):
+            decision.decision_id = self.response_decision_id
+            self._response_id_used = True
+        if kind is Kind.REQUEST and not decision.blocked:
+            await self._remember(SERVER, decision.message)
+        self._record(Direction.RESPONSE, decision, method, tool_name)
+        return decision
+
+    def record_requests(self) -> None:
+        """Write the audit events of the client's messages, now the upstream's status is known."""
+        for pending in self._pending:
+            self._record(Direction.REQUEST, pending.decision, pending.method, pending.tool_name)
+        self._pending.clear()
+
+    def _record(
+        self, direction: Direction, decision: Decision, method: str | None, tool_name: str | None
+    ) -> None:
+        self.audit.record(
+            request_id=self.request_id[:64],
+            decision_id=decision.decision_id,
+            organisation_id=self.agent.organisation_id,
+            workspace_id=self.agent.workspace_id,
+            agent_id=self.agent.agent_id,
+            direction=direction.value,
+            method=method[:128] if method else None,
+            tool_name=tool_name[:256] if tool_name else None,
+            action=decision.outcome.value,
+            guardrails_triggered=decision.triggered,
+            processing_ms=decision.processing_ms,
+            upstream_status=self.upstream_status,
+            upstream_latency_ms=self.upstream_latency_ms,
+        )
+
+    async def _remember(self, origin: str, message: Message) -> None:
+        method = str(message.get("method"))
+        params = jsonrpc.params_of(message)
+        if origin == CLIENT:
+            self.sent[id_key(message.get("id"))] = {"method": method, "params": params}
+        if self.session_id is not None:
+            await self.sessions.remember(self.session_id, origin, message.get("id"), method, params)
+
+    async def _recall(self, origin: str, message_id: Any) -> dict[str, Any] | None:
+        if origin == CLIENT:
+            local = self.sent.get(id_key(message_id))
+            if local is not None:
+                return local
+        if self.session_id is None:
+            return None
+        return await self.sessions.recall(self.session_id, origin, message_id)
+
+
+def blocked_error(message_id: Any, decision: Decision) -> Message:
+    """The JSON-RPC error that answers a blocked message, echoing its id."""
+    data: dict[str, Any] = {
+        "decision_id": decision.decision_id,
+        "action": decision.outcome.value,
+        "guardrails_triggered": decision.guardrails_triggered,
+    }
+    if decision.outcome is Outcome.THROTTLE and decision.retry_after_seconds is not None:
+        data["retry_after_seconds"] = decision.retry_after_seconds
+    reason = decision.reason or "blocked by policy"
+    return jsonrpc.error(message_id, jsonrpc.BLOCKED, f"Blocked by Cerberus: {reason}", data)
+
+
+def retry_after_header(decision: Decision) -> dict[str, str]:
+    if decision.outcome is Outcome.THROTTLE and decision.retry_after_seconds is not None:
+        return {"retry-after": str(max(1, int(-(-decision.retry_after_seconds // 1))))}
+    return {}

@@ -1,0 +1,192 @@
+"""Which headers cross the proxy in each direction, and the checks made on them.
+
+Every `Mcp-*` header, `Accept`, `Content-Type` and `Last-Event-ID` pass unchanged (a proxy
+that drops them breaks sessions and the 2026-07-28 header checks); the client's `Host`,
+`Origin`, cookies and, unless configured, `Authorization` stay here.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from cerberus.jsonrpc import Message, params_of
+from cerberus.settings import Settings
+
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+# Never sent upstream: the gateway's own authority, credentials and bookkeeping replace them.
+_NOT_UPSTREAM = HOP_BY_HOP | {
+    "host",
+    "origin",
+    "cookie",
+    "content-length",
+    "accept-encoding",
+    "x-forwarded-for",
+    "x-gateway-request-id",
+    "x-request-id",
+}
+# Never sent back to the client: the gateway frames and encodes its own answer.
+_NOT_DOWNSTREAM = HOP_BY_HOP | {
+    "content-length",
+    "content-encoding",
+    "date",
+    "server",
+    "set-cookie",
+    "x-request-id",
+}
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
+# Requests naming these methods carry the target in Mcp-Name (2026-07-28, Standard Headers).
+NAMED_METHODS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+FIRST_MODERN_VERSION = "2026-07-28"
+META_VERSION = "io.modelcontextprotocol/protocolVersion"
+
+
+def upstream_headers(
+    incoming: Iterable[tuple[str, str]],
+    *,
+    settings: Settings,
+    request_id: str,
+    client_ip: str | None,
+) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    forwarded_for = ""
+    connection_tokens: set[str] = set()
+    items = list(incoming)
+    for name, value in items:
+        if name == "connection":
+            connection_tokens.update(token.strip().lower() for token in value.split(","))
+    for name, value in items:
+        if name == "x-forwarded-for":
+            forwarded_for = value
+            continue
+        if name in _NOT_UPSTREAM or name in connection_tokens:
+            continue
+        if name == "authorization" and not settings.FORWARD_CLIENT_AUTHORIZATION:
+            continue
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    if client_ip:
+        forwarded_for = f"{forwarded_for}, {client_ip}" if forwarded_for else client_ip
+    if forwarded_for:
+        headers["x-forwarded-for"] = forwarded_for
+    headers["x-gateway-request-id"] = request_id
+    return headers
+
+
+def downstream_headers(upstream: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    lowered = ((name.lower(), value) for name, value in upstream)
+    return [(name, value) for name, value in lowered if name not in _NOT_DOWNSTREAM]
+
+
+def origin_allowed(origin: str | None, settings: Settings) -> bool:
+    """MCP servers must validate Origin (DNS rebinding); Cerberus is the server clients see."""
+    if origin is None:
+        return True
+    allowed = settings.ALLOWED_ORIGINS
+    if "*" in allowed or origin in allowed:
+        return True
+    if allowed:
+        return False
+    host = urlsplit(origin).hostname or ""
+    return host in LOOPBACK_HOSTS or f"[{host}]" in LOOPBACK_HOSTS
+
+
+def is_modern(headers: Mapping[str, str]) -> bool:
+    version = headers.get("mcp-protocol-version")
+    return version is not None and version >= FIRST_MODERN_VERSION
+
+
+def decode_header_value(value: str) -> str:
+    """Undo the `=?base64?...?=` encoding 2026-07-28 uses for non-ASCII header values."""
+    if value.startswith("=?base64?") and value.endswith("?="):
+        try:
+            return base64.b64decode(value[9:-2], validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return value
+    return value
+
+
+def header_mismatch(headers: Mapping[str, str], message: Message) -> str | None:
+    """Why the mirrored headers disagree with the body (2026-07-28), or None.
+
+    Checked before any policy runs, so a header can never carry a different call past a
+    guardrail that reads the body.
+    """
+    method = message.get("method")
+    if not isinstance(method, str) or not is_modern(headers):
+        return None
+    if decode_header_value(headers.get("mcp-method", "")) != method:
+        return "Mcp-Method header does not match the request body's method"
+    params = params_of(message)
+    meta = params.get("_meta")
+    if (
+        isinstance(meta, dict)
+        and META_VERSION in meta
+        and meta[META_VERSION] != headers.get("mcp-protocol-version")
+    ):
+        return "MCP-Protocol-Version header does not match params._meta"
+    field = NAMED_METHODS.get(method)
+    if field is not None:
+        name = headers.get("mcp-name")
+        if name is None or decode_header_value(name) != params.get(field):
+            return f"Mcp-Name header does not match the request body's params.{field}"
+    return None
+
+
+def mirrored_field_changed(headers: Mapping[str, str], original: Message, new: Message) -> bool:
+    """True when a guardrail changed something a 2026-07-28 header mirrors.
+
+    The upstream refuses header/body mismatches, so such a rewrite is refused here instead.
+    Mcp-Param-* headers mirror tool arguments named by the tool's schema; without the schema,
+    any changed top-level argument whose old value a Mcp-Param-* header carries counts.
+    """
+    if not is_modern(headers):
+        return False
+    if original.get("method") != new.get("method"):
+        return True
+    old_params, new_params = params_of(original), params_of(new)
+    field = NAMED_METHODS.get(str(original.get("method")))
+    if field is not None and old_params.get(field) != new_params.get(field):
+        return True
+    old_meta, new_meta = old_params.get("_meta"), new_params.get("_meta")
+    if isinstance(old_meta, dict) and (
+        not isinstance(new_meta, dict) or old_meta.get(META_VERSION) != new_meta.get(META_VERSION)
+    ):
+        return True
+    mirrored = {
+        decode_header_value(value)
+        for name, value in headers.items()
+        if name.startswith("mcp-param-")
+    }
+    if not mirrored:
+        return False
+    old_args, new_args = _arguments(old_params), _arguments(new_params)
+    return any(
+        _header_text(value) in mirrored and new_args.get(key) != value
+        for key, value in old_args.items()
+    )
+
+
+def _arguments(params: dict[str, Any]) -> dict[str, Any]:
+    arguments = params.get("arguments")
+    return arguments if isinstance(arguments, dict) else {}
+
+
+def _header_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

@@ -1,0 +1,193 @@
+"""The upstream's answer on its way back: JSON bodies and event streams, message by message.
+
+Each server->client message passes the response side of the pipeline and is re-emitted at
+once, in order; a stream is never buffered whole (mcp-proxy.md 1.6). What cannot be parsed
+ends the stream: nothing goes to the client uninspected (mcp-proxy.md 5.1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+from starlette.responses import Response, StreamingResponse
+
+from cerberus import jsonrpc
+from cerberus.jsonrpc import JsonRpcError, Message
+from cerberus.proxy.exchange import Exchange, blocked_error
+from cerberus.proxy.headers import downstream_headers
+from cerberus.proxy.sse import Event, EventTooLarge, SseParser
+
+logger = logging.getLogger("cerberus.proxy")
+
+
+class StreamRefused(Exception):
+    """An event that may not pass uninspected: the stream ends here (fail closed)."""
+
+
+def rpc_error(
+    status: int,
+    message_id: Any,
+    code: int,
+    text: str,
+    headers: dict[str, str] | None = None,
+    data: dict[str, Any] | None = None,
+) -> Response:
+    return Response(
+        jsonrpc.error_bytes(message_id, code, text, data),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def decision_headers(exchange: Exchange, response_decision_id: str | None) -> dict[str, str]:
+    headers = {}
+    if exchange.request_decision_id:
+        headers["x-request-decision-id"] = exchange.request_decision_id
+    if response_decision_id:
+        headers["x-response-decision-id"] = response_decision_id
+    return headers
+
+
+async def relay(
+    exchange: Exchange,
+    upstream: aiohttp.ClientResponse,
+    *,
+    error_id: Any,
+    deadline: float,
+) -> Response:
+    """Turn the upstream's answer into the client's, deciding every message in it."""
+    status = upstream.status
+    if status >= 500:
+        upstream.release()
+        return rpc_error(
+            502,
+            error_id,
+            jsonrpc.UPSTREAM_UNAVAILABLE,
+            f"Upstream MCP server failed (HTTP {status})",
+            decision_headers(exchange, None),
+        )
+    headers = dict(downstream_headers(upstream.headers.items()))
+    content_type = upstream.headers.get("content-type", "")
+    if status >= 300 or status in (202, 204) or not content_type:
+        # Upstream refusals reach the client verbatim: clients choose their era, recover
+        # sessions and find auth from these bodies (mcp-proxy.md 3.2, 2.3, 3.6).
+        body = await _read(upstream)
+        headers.update(decision_headers(exchange, None))
+        return Response(body, status_code=status, headers=headers)
+    if content_type.startswith("text/event-stream"):
+        headers.update(decision_headers(exchange, exchange.response_decision_id))
+        headers["cache-control"] = "no-cache"
+        headers["x-accel-buffering"] = "no"
+        return StreamingResponse(
+            _events(exchange, upstream, deadline), status_code=status, headers=headers
+        )
+    body = await _read(upstream)
+    if not content_type.startswith("application/json"):
+        return rpc_error(
+            502, error_id, jsonrpc.UPSTREAM_UNAVAILABLE, "Upstream answered with an unknown type"
+        )
+    try:
+        out, changed, first_id = await _decide_data(exchange, body)
+    except (JsonRpcError, StreamRefused):
+        logger.warning("upstream sent a body that is not JSON-RPC", extra=_log(exchange))
+        return rpc_error(
+            502, error_id, jsonrpc.UPSTREAM_UNAVAILABLE, "Upstream sent an invalid JSON-RPC body"
+        )
+    headers.update(decision_headers(exchange, first_id))
+    return Response(out if changed else body, status_code=status, headers=headers)
+
+
+async def _read(upstream: aiohttp.ClientResponse) -> bytes:
+    try:
+        return await upstream.read()
+    finally:
+        upstream.release()
+
+
+async def _decide_data(exchange: Exchange, data: bytes | str) -> tuple[bytes, bool, str | None]:
+    """Decide every message in one body or event; returns (new bytes, changed?, decision id)."""
+    value = jsonrpc.loads(data)
+    messages: list[Message] = value if isinstance(value, list) else [value]
+    out: list[Message] = []
+    changed = False
+    first_id = None
+    for message in messages:
+        kind = jsonrpc.kind_of(message)
+        decision = await exchange.decide_server_message(message)
+        first_id = first_id or decision.decision_id
+        if decision.blocked:
+            changed = True
+            if kind is jsonrpc.Kind.NOTIFICATION:
+                continue
+            # A blocked answer or server request still answers its id, so nobody waits forever.
+            out.append(blocked_error(message.get("id"), decision))
+        elif decision.message is not message:
+            changed = True
+            out.append(decision.message)
+        else:
+            out.append(message)
+    if not changed:
+        return b"", False, first_id
+    if not out:
+        return b"", True, first_id
+    return jsonrpc.dumps(out if isinstance(value, list) else out[0]), True, first_id
+
+
+async def _events(
+    exchange: Exchange, upstream: aiohttp.ClientResponse, deadline: float
+) -> AsyncIterator[bytes]:
+    parser = SseParser()
+    finished = False
+    try:
+        while True:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    chunk = await upstream.content.readany()
+            except TimeoutError:
+                # Ended cleanly before the platform's request limit; the client resumes
+                # with Last-Event-ID (MCP_STREAM_MAX_SECONDS).
+                return
+            if not chunk:
+                finished = True
+                return
+            for event in parser.feed(chunk):
+                encoded = await _relay_event(exchange, event)
+                if encoded:
+                    yield encoded
+    except (StreamRefused, EventTooLarge, JsonRpcError) as exc:
+        logger.warning("upstream event refused; stream ended: %s", exc, extra=_log(exchange))
+    except aiohttp.ClientError as exc:
+        logger.info("upstream stream broke: %s", type(exc).__name__, extra=_log(exchange))
+    finally:
+        if finished:
+            upstream.release()
+        else:
+            # Closing our side is the 2026-07-28 cancellation and ends the upstream work.
+            upstream.close()
+
+
+async def _relay_event(exchange: Exchange, event: Event) -> bytes | None:
+    if not event.data:
+        # Priming events (id + retry, empty data) and keep-alive comments carry no message.
+        return event.encode()
+    try:
+        out, changed, _ = await _decide_data(exchange, event.data)
+    except JsonRpcError as exc:
+        raise StreamRefused(f"event data is not JSON-RPC: {exc.message}") from None
+    if not changed:
+        return event.encode()
+    if not out:
+        # Everything in it was dropped; keep the id so resumption stays consistent.
+        if event.id is None and event.retry is None:
+            return None
+        return Event(id=event.id, retry=event.retry).encode()
+    return event.encode(data=out.decode())
+
+
+def _log(exchange: Exchange) -> dict[str, str]:
+    return {"request_id": exchange.request_id, "agent_id": exchange.agent.agent_id}

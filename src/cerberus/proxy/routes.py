@@ -1,0 +1,272 @@
+"""The MCP endpoints clients connect to: `/mcp` and `/governance-plane/api/v1/proxy/{path}`.
+
+Thin Starlette routes (no FastAPI dependency resolution on the hot path): check the Origin
+and the agent key, decide the client's messages, forward to the workspace's upstream, and
+hand its answer to relay.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from cerberus import jsonrpc
+from cerberus.agents.lookup import AgentEntry
+from cerberus.jsonrpc import JsonRpcError, Kind, Message
+from cerberus.proxy.exchange import Exchange, blocked_error, retry_after_header
+from cerberus.proxy.headers import (
+    header_mismatch,
+    is_modern,
+    mirrored_field_changed,
+    origin_allowed,
+    upstream_headers,
+)
+from cerberus.proxy.pipeline import Decision
+from cerberus.proxy.relay import decision_headers, relay, rpc_error
+from cerberus.proxy.sessions import id_key
+from cerberus.proxy.upstream import UpstreamFailed, UpstreamTimeout
+
+METHODS = ["GET", "POST", "DELETE", "OPTIONS"]
+ALLOW = ", ".join(METHODS)
+
+
+async def mcp_endpoint(request: Request) -> Response:
+    state = request.app.state
+    headers = request.headers
+    if not origin_allowed(headers.get("origin"), state.settings):
+        return rpc_error(403, None, jsonrpc.GATEWAY_REFUSED, "Forbidden: Origin not allowed")
+    if request.method == "OPTIONS":
+        return Response(status_code=204, headers={"allow": ALLOW})
+    agent, refusal = await _authenticate(request)
+    if agent is None:
+        return refusal
+    state.audit.used(agent.agent_id)
+    session_id = headers.get("mcp-session-id")
+    if session_id is not None and is_modern(headers):
+        session_id = None  # 2026-07-28 has no sessions (mcp-proxy.md 2.6)
+    if session_id is not None and await state.sessions.owner(session_id) != agent.agent_id:
+        # Unknown here or opened by another agent: the client starts a new session.
+        return rpc_error(404, None, jsonrpc.GATEWAY_REFUSED, "Session not found")
+    exchange = Exchange(
+        request_id=request.scope.get("state", {}).get("request_id") or uuid.uuid4().hex,
+        agent=agent,
+        pipeline=await state.pipelines.for_agent(
+            agent.organisation_id, agent.workspace_id, agent.agent_id, agent.fail_mode
+        ),
+        cache=state.cache,
+        audit=state.audit,
+        sessions=state.sessions,
+        headers=headers,
+        session_id=session_id,
+    )
+    if request.method == "POST":
+        return await _post(request, exchange)
+    return await _forward(request, exchange, None, error_id=None)
+
+
+async def _authenticate(request: Request) -> tuple[AgentEntry | None, Response]:
+    scheme, _, key = request.headers.get("authorization", "").partition(" ")
+    key = key.strip()
+    if scheme.lower() != "bearer" or not key:
+        reason, challenge = "missing bearer agent key", 'Bearer realm="cerberus"'
+    else:
+        agent, reason = await request.app.state.agents.resolve(key)
+        if agent is not None:
+            return agent, Response()
+        challenge = f'Bearer realm="cerberus", error="invalid_token", error_description="{reason}"'
+    return None, rpc_error(
+        401,
+        None,
+        jsonrpc.GATEWAY_REFUSED,
+        f"Unauthorized: {reason}",
+        headers={"www-authenticate": challenge},
+    )
+
+
+async def _post(request: Request, exchange: Exchange) -> Response:
+    body = await _read_body(request, request.app.state.settings.MCP_MAX_BODY_BYTES)
+    if body is None:
+        return rpc_error(413, None, jsonrpc.INVALID_REQUEST, "Request body too large")
+    try:
+        parsed = jsonrpc.parse_body(body)
+    except JsonRpcError as exc:
+        return rpc_error(400, _readable_id(body), exc.code, exc.message)
+    batch = isinstance(parsed, list)
+    messages: list[Message] = parsed if isinstance(parsed, list) else [parsed]
+    for message in messages:
+        mismatch = header_mismatch(exchange.headers, message)
+        if mismatch:
+            # Before any policy: a header must never carry a different call past a guardrail.
+            return rpc_error(400, message.get("id"), jsonrpc.HEADER_MISMATCH, mismatch)
+    outgoing: list[Message] = []
+    refused: list[tuple[Message, Message, Decision]] = []
+    changed = False
+    for message in messages:
+        kind = jsonrpc.kind_of(message)
+        decision = await exchange.decide_client_message(message)
+        if decision.blocked:
+            if kind is Kind.RESPONSE:
+                # The server still gets an answer to its request, so it does not wait forever.
+                outgoing.append(blocked_error(message.get("id"), decision))
+                changed = True
+            else:
+                refused.append((message, blocked_error(message.get("id"), decision), decision))
+        elif decision.message is not message:
+            if mirrored_field_changed(exchange.headers, message, decision.message):
+                error = jsonrpc.error(
+                    message.get("id"),
+                    jsonrpc.BLOCKED,
+                    "Blocked by Cerberus: a guardrail changed a field its Mcp-* header mirrors",
+                    {
+                        "decision_id": decision.decision_id,
+                        "action": "block",
+                        "guardrails_triggered": decision.guardrails_triggered,
+                    },
+                )
+                refused.append((message, error, decision))
+            else:
+                outgoing.append(decision.message)
+                changed = True
+        else:
+            outgoing.append(message)
+    if refused:
+        exchange.record_requests()
+        return _refusal(exchange, messages, refused, batch)
+    if not batch and jsonrpc.kind_of(messages[0]) is Kind.REQUEST:
+        exchange.answered_id = id_key(messages[0].get("id"))
+    if changed:
+        body = jsonrpc.dumps(outgoing if batch else outgoing[0])
+    error_id = None if batch else messages[0].get("id")
+    return await _forward(request, exchange, body, error_id=error_id)
+
+
+def _refusal(
+    exchange: Exchange,
+    messages: list[Message],
+    refused: list[tuple[Message, Message, Decision]],
+    batch: bool,
+) -> Response:
+    """Answer a refused POST without contacting the upstream."""
+    message, error, decision = refused[0]
+    headers = {**decision_headers(exchange, None), **retry_after_header(decision)}
+    if not batch:
+        if jsonrpc.kind_of(message) is Kind.NOTIFICATION:
+            status = 429 if headers.get("retry-after") else 403
+            error["id"] = None
+            return Response(jsonrpc.dumps(error), status, headers, "application/json")
+        return Response(jsonrpc.dumps(error), 200, headers, "application/json")
+    # A batch is forwarded whole or not at all: every request in it gets an answer.
+    errors_by_id = {id_key(m.get("id")): e for m, e, _ in refused if "id" in m}
+    answers = []
+    for item in messages:
+        if jsonrpc.kind_of(item) is not Kind.REQUEST:
+            continue
+        answers.append(
+            errors_by_id.get(id_key(item.get("id")))
+            or jsonrpc.error(
+                item.get("id"),
+                jsonrpc.BLOCKED,
+                "Blocked by Cerberus: another message in the batch was blocked",
+                {
+                    "decision_id": decision.decision_id,
+                    "action": "block",
+                    "guardrails_triggered": [],
+                },
+            )
+        )
+    if not answers:
+        return Response(jsonrpc.dumps(error), 403, headers, "application/json")
+    return Response(jsonrpc.dumps(answers), 200, headers, "application/json")
+
+
+async def _forward(
+    request: Request, exchange: Exchange, body: bytes | None, *, error_id: Any
+) -> Response:
+    state = request.app.state
+    settings = state.settings
+    headers = upstream_headers(
+        request.headers.items(),
+        settings=settings,
+        request_id=exchange.request_id,
+        client_ip=request.client.host if request.client else None,
+    )
+    if exchange.session_id is None:
+        headers.pop("mcp-session-id", None)
+    started = time.perf_counter()
+    deadline = asyncio.get_running_loop().time() + settings.MCP_STREAM_MAX_SECONDS
+    try:
+        upstream = await state.upstream.send(
+            request.method, exchange.agent.upstream_url, headers, body
+        )
+    except UpstreamTimeout as exc:
+        exchange.record_requests()
+        extra = decision_headers(exchange, None)
+        return rpc_error(504, error_id, jsonrpc.UPSTREAM_TIMEOUT, f"Upstream timeout: {exc}", extra)
+    except UpstreamFailed as exc:
+        exchange.record_requests()
+        extra = decision_headers(exchange, None)
+        return rpc_error(502, error_id, jsonrpc.UPSTREAM_UNAVAILABLE, f"Upstream: {exc}", extra)
+    exchange.upstream_status = upstream.status
+    exchange.upstream_latency_ms = (time.perf_counter() - started) * 1000
+    exchange.record_requests()
+    await _track_session(request, exchange, upstream.status, upstream.headers.get("mcp-session-id"))
+    return await relay(exchange, upstream, error_id=error_id, deadline=deadline)
+
+
+async def _track_session(
+    request: Request, exchange: Exchange, status: int, issued: str | None
+) -> None:
+    sessions = request.app.state.sessions
+    if issued and 200 <= status < 300 and not is_modern(exchange.headers):
+        if issued != exchange.session_id:
+            await sessions.bind(issued, exchange.agent.agent_id)
+            exchange.session_id = issued
+    elif exchange.session_id is not None and (
+        status == 404 or (request.method == "DELETE" and 200 <= status < 300)
+    ):
+        await sessions.forget(exchange.session_id)
+
+
+async def _read_body(request: Request, limit: int) -> bytes | None:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _readable_id(body: bytes) -> Any:
+    """The id of an invalid message when it can be read (JSON-RPC: null otherwise)."""
+    try:
+        value = jsonrpc.loads(body)
+    except JsonRpcError:
+        return None
+    if isinstance(value, dict):
+        candidate = value.get("id")
+        if isinstance(candidate, str | int) and not isinstance(candidate, bool):
+            return candidate
+    return None
+
+
+routes = [
+    Route("/mcp", mcp_endpoint, methods=METHODS, include_in_schema=False),
+    Route("/governance-plane/api/v1/proxy", mcp_endpoint, methods=METHODS, include_in_schema=False),
+    Route(
+        "/governance-plane/api/v1/proxy/{path:path}",
+        mcp_endpoint,
+        methods=METHODS,
+        include_in_schema=False,
+    ),
+]

@@ -1,0 +1,98 @@
+"""Legacy MCP sessions as the proxy tracks them: whose they are, and what was asked in them.
+
+A session id is not a credential (mcp-proxy.md 2.5): it is bound to the agent whose request
+opened it, and refused for any other. Requests sent in a session are remembered by id so a
+response that arrives on another HTTP request (a GET stream, a resumption) is still checked
+with the request it answers (mcp-proxy.md 4.3). Both live in the shared cache so every
+instance agrees, with a bounded in-process copy in front.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from typing import Any
+
+import orjson
+
+from cerberus.cache import Cache
+
+SESSION_TTL_SECONDS = 24 * 3600.0
+REQUEST_TTL_SECONDS = 15 * 60.0
+LOCAL_LIMIT = 10_000
+MAX_REMEMBERED_PARAMS = 16 * 1024
+
+
+class _Bounded(OrderedDict[str, Any]):
+    def put(self, key: str, value: Any) -> None:
+        self[key] = value
+        self.move_to_end(key)
+        if len(self) > LOCAL_LIMIT:
+            self.popitem(last=False)
+
+
+def _session_key(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()[:32]
+
+
+def id_key(message_id: Any) -> str:
+    """1 and "1" are different JSON-RPC ids; the JSON text keeps them apart."""
+    return orjson.dumps(message_id).decode()
+
+
+class SessionStore:
+    def __init__(self, cache: Cache) -> None:
+        self._cache = cache
+        self._owners = _Bounded()
+        self._requests = _Bounded()
+
+    async def bind(self, session_id: str, agent_id: str) -> None:
+        key = _session_key(session_id)
+        self._owners.put(key, agent_id)
+        await self._cache.set(f"cerberus:mcp-session:{key}", agent_id.encode(), SESSION_TTL_SECONDS)
+
+    async def owner(self, session_id: str) -> str | None:
+        key = _session_key(session_id)
+        owner = self._owners.get(key)
+        if owner is not None:
+            return str(owner)
+        raw = await self._cache.get(f"cerberus:mcp-session:{key}")
+        if raw is None:
+            return None
+        self._owners.put(key, raw.decode())
+        return raw.decode()
+
+    async def forget(self, session_id: str) -> None:
+        key = _session_key(session_id)
+        self._owners.pop(key, None)
+        await self._cache.delete(f"cerberus:mcp-session:{key}")
+
+    async def remember(
+        self, session_id: str, origin: str, message_id: Any, method: str, params: dict[str, Any]
+    ) -> None:
+        """Keep what a request asked; origin is "client" or "server" (ids are per sender)."""
+        request = {"method": method, "params": params}
+        raw = orjson.dumps(request)
+        if len(raw) > MAX_REMEMBERED_PARAMS:
+            request = {"method": method, "params": _identifying(params)}
+            raw = orjson.dumps(request)
+        key = f"{_session_key(session_id)}:{origin}:{id_key(message_id)}"
+        self._requests.put(key, request)
+        await self._cache.set(f"cerberus:mcp-request:{key}", raw, REQUEST_TTL_SECONDS)
+
+    async def recall(self, session_id: str, origin: str, message_id: Any) -> dict[str, Any] | None:
+        key = f"{_session_key(session_id)}:{origin}:{id_key(message_id)}"
+        request = self._requests.get(key)
+        if request is not None:
+            return dict(request)
+        raw = await self._cache.get(f"cerberus:mcp-request:{key}")
+        if raw is None:
+            return None
+        request = orjson.loads(raw)
+        self._requests.put(key, request)
+        return dict(request)
+
+
+def _identifying(params: dict[str, Any]) -> dict[str, Any]:
+    """What is left of oversized params: enough to know the tool, prompt or resource."""
+    return {name: params[name] for name in ("name", "uri") if name in params}
