@@ -12,12 +12,17 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from cerberus import __version__, api, health
+from cerberus.agents.lookup import AgentLookup
+from cerberus.audit.writer import AuditWriter
 from cerberus.cache import create_cache
 from cerberus.db import create_engine, create_sessionmaker
 from cerberus.errors import CerberusError
 from cerberus.logs import RequestLogMiddleware, configure_logging
 from cerberus.migrate import upgrade
 from cerberus.policies.compiled import PipelineCache
+from cerberus.proxy.routes import routes as proxy_routes
+from cerberus.proxy.sessions import SessionStore
+from cerberus.proxy.upstream import UpstreamClient
 from cerberus.settings import Settings, load_settings
 
 logger = logging.getLogger("cerberus.app")
@@ -35,9 +40,11 @@ def create_app(settings: Settings) -> FastAPI:
             lambda: app.state.sessionmaker, app.state.cache, ttl_seconds=settings.CACHE_TTL_SECONDS
         )
         await app.state.pipelines.start()
+        await _start_proxy(app, settings)
         try:
             yield
         finally:
+            await _stop_proxy(app)
             await app.state.pipelines.close()
             await app.state.cache.close()
             await app.state.engine.dispose()
@@ -55,15 +62,47 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_exception_handler(Exception, _unexpected_error)
     app.include_router(health.router)
     app.include_router(api.router)
+    app.router.routes.extend(proxy_routes)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.CORS_ORIGINS,
         allow_methods=["*"],
         allow_headers=["*"],
-        expose_headers=["Mcp-Session-Id", "MCP-Protocol-Version", "X-Request-ID"],
+        expose_headers=[
+            "Mcp-Session-Id",
+            "MCP-Protocol-Version",
+            "X-Request-ID",
+            "X-Request-Decision-ID",
+            "X-Response-Decision-ID",
+        ],
     )
     app.add_middleware(RequestLogMiddleware)
     return app
+
+
+async def _start_proxy(app: FastAPI, settings: Settings) -> None:
+    """The proxy's per-process parts: key lookup, sessions, upstream pool, audit writer."""
+    app.state.agents = AgentLookup(
+        lambda: app.state.sessionmaker, app.state.cache, ttl=settings.CACHE_TTL_SECONDS
+    )
+    await app.state.agents.start()
+    app.state.sessions = SessionStore(app.state.cache)
+    app.state.upstream = UpstreamClient(settings)
+    app.state.audit = AuditWriter(
+        lambda: app.state.sessionmaker,
+        batch_size=settings.AUDIT_BATCH_SIZE,
+        flush_interval=settings.AUDIT_FLUSH_INTERVAL_SECONDS,
+    )
+    app.state.audit.start()
+
+
+async def _stop_proxy(app: FastAPI) -> None:
+    # Requests have finished by now (uvicorn drains them first): write what they queued.
+    try:
+        await app.state.audit.stop()
+    except Exception:
+        logger.exception("audit events could not be written at shutdown")
+    await app.state.upstream.close()
 
 
 def app_from_env() -> FastAPI:
