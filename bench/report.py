@@ -77,16 +77,31 @@ def _targets(name: str, summary: dict[str, Any], results: dict[str, Any]) -> lis
     cold = results.get("cold_start", {}).get(name, {}).get("seconds") or []
     cold_median = round(statistics.median(cold), 3) if cold else None
     add("cold start (median)", "< 1.5 s", cold_median, _le(cold_median, 1.499))
-    scan_cost = results.get("scan_cost") or {}
-    if scan_cost.get("available"):
+    level, scan_cost = _scan_level(results)
+    if scan_cost:
         mb = scan_cost["realistic"][-1]["mb_per_s"]
-        add("scan 1 MB (PII + secrets + injection)", ">= 20 MB/s", mb, mb >= 20)
+        add(f"scan 1 MB ({level})", ">= 20 MB/s", mb, mb >= 20)
         exponents = {k: v["growth_exponent"] for k, v in scan_cost["adversarial"].items()}
         worst_case = max(exponents, key=lambda k: exponents[k] or 0)
         value = f"{exponents[worst_case]} ({worst_case})"
-        add("adversarial growth exponent (worst)", f"<= {LINEAR_EXPONENT} (linear)", value,
-            (exponents[worst_case] or 0) <= LINEAR_EXPONENT)  # fmt: skip
+        add(f"adversarial growth exponent, worst ({level})", f"<= {LINEAR_EXPONENT} (linear)",
+            value, (exponents[worst_case] or 0) <= LINEAR_EXPONENT)  # fmt: skip
+        slowest = min(
+            (p["mb_per_s"], k) for k, v in scan_cost["adversarial"].items()
+            for p in v["points"][-1:] if "mb_per_s" in p
+        )  # fmt: skip
+        add(f"slowest adversarial 1 MB ({level})", "(no target; >= 20 MB/s hoped)",
+            f"{slowest[0]} MB/s ({slowest[1]})", None)  # fmt: skip
     return rows
+
+
+def _scan_level(results: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
+    """The guardrail pipeline's scan cost when guardrails exist, else the engine's."""
+    scan_cost = results.get("scan_cost") or {}
+    for level in ("pipeline", "engine"):
+        if (scan_cost.get(level) or {}).get("available"):
+            return level, scan_cost[level]
+    return "", None
 
 
 def _le(value: float | None, limit: float) -> bool | None:
@@ -183,35 +198,8 @@ def _other_tables(results: dict[str, Any]) -> list[str]:
     for name, count in results.get("audit_events", {}).items():
         lines.append(f"- audit events written by `{name}`: {count}")
     lines.append("")
-    scan_cost = results.get("scan_cost") or {}
-    if scan_cost.get("available"):
-        lines += [
-            "## Guardrail scan cost",
-            "",
-            f"Guardrails: {', '.join(scan_cost['guardrails'])}",
-            "",
-            "| tool result | ms | MB/s |",
-            "|---|---|---|",
-        ]
-        for point in scan_cost["realistic"]:
-            lines.append(
-                f"| {point['bytes']:,} B | {point['seconds'] * 1000:.2f} | {point['mb_per_s']} |"
-            )
-        lines += [
-            "",
-            "| adversarial input | ms at each size | growth exponent (1.0 = linear) |",
-            "|---|---|---|",
-        ]
-        for name, case in scan_cost["adversarial"].items():
-            sizes = ", ".join(
-                f"{p.get('bytes', p.get('depth')):,}{'' if 'bytes' in p else ' deep'}: "
-                f"{p['seconds'] * 1000:.2f} ({p['outcome']})"
-                for p in case["points"]
-            )
-            lines.append(f"| {name} | {sizes} | {case['growth_exponent']} |")
-        lines.append("")
-    elif scan_cost:
-        lines += ["## Guardrail scan cost", "", f"Not measured: {scan_cost.get('reason')}", ""]
+    for level, scan_cost in (results.get("scan_cost") or {}).items():
+        lines += _scan_table(level, scan_cost)
     profiles = results.get("profiles") or {}
     for name, prof in profiles.items():
         if not isinstance(prof, dict) or "samples" not in prof:
@@ -229,3 +217,33 @@ def _other_tables(results: dict[str, Any]) -> list[str]:
             "",
         ]
     return lines
+
+
+def _scan_table(level: str, scan_cost: dict[str, Any]) -> list[str]:
+    title = {"engine": "scanning engine alone", "pipeline": "guardrail pipeline"}[level]
+    if not scan_cost.get("available"):
+        return [f"## Scan cost: {title}", "", f"Not measured: {scan_cost.get('reason')}", ""]
+    lines = [f"## Scan cost: {title}", ""]
+    if scan_cost.get("guardrails"):
+        lines += [f"Guardrails: {', '.join(scan_cost['guardrails'])}", ""]
+    lines += ["| tool result | ms | MB/s | outcome |", "|---|---|---|---|"]
+    for point in scan_cost["realistic"]:
+        lines.append(
+            f"| {point['bytes']:,} B | {point['seconds'] * 1000:.2f} | {point['mb_per_s']} "
+            f"| {point['outcome']} |"
+        )
+    lines += [
+        "",
+        "| adversarial input | ms at each size (outcome) | MB/s at the largest | growth exponent |",
+        "|---|---|---|---|",
+    ]
+    for name, case in scan_cost["adversarial"].items():
+        points = case["points"]
+        sizes = ", ".join(
+            f"{p.get('bytes', p.get('depth')):,}{'' if 'bytes' in p else ' deep'}: "
+            f"{p['seconds'] * 1000:.2f} ({p['outcome']})"
+            for p in points
+        )
+        speed = points[-1].get("mb_per_s", "-")
+        lines.append(f"| {name} | {sizes} | {speed} | {case['growth_exponent']} |")
+    return [*lines, ""]
