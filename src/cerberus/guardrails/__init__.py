@@ -88,6 +88,9 @@ class CheckContext:
     output_schema: Mapping[str, Any] | None = None
     # The shared cache, for guardrails that count or remember across instances.
     cache: Cache | None = None
+    # The HTTP request's headers (any case), when the proxy has them: redaction must not
+    # change a body field that a 2026-07-28 Mcp-Name / Mcp-Param-* header mirrors.
+    request_headers: Mapping[str, str] | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
 
