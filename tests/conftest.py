@@ -14,12 +14,14 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cerberus.app import create_app
+from cerberus.invalidation import CHANNEL, Invalidation
 from cerberus.migrate import upgrade
 from cerberus.settings import Settings
 from cerberus.tenancy.models import User
@@ -124,6 +126,25 @@ def auth_headers(settings: Settings, user: User) -> dict[str, str]:
 def headers_for(settings: Settings) -> Callable[[User], dict[str, str]]:
     """`headers_for(user)`: the Authorization header of an access token for that user."""
     return lambda user: auth_headers(settings, user)
+
+
+class Invalidations(list[Invalidation]):
+    """Invalidation events seen on the shared cache's channel since the fixture started."""
+
+    async def wait_for(self, kind: str, object_id: str) -> Invalidation:
+        with anyio.fail_after(10):
+            while True:
+                for event in self:
+                    if (event.kind, event.id) == (kind, object_id):
+                        return event
+                await anyio.sleep(0.01)
+
+
+@pytest.fixture
+async def invalidations(app: FastAPI) -> Invalidations:
+    seen = Invalidations()
+    await app.state.cache.subscribe(CHANNEL, lambda raw: seen.append(Invalidation.decode(raw)))
+    return seen
 
 
 @pytest.fixture
