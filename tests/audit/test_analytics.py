@@ -102,13 +102,17 @@ async def test_latency_percentiles_are_nearest_rank(session: AsyncSession) -> No
             upstream_latency_ms=upstream,
             flush=False,
         )
-    await session.flush()
+    # A response event repeats its exchange's upstream latency: not counted twice.
+    await add_event(
+        session, agent, direction="response", at=NOW, processing_ms=0.0, upstream_latency_ms=1e6
+    )
 
     result = await analytics.summarise(session, agent.organisation_id, now=NOW)
 
     processing, upstream = result.latency.processing_ms, result.latency.upstream_latency_ms
+    # Every decision counts for processing time, the response's 0.0 included.
     assert (processing.count, processing.p50, processing.p90, processing.p99) == (
-        100,
+        101,
         50.0,
         90.0,
         99.0,

@@ -106,12 +106,20 @@ async def summarise(
         ),
         latency=LatencySummary(
             processing_ms=await _percentiles(session, AuditEvent.processing_ms, scope),
-            upstream_latency_ms=await _percentiles(session, AuditEvent.upstream_latency_ms, scope),
+            # The proxy copies an exchange's upstream latency onto its response events too;
+            # counting only request events gives each upstream call its weight once.
+            upstream_latency_ms=await _percentiles(
+                session, AuditEvent.upstream_latency_ms, [*scope, _requests()]
+            ),
         ),
         top_blocked_guardrails=await _top_blocked_guardrails(session, scope),
         requests_by_tool=await _requests_by_tool(session, scope),
         time_series=await _time_series(session, scope, span),
     )
+
+
+def _requests() -> ColumnElement[bool]:
+    return AuditEvent.direction == "request"
 
 
 def _is_blocked() -> ColumnElement[int]:
@@ -137,7 +145,7 @@ async def _percentiles(
     column: InstrumentedAttribute[Any],
     scope: list[ColumnElement[bool]],
 ) -> Percentiles:
-    """Nearest-rank percentiles over every decision in scope (both directions) with a value.
+    """Nearest-rank percentiles over the events in scope that carry a value.
 
     One count, then one ranked query picking the three ranks: the database sorts, and
     only three rows come back, whatever the number of events.
@@ -202,7 +210,7 @@ async def _requests_by_tool(
     count = func.count().label("requests")
     rows = await session.execute(
         select(AuditEvent.tool_name, count, func.sum(_is_blocked()))
-        .where(*scope, AuditEvent.direction == "request", AuditEvent.tool_name.is_not(None))
+        .where(*scope, _requests(), AuditEvent.tool_name.is_not(None))
         .group_by(AuditEvent.tool_name)
         .order_by(count.desc(), AuditEvent.tool_name)
         .limit(TOP_TOOLS)
@@ -226,7 +234,7 @@ async def _time_series(
     )
     numbered = (
         select(bucket_index.label("bucket"), _is_blocked().label("blocked"))
-        .where(*scope, AuditEvent.direction == "request")
+        .where(*scope, _requests())
         .subquery()
     )
     rows = await session.execute(
