@@ -1,3 +1,4 @@
+# ruff: noqa: T201
 """Reports precision and recall of each PII and secret detector on the labelled corpus.
 
 Usage: `.venv/bin/python scripts/detection_quality.py [corpus.jsonl]`. A sample counts as a
@@ -16,7 +17,9 @@ from pathlib import Path
 
 from cerberus.scanning import scanner
 
-CORPUS = Path(__file__).resolve().parent.parent / "tests" / "guardrails" / "corpus" / "samples.jsonl"
+CORPUS = (
+    Path(__file__).resolve().parent.parent / "tests" / "guardrails" / "corpus" / "samples.jsonl"
+)
 
 # Guardrail type -> the detector group it runs.
 TYPES = {

@@ -1,4 +1,4 @@
-"""Text scanning for guardrails: PII, secrets and prompt-injection detectors on a linear-time engine.
+"""Text scanning for guardrails: PII, secret and prompt-injection detectors on a linear-time engine.
 
 `scanner(names)` returns the compiled Scanner for a set of detectors, built once per process
 and shared by every guardrail object that asks for the same set. `scan_text` runs all

@@ -44,8 +44,11 @@ RULES: dict[str, tuple[Rule, ...]] = {
             r"(?i)\b(?:send|forward|upload|post|email|transmit|exfiltrate|leak|copy|pass|include)"
             r"\s+(?:\w+\s+){0,4}?" + _SECRETS + r"\b.{0,60}?\b(?:to|into|in|via|as)\b",
         ),
-        Rule("exfiltration", r"(?i)\b(?:read|cat|open|load)\s+(?:the\s+)?(?:~/\.ssh|~/\.aws|\.env\b"
-             r"|/etc/passwd|id_rsa|~/\.cursor/mcp\.json)"),
+        Rule(
+            "exfiltration",
+            r"(?i)\b(?:read|cat|open|load)\s+(?:the\s+)?(?:~/\.ssh|~/\.aws|\.env\b"
+            r"|/etc/passwd|id_rsa|~/\.cursor/mcp\.json)",
+        ),
         # Markdown image whose URL carries data in its query: rendered, it leaks that data.
         Rule("exfiltration", r"!\[[^\]\n]{0,200}\]\(https?://[^\s)]{1,500}\?[^\s)]{0,500}="),
         # Unicode tag characters are invisible and spell ASCII the model can read.
@@ -61,7 +64,8 @@ RULES: dict[str, tuple[Rule, ...]] = {
         ),
         Rule(
             "model_markup",
-            r"(?is)<!--.{0,1000}?\b(?:ignore|instruction|assistant|model|AI|must|do not)\b.{0,1000}?-->",
+            r"(?is)<!--.{0,1000}?\b(?:ignore|instruction|assistant|model|AI|must|do not)\b"
+            r".{0,1000}?-->",
         ),
         Rule(
             "model_markup",

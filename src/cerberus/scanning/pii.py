@@ -136,7 +136,7 @@ def _card(data: bytes, match: Any) -> tuple[int, int] | None:
     start, end = match.span()
     if _card_at(data, start, end):
         return start, end
-    # A card followed by more digits ("... 1111 2024"): try shorter candidates ending at a separator.
+    # A card followed by more digits ("... 1111 2024"): try candidates ending at a separator.
     for cut in range(end - 1, start, -1):
         if data[cut] in b" -" and _card_at(data, start, cut):
             return start, cut

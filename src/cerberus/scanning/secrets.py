@@ -60,8 +60,11 @@ RULES: dict[str, tuple[Rule, ...]] = {
     "secrets": (
         # Cloud and provider tokens with a fixed, documented shape.
         Rule("aws_access_key", r"\b(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}\b"),
-        Rule("aws_secret_key", r"(?i)aws.{0,20}?secret.{0,20}?[=:]\s*[\"']?([A-Za-z0-9/+]{40})\b",
-             _assignment),
+        Rule(
+            "aws_secret_key",
+            r"(?i)aws.{0,20}?secret.{0,20}?[=:]\s*[\"']?([A-Za-z0-9/+]{40})\b",
+            _assignment,
+        ),
         Rule("github_token", r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,255}\b"),
         Rule("github_token", r"\bgithub_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59}\b"),
         Rule("gitlab_token", r"\bgl(?:pat|dt|ptt|rt|soat)-[A-Za-z0-9_\-]{20,}"),
@@ -89,8 +92,11 @@ RULES: dict[str, tuple[Rule, ...]] = {
             _password_group,
         ),
         # Password=...; in ADO/ODBC-style connection strings.
-        Rule("connection_string", r"(?i)\b(?:password|pwd)\s*=\s*([^;\s\"']{3,})\s*;",
-             _password_group),
+        Rule(
+            "connection_string",
+            r"(?i)\b(?:password|pwd)\s*=\s*([^;\s\"']{3,})\s*;",
+            _password_group,
+        ),
         # api_key = "...", SECRET_KEY: ..., "clientSecret": "..." with a random-looking value.
         Rule(
             "generic_secret",

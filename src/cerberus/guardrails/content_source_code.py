@@ -1,0 +1,38 @@
+"""Stops source code leaving or entering in bulk: more than `max_chars` characters of text that
+looks like code (fenced blocks, runs of code-like lines) in one message."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from cerberus import mcp
+from cerberus.guardrails import ALLOW, CheckContext, Family, Finding, Outcome, Verdict
+from cerberus.guardrails.text_checks import TextGuardrail
+from cerberus.scanning.shape import code_chars
+
+
+class ContentSourceCode(TextGuardrail):
+    type = "content_source_code"
+    family = Family.CONTENT
+    description = "Blocks (or logs) a message carrying more than max_chars of code-like text."
+
+    action: Literal["block", "log_only"] = "block"
+    max_chars: int = Field(5_000, ge=0)
+
+    def check(self, message: dict[str, Any], context: CheckContext) -> Verdict:
+        if not self.applies(context):
+            return ALLOW
+        sizes = {
+            slot.where: size
+            for slot in mcp.texts(message)
+            if slot.kind in (mcp.SlotKind.TEXT, mcp.SlotKind.BLOB)
+            and (size := code_chars(slot.text)) > 0
+        }
+        total = sum(sizes.values())
+        if total <= self.max_chars:
+            return ALLOW
+        outcome = Outcome.BLOCK if self.action == "block" else Outcome.LOG_ONLY
+        reason = f"{self.type}: {total} characters of source code (limit {self.max_chars})"
+        return self.verdict(outcome, [Finding("source_code", len(sizes), tuple(sizes))], reason)

@@ -1,0 +1,42 @@
+"""Stops bulk data leaving or entering in one message: tables, CSV and JSON arrays over
+`max_rows` rows, in texts, decoded resources and structured JSON alike."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from cerberus import mcp
+from cerberus.guardrails import ALLOW, CheckContext, Family, Finding, Outcome, Verdict
+from cerberus.guardrails.text_checks import TextGuardrail
+from cerberus.scanning.shape import json_rows, table_rows
+
+
+class ContentStructuredData(TextGuardrail):
+    type = "content_structured_data"
+    family = Family.CONTENT
+    description = "Blocks (or logs) tables, CSV or JSON arrays with more than max_rows rows."
+
+    action: Literal["block", "log_only"] = "block"
+    max_rows: int = Field(1_000, ge=1)
+
+    def check(self, message: dict[str, Any], context: CheckContext) -> Verdict:
+        if not self.applies(context):
+            return ALLOW
+        over = [
+            slot.where
+            for slot in mcp.texts(message)
+            if slot.kind in (mcp.SlotKind.TEXT, mcp.SlotKind.BLOB)
+            and table_rows(slot.text) > self.max_rows
+        ]
+        over += [
+            mcp.where(path)
+            for path, value in mcp.data_roots(message)
+            if json_rows(value) > self.max_rows
+        ]
+        if not over:
+            return ALLOW
+        outcome = Outcome.BLOCK if self.action == "block" else Outcome.LOG_ONLY
+        reason = f"{self.type}: data with more than {self.max_rows} rows"
+        return self.verdict(outcome, [Finding("structured_data", len(over), tuple(over))], reason)

@@ -1,0 +1,410 @@
+"""What MCP messages carry: the text a guardrail must scan, in any message kind, and redaction.
+
+One walker (`texts`) finds every piece of text in a JSON-RPC message of either direction:
+tool arguments, content blocks, resource links and contents (text-like blobs decoded),
+structuredContent, prompts, sampling and elicitation payloads and their answers (legacy
+responses and 2026-07-28 `inputResponses`), notifications, tasks results, tool definitions,
+errors. It walks every string rather than a list of known fields, so a field a later protocol
+revision adds is scanned too; only protocol identifiers are skipped. `redact` rewrites texts
+in place and refuses (returns a reason) whenever the rewritten message would no longer be
+valid JSON-RPC and MCP, or would no longer match a header that mirrors the body.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import jsonschema
+import orjson
+from mcp.shared.inbound import decode_header_value
+
+Path = tuple[str | int, ...]
+
+# Keys whose values identify protocol objects rather than carry content (outside user data).
+PROTOCOL_KEYS = frozenset(
+    [
+        "jsonrpc",
+        "id",
+        "method",
+        "type",
+        "mimeType",
+        "role",
+        "resultType",
+        "progressToken",
+        "cursor",
+        "nextCursor",
+        "protocolVersion",
+        "taskId",
+        "requestId",
+        "subscriptionId",
+        "ttlMs",
+        "cacheScope",
+        "status",
+        "level",
+        "logger",
+        "action",
+    ]
+)
+# Opaque and sealed by the server (AEAD in the SDK): never read, never touched.
+SEALED_KEYS = frozenset({"requestState"})
+# Subtrees that hold arbitrary JSON data: every key, string and number in them is content.
+DATA_KEYS = frozenset(
+    [
+        "structuredContent",
+        "arguments",
+        "data",
+        "inputSchema",
+        "outputSchema",
+        "requestedSchema",
+        "annotations",
+        "_meta",
+    ]
+)
+# Methods whose params field is mirrored by the 2026-07-28 `Mcp-Name` header.
+NAME_BEARING = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+_TEXT_MIME_PREFIXES = ("text/",)
+_TEXT_MIME_TYPES = frozenset(
+    [
+        "application/json",
+        "application/xml",
+        "application/javascript",
+        "application/ecmascript",
+        "application/x-yaml",
+        "application/yaml",
+        "application/toml",
+        "application/sql",
+        "application/graphql",
+        "application/x-sh",
+        "application/csv",
+        "application/x-ndjson",
+        "image/svg+xml",
+    ]
+)
+
+
+class SlotKind(StrEnum):
+    TEXT = "text"  # a JSON string value
+    BLOB = "blob"  # base64 contents of a text-like resource, decoded
+    KEY = "key"  # an object key inside user data or a schema
+    NUMBER = "number"  # a number inside user data, as its decimal text
+
+
+@dataclass(frozen=True, slots=True)
+class TextSlot:
+    """One piece of text in a message, where it is, and whether it can be rewritten in place."""
+
+    path: Path
+    text: str
+    kind: SlotKind = SlotKind.TEXT
+    # Why redaction may not rewrite this text (None: it may).
+    locked: str | None = None
+    data: bytes = field(default=b"", repr=False, compare=False)
+
+    @property
+    def where(self) -> str:
+        suffix = {SlotKind.KEY: " (key)", SlotKind.BLOB: " (base64)"}.get(self.kind, "")
+        return where(self.path) + suffix
+
+
+def where(path: Sequence[str | int]) -> str:
+    """A JSONPath for a message path: `$.result.content[0].text`."""
+    parts = ["$"]
+    for step in path:
+        if isinstance(step, int):
+            parts.append(f"[{step}]")
+        elif step.isidentifier():
+            parts.append(f".{step}")
+        else:
+            parts.append(f"[{step!r}]")
+    return "".join(parts)
+
+
+def is_text_mime(mime_type: object) -> bool:
+    if not isinstance(mime_type, str):
+        return False
+    base = mime_type.split(";", 1)[0].strip().lower()
+    return (
+        base.startswith(_TEXT_MIME_PREFIXES)
+        or base in _TEXT_MIME_TYPES
+        or base.endswith(("+json", "+xml", "+yaml"))
+    )
+
+
+def tool_name(message: Mapping[str, Any]) -> str | None:
+    params = message.get("params")
+    if message.get("method") == "tools/call" and isinstance(params, Mapping):
+        name = params.get("name")
+        return name if isinstance(name, str) else None
+    return None
+
+
+# One walk per message object, shared by the guardrails that scan it in turn. Holding the
+# message itself (not its id) means a recycled id can never return stale slots.
+_last_walk: tuple[object, list[TextSlot]] | None = None
+
+
+def texts(message: Mapping[str, Any]) -> list[TextSlot]:
+    """Every text the message carries, in document order."""
+    global _last_walk
+    cached = _last_walk
+    if cached is not None and cached[0] is message:
+        return cached[1]
+    slots = list(_walk(message))
+    _last_walk = (message, slots)
+    return slots
+
+
+def text_size(message: Mapping[str, Any]) -> int:
+    return sum(len(slot.data) for slot in texts(message))
+
+
+def data_roots(message: Mapping[str, Any]) -> list[tuple[Path, Any]]:
+    """The user-data JSON values in a message (arguments, structuredContent, ...), with paths."""
+    roots: list[tuple[Path, Any]] = []
+    stack: list[tuple[Any, Path]] = [(message, ())]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, Mapping):
+            for key, value in node.items():
+                if key in DATA_KEYS and key not in ("_meta", "annotations"):
+                    roots.append(((*path, key), value))
+                elif key not in SEALED_KEYS:
+                    stack.append((value, (*path, key)))
+        elif isinstance(node, list):
+            stack.extend((value, (*path, index)) for index, value in enumerate(node))
+    return roots
+
+
+def _slot(path: Path, text: str, kind: SlotKind, locked: str | None) -> TextSlot:
+    return TextSlot(path, text, kind, locked, text.encode("utf-8", "surrogatepass"))
+
+
+def _walk(message: Mapping[str, Any]) -> Iterator[TextSlot]:
+    method = message.get("method")
+    is_request = isinstance(method, str) and "id" in message
+    mirrored: Path | None = None
+    if is_request and isinstance(method, str) and method in NAME_BEARING:
+        mirrored = ("params", NAME_BEARING[method])
+    mirrors = _structured_mirrors(message.get("result"))
+    # Stack entries: (node, path, in user data, locked reason).
+    stack: list[tuple[Any, Path, bool, str | None]] = []
+    for key in reversed(list(message)):
+        if key not in ("jsonrpc", "id", "method"):
+            stack.append((message[key], (key,), False, None))
+    while stack:
+        node, path, in_data, locked = stack.pop()
+        if isinstance(node, str):
+            if path == mirrored:
+                locked = "mirrored by the Mcp-Name header"
+            elif path[-1] == "uri" and not in_data:
+                locked = locked or "a URI"
+            yield _slot(path, node, SlotKind.TEXT, locked)
+        elif isinstance(node, bool) or node is None:
+            continue
+        elif isinstance(node, int | float):
+            if in_data:
+                yield _slot(path, repr(node), SlotKind.NUMBER, "a number")
+        elif isinstance(node, Mapping):
+            blob = _decoded_blob(node)
+            if blob is not None:
+                yield _slot((*path, "blob"), blob, SlotKind.BLOB, locked)
+            children: list[tuple[Any, Path, bool, str | None]] = []
+            for key, value in node.items():
+                if key in SEALED_KEYS or (key in ("blob",) and not in_data):
+                    continue
+                child_path = (*path, key)
+                if in_data:
+                    yield _slot(child_path, str(key), SlotKind.KEY, "an object key")
+                    children.append((value, child_path, True, locked))
+                elif key in PROTOCOL_KEYS or (key == "data" and _is_binary_block(node)):
+                    continue
+                elif child_path in mirrors:
+                    continue  # the serialised copy of structuredContent: redact() rebuilds it
+                elif key in DATA_KEYS or (key == "content" and _is_elicit_content(value)):
+                    reason = "protocol metadata" if key == "_meta" else locked
+                    children.append((value, child_path, True, reason))
+                else:
+                    children.append((value, child_path, False, locked))
+            stack.extend(reversed(children))
+        elif isinstance(node, list):
+            stack.extend(
+                (value, (*path, index), in_data, locked)
+                for index, value in reversed(list(enumerate(node)))
+            )
+
+
+def _is_binary_block(node: Mapping[str, Any]) -> bool:
+    """Image and audio blocks carry base64 media, which no text detector can read."""
+    return node.get("type") in ("image", "audio")
+
+
+def _is_elicit_content(value: object) -> bool:
+    """ElicitResult.content is a flat object of user answers; content blocks carry a `type`."""
+    return isinstance(value, Mapping) and "type" not in value
+
+
+def _decoded_blob(node: Mapping[str, Any]) -> str | None:
+    blob = node.get("blob")
+    if not isinstance(blob, str) or not is_text_mime(node.get("mimeType")):
+        return None
+    try:
+        return base64.b64decode(blob, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+
+
+def _structured_mirrors(result: object) -> set[Path]:
+    """Paths of text blocks that are the JSON serialisation of the result's structuredContent."""
+    if not isinstance(result, Mapping) or "structuredContent" not in result:
+        return set()
+    content = result.get("content")
+    if not isinstance(content, list):
+        return set()
+    structured = result["structuredContent"]
+    return {
+        ("result", "content", index, "text")
+        for index, block in enumerate(content)
+        if isinstance(block, Mapping)
+        and block.get("type") == "text"
+        and isinstance(block.get("text"), str)
+        and same_json(block["text"], structured)
+    }
+
+
+def same_json(text: str, value: object) -> bool:
+    stripped = text.lstrip()
+    if not stripped or stripped[0] not in "{[":
+        return False
+    try:
+        return bool(orjson.loads(text) == value)
+    except orjson.JSONDecodeError:
+        return False
+
+
+# --- redaction -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    """A rewritten message, or the reason it could not be rewritten validly (then: block)."""
+
+    message: dict[str, Any] | None
+    refusal: str | None = None
+
+
+def redact(
+    message: Mapping[str, Any],
+    changes: Sequence[tuple[TextSlot, str]],
+    *,
+    output_schema: Mapping[str, Any] | None = None,
+    request_headers: Mapping[str, str] | None = None,
+) -> Rewrite:
+    """`message` with each slot's text replaced, or a refusal.
+
+    The original is not modified: containers on the changed paths are copied, the rest shared.
+    Refuses when a slot cannot hold a replacement string (a key, a number, a URI, protocol
+    metadata, a field a 2026-07-28 header mirrors) or when the redacted structuredContent would
+    no longer match the tool's declared outputSchema.
+    """
+    for slot, _ in changes:
+        if slot.locked is not None:
+            return Rewrite(None, f"cannot redact {slot.where}: it is {slot.locked}")
+    refusal = _mirrored_argument(message, changes, request_headers)
+    if refusal is not None:
+        return Rewrite(None, refusal)
+    paths = {slot.path for slot, _ in changes}
+    rewritten: dict[str, Any] = _copy_along(message, (), _prefixes(paths))
+    for slot, text in changes:
+        value = base64.b64encode(text.encode()).decode() if slot.kind is SlotKind.BLOB else text
+        _set(rewritten, slot.path, value)
+    result = rewritten.get("result")
+    structured_changed = any(
+        slot.path[:2] == ("result", "structuredContent") for slot, _ in changes
+    )
+    if structured_changed and isinstance(result, dict):
+        original = message["result"]
+        for mirror in _structured_mirrors(original):
+            result["content"][mirror[2]]["text"] = _serialise_like(
+                original["content"][mirror[2]]["text"], result["structuredContent"]
+            )
+        if output_schema is not None and not _valid(result["structuredContent"], output_schema):
+            return Rewrite(
+                None, "redacted structuredContent would not match the tool's outputSchema"
+            )
+    return Rewrite(rewritten)
+
+
+def _mirrored_argument(
+    message: Mapping[str, Any],
+    changes: Sequence[tuple[TextSlot, str]],
+    headers: Mapping[str, str] | None,
+) -> str | None:
+    """A 2026-07-28 client mirrors `x-mcp-header` arguments into Mcp-Param-* headers; the
+    upstream rejects a body that no longer matches them, so such a redaction is refused."""
+    if message.get("method") != "tools/call":
+        return None
+    arguments = [slot for slot, _ in changes if slot.path[:2] == ("params", "arguments")]
+    if not arguments:
+        return None
+    if headers is None:
+        params = message.get("params")
+        meta = params.get("_meta") if isinstance(params, Mapping) else None
+        modern = isinstance(meta, Mapping) and "io.modelcontextprotocol/protocolVersion" in meta
+        if modern:
+            return "cannot redact tools/call arguments without the request's Mcp-Param-* headers"
+        return None
+    mirrored = {
+        decode_header_value(value)
+        for name, value in headers.items()
+        if name.lower().startswith("mcp-param-")
+    }
+    for slot in arguments:
+        if slot.text in mirrored:
+            return f"cannot redact {slot.where}: an Mcp-Param-* header mirrors it"
+    return None
+
+
+def _prefixes(paths: set[Path]) -> set[Path]:
+    return {path[:length] for path in paths for length in range(len(path))}
+
+
+def _copy_along(node: Any, path: Path, prefixes: set[Path]) -> Any:
+    """Copies the containers on the way to a change; everything else is shared, not copied."""
+    if path not in prefixes:
+        return node
+    if isinstance(node, Mapping):
+        return {key: _copy_along(value, (*path, key), prefixes) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_copy_along(value, (*path, index), prefixes) for index, value in enumerate(node)]
+    return node
+
+
+def _set(root: dict[str, Any], path: Path, value: str) -> None:
+    node: Any = root
+    for step in path[:-1]:
+        node = node[step]
+    node[path[-1]] = value
+
+
+def _serialise_like(original: str, value: object) -> str:
+    """Serialise `value` the way the server serialised the original (indented or compact)."""
+    if "\n" in original.strip():
+        return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
+    if ", " in original or ": " in original:
+        return json.dumps(value, ensure_ascii=False)
+    return orjson.dumps(value).decode()
+
+
+def _valid(instance: object, schema: Mapping[str, Any]) -> bool:
+    try:
+        validator_class = jsonschema.validators.validator_for(schema)
+        validator = validator_class(schema, format_checker=validator_class.FORMAT_CHECKER)
+        return bool(validator.is_valid(instance))
+    except jsonschema.exceptions.SchemaError:
+        return False
