@@ -1,4 +1,4 @@
-"""The `cerberus` command: serve, migrate, version (and more as the product grows)."""
+"""The `cerberus` command: serve, migrate, demo, version (and more as the product grows)."""
 
 from __future__ import annotations
 
@@ -58,6 +58,23 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("--revision", default="head", help="target revision (default: head)")
     migrate.set_defaults(command=run_migrate)
 
+    demo = commands.add_parser(
+        "demo",
+        help="run the gateway with a demo upstream, tenant, policies and agent key",
+        description="Start a bundled demo MCP server and the gateway; create (once) a demo "
+        "organisation, workspace, agent and starter policies; print the agent key, the admin "
+        "login and client configuration to paste.",
+    )
+    demo.add_argument("--host", help="address to bind (default: HOST, 127.0.0.1)")
+    demo.add_argument("--port", type=int, help="gateway port (default: PORT, 8000)")
+    demo.add_argument(
+        "--upstream-port", type=int, help="demo upstream port (default: gateway port + 1)"
+    )
+    demo.add_argument(
+        "--reset-password", action="store_true", help="set and print a new demo admin password"
+    )
+    demo.set_defaults(command=run_demo)
+
     version = commands.add_parser("version", help="print the version")
     version.set_defaults(command=run_version)
     return parser
@@ -110,6 +127,29 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
         timeout_graceful_shutdown=15,
     )
     return 0
+
+
+def run_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from cerberus.demo import command as demo
+    from cerberus.demo.provision import provision
+    from cerberus.migrate import upgrade
+
+    host = args.host or settings.HOST
+    port = args.port or settings.PORT
+    upstream_port = args.upstream_port or port + 1
+    try:
+        demo.ensure_port_free(host, port, "gateway", "--port")
+        demo.ensure_port_free("127.0.0.1", upstream_port, "demo upstream", "--upstream-port")
+        with_database(settings, lambda: upgrade(settings))
+        with demo.upstream_process("127.0.0.1", upstream_port) as upstream_url:
+            tenant = with_database(
+                settings,
+                lambda: provision(settings, upstream_url, reset_password=args.reset_password),
+            )
+            print(demo.banner(tenant, demo.local_url(host, port), upstream_url), flush=True)
+            return run_serve(argparse.Namespace(host=host, port=port, workers=1), settings)
+    except demo.DemoError as exc:
+        raise CommandError(str(exc)) from None
 
 
 def with_database(settings: Settings, action: Callable[[], Coroutine[Any, Any, T]]) -> T:
