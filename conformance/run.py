@@ -14,9 +14,12 @@ import argparse
 import asyncio
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
+import urllib.error
+import urllib.request
 from contextlib import ExitStack
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -36,6 +39,7 @@ from suite import (
 )
 
 HERE = Path(__file__).resolve().parent
+Results = dict[str, dict[str, dict[str, ScenarioResult]]]
 BIN = Path(sys.executable).parent
 
 
@@ -50,13 +54,17 @@ def main() -> int:
     logs.mkdir(parents=True, exist_ok=True)
     suites = [suite for suite in SUITES if not args.suite or suite.name in args.suite]
     scenarios = tuple(args.scenario)
-    results: dict[str, dict[str, dict[str, ScenarioResult]]] = {"direct": {}, "cerberus": {}}
+    results: Results = {"direct": {}, "cerberus": {}}
+    audited: list[int] = []
     with ExitStack() as stack:
         upstream = stack.enter_context(running(start_upstream(logs)))
         wait_until_serving(upstream)
         targets = {"direct": f"{upstream.base_url}/mcp"}
         if not args.direct_only:
             data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="cerberus-")))
+            # Registered before the gateway starts, so it runs after the gateway has stopped
+            # (and drained its audit queue) but before the data directory is removed.
+            stack.callback(lambda: audited.append(count_audit_events(data_dir)))
             targets["cerberus"] = start_gateway(stack, upstream, data_dir, logs)
         for suite in suites:
             for target, url in targets.items():
@@ -73,6 +81,8 @@ def main() -> int:
         )
     ]
     report = summarise(args.npm_dir, suites, results, found, args.direct_only)
+    if audited:
+        report += f"\nCerberus recorded {audited[0]} audit events for these runs.\n"
     (output / "summary.md").write_text(report)
     (output / "summary.json").write_text(json.dumps(as_json(results, found), indent=2))
     say(report)
@@ -144,6 +154,7 @@ def start_gateway(stack: ExitStack, upstream: Process, data_dir: Path, logs: Pat
         )
     )
     wait_until_serving(gateway, "/health")
+    refuses_anonymous(f"{gateway.base_url}/mcp")
     forwarder_argv = [
         sys.executable,
         str(HERE / "auth_forwarder.py"),
@@ -162,6 +173,25 @@ def start_gateway(stack: ExitStack, upstream: Process, data_dir: Path, logs: Pat
     return f"{forwarder.base_url}/mcp"
 
 
+def refuses_anonymous(url: str) -> None:
+    """The suite must be talking to Cerberus' authenticated endpoint, not around it."""
+    body = b'{"jsonrpc":"2.0","id":1,"method":"ping"}'
+    headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            status = int(response.status)
+    except urllib.error.HTTPError as error:
+        status = error.code
+    if status != 401:
+        raise RuntimeError(f"{url} answered {status} without an agent key; expected 401")
+
+
+def count_audit_events(data_dir: Path) -> int:
+    with sqlite3.connect(data_dir / "cerberus.db") as db:
+        return int(db.execute("SELECT count(*) FROM audit_events").fetchone()[0])
+
+
 def verdict(direct: ScenarioResult, gateway: ScenarioResult | None, broken: bool) -> str:
     if gateway is None:
         return "-"
@@ -170,9 +200,6 @@ def verdict(direct: ScenarioResult, gateway: ScenarioResult | None, broken: bool
     if direct.failed:
         return "fails directly too"
     return "ok"
-
-
-Results = dict[str, dict[str, dict[str, ScenarioResult]]]
 
 
 def summarise(

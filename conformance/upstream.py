@@ -364,7 +364,7 @@ def test_prompt_with_image() -> list[UserMessage]:
     ]
 
 
-@mcp.completion()
+@mcp.completion()  # type: ignore[no-untyped-call, untyped-decorator]
 async def complete(ref: Any, argument: Any, context: Any) -> Completion:
     values = [v for v in ("paris", "park", "party") if v.startswith(argument.value or "")]
     return Completion(values=values, total=len(values), has_more=False)
