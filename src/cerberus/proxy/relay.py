@@ -59,6 +59,7 @@ async def relay(
     *,
     error_id: Any,
     deadline: float,
+    verbatim: bool = False,
 ) -> Response:
     """Turn the upstream's answer into the client's, deciding every message in it."""
     status = upstream.status
@@ -73,13 +74,15 @@ async def relay(
         )
     headers = dict(downstream_headers(upstream.headers.items()))
     content_type = upstream.headers.get("content-type", "")
-    if status >= 300 or status in (202, 204) or not content_type:
+    streaming = content_type.startswith("text/event-stream")
+    if status >= 300 or status in (202, 204) or not content_type or (verbatim and not streaming):
         # Upstream refusals reach the client verbatim: clients choose their era, recover
-        # sessions and find auth from these bodies (mcp-proxy.md 3.2, 2.3, 3.6).
+        # sessions and find auth from these bodies (mcp-proxy.md 3.2, 2.3, 3.6). So does the
+        # answer to a DELETE, which carries no message.
         body = await _read(upstream)
         headers.update(decision_headers(exchange, None))
         return Response(body, status_code=status, headers=headers)
-    if content_type.startswith("text/event-stream"):
+    if streaming:
         headers.update(decision_headers(exchange, exchange.response_decision_id))
         headers["cache-control"] = "no-cache"
         headers["x-accel-buffering"] = "no"

@@ -216,7 +216,9 @@ async def _forward(
     exchange.upstream_latency_ms = (time.perf_counter() - started) * 1000
     exchange.record_requests()
     await _track_session(request, exchange, upstream.status, upstream.headers.get("mcp-session-id"))
-    return await relay(exchange, upstream, error_id=error_id, deadline=deadline)
+    return await relay(
+        exchange, upstream, error_id=error_id, deadline=deadline, verbatim=request.method != "POST"
+    )
 
 
 async def _track_session(
