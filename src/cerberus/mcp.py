@@ -27,65 +27,29 @@ from mcp.shared.inbound import decode_header_value
 Path = tuple[str | int, ...]
 
 # Keys whose values identify protocol objects rather than carry content (outside user data).
-PROTOCOL_KEYS = frozenset(
-    [
-        "jsonrpc",
-        "id",
-        "method",
-        "type",
-        "mimeType",
-        "role",
-        "resultType",
-        "progressToken",
-        "cursor",
-        "nextCursor",
-        "protocolVersion",
-        "taskId",
-        "requestId",
-        "subscriptionId",
-        "ttlMs",
-        "cacheScope",
-        "status",
-        "level",
-        "logger",
-        "action",
-    ]
+_PROTOCOL_KEYS_WORDS = (
+    "jsonrpc id method type mimeType role resultType progressToken cursor nextCursor"
+    " protocolVersion taskId requestId subscriptionId ttlMs cacheScope status level logger"
+    " action"
 )
+PROTOCOL_KEYS = frozenset(_PROTOCOL_KEYS_WORDS.split())
 # Opaque and sealed by the server (AEAD in the SDK): never read, never touched.
 SEALED_KEYS = frozenset({"requestState"})
 # Subtrees that hold arbitrary JSON data: every key, string and number in them is content.
-DATA_KEYS = frozenset(
-    [
-        "structuredContent",
-        "arguments",
-        "data",
-        "inputSchema",
-        "outputSchema",
-        "requestedSchema",
-        "annotations",
-        "_meta",
-    ]
+_DATA_KEYS_WORDS = (
+    "structuredContent arguments data inputSchema outputSchema requestedSchema annotations _meta"
 )
+DATA_KEYS = frozenset(_DATA_KEYS_WORDS.split())
 # Methods whose params field is mirrored by the 2026-07-28 `Mcp-Name` header.
 NAME_BEARING = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
 _TEXT_MIME_PREFIXES = ("text/",)
-_TEXT_MIME_TYPES = frozenset(
-    [
-        "application/json",
-        "application/xml",
-        "application/javascript",
-        "application/ecmascript",
-        "application/x-yaml",
-        "application/yaml",
-        "application/toml",
-        "application/sql",
-        "application/graphql",
-        "application/x-sh",
-        "application/csv",
-        "application/x-ndjson",
-        "image/svg+xml",
-    ]
+_TEXT_MIME_TYPES_WORDS = (
+    "application/json application/xml application/javascript application/ecmascript"
+    " application/x-yaml application/yaml application/toml application/sql"
+    " application/graphql application/x-sh application/csv application/x-ndjson"
+    " image/svg+xml"
 )
+_TEXT_MIME_TYPES = frozenset(_TEXT_MIME_TYPES_WORDS.split())
 
 
 class SlotKind(StrEnum):
@@ -318,8 +282,7 @@ def redact(
     refusal = _mirrored_argument(message, changes, request_headers)
     if refusal is not None:
         return Rewrite(None, refusal)
-    paths = {slot.path for slot, _ in changes}
-    rewritten: dict[str, Any] = _copy_along(message, (), _prefixes(paths))
+    rewritten = _copy_on_write(message, [slot.path for slot, _ in changes])
     for slot, text in changes:
         value = base64.b64encode(text.encode()).decode() if slot.kind is SlotKind.BLOB else text
         _set(rewritten, slot.path, value)
@@ -370,19 +333,20 @@ def _mirrored_argument(
     return None
 
 
-def _prefixes(paths: set[Path]) -> set[Path]:
-    return {path[:length] for path in paths for length in range(len(path))}
-
-
-def _copy_along(node: Any, path: Path, prefixes: set[Path]) -> Any:
-    """Copies the containers on the way to a change; everything else is shared, not copied."""
-    if path not in prefixes:
-        return node
-    if isinstance(node, Mapping):
-        return {key: _copy_along(value, (*path, key), prefixes) for key, value in node.items()}
-    if isinstance(node, list):
-        return [_copy_along(value, (*path, index), prefixes) for index, value in enumerate(node)]
-    return node
+def _copy_on_write(message: Mapping[str, Any], paths: Sequence[Path]) -> dict[str, Any]:
+    """A copy of `message` sharing every container that no path passes through."""
+    root = dict(message)
+    fresh = {id(root)}  # containers this function created, safe to change
+    for path in paths:
+        node: Any = root
+        for step in path[:-1]:
+            child = node[step]
+            if id(child) not in fresh:
+                child = dict(child) if isinstance(child, Mapping) else list(child)
+                node[step] = child
+                fresh.add(id(child))
+            node = child
+    return root
 
 
 def _set(root: dict[str, Any], path: Path, value: str) -> None:

@@ -1,0 +1,386 @@
+"""The walker finds text in every MCP message kind; redaction keeps messages valid."""
+
+from __future__ import annotations
+
+import base64
+import copy
+from typing import Any
+
+import mcp.types as types
+import orjson
+import pytest
+
+from cerberus import mcp
+from cerberus.guardrails import CheckContext, Direction, Outcome
+from cerberus.guardrails.pii_email import PiiEmail
+
+EMAIL = "leak.person@example.com"
+REDACTED = "[REDACTED:EMAIL]"
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def request(method: str, params: dict[str, Any], id_: int | str = 1) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": id_, "method": method, "params": params}
+
+
+def result(payload: dict[str, Any], id_: int | str = 1) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": id_, "result": payload}
+
+
+def notification(method: str, params: dict[str, Any]) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "method": method, "params": params}
+
+
+TOOL_RESULT = {
+    "content": [
+        {"type": "text", "text": f"mail {EMAIL}"},
+        {
+            "type": "resource_link",
+            "uri": "file:///reports/q3.txt",
+            "name": f"report for {EMAIL}",
+            "title": f"title {EMAIL}",
+            "description": f"owner {EMAIL}",
+        },
+        {
+            "type": "resource",
+            "resource": {"uri": "file:///a.txt", "mimeType": "text/plain", "text": EMAIL},
+        },
+        {
+            "type": "resource",
+            "resource": {"uri": "file:///b.csv", "mimeType": "text/csv", "blob": b64(EMAIL)},
+        },
+        {"type": "image", "mimeType": "image/png", "data": b64(EMAIL)},
+    ],
+    "isError": False,
+}
+
+# message, the paths where the walker must find EMAIL
+CASES: dict[str, tuple[dict[str, Any], set[str]]] = {
+    "tools/call arguments, nested": (
+        request(
+            "tools/call",
+            {"name": "send", "arguments": {"to": EMAIL, "cc": [{"who": EMAIL}]}},
+        ),
+        {"$.params.arguments.to", "$.params.arguments.cc[0].who"},
+    ),
+    "tool result content blocks": (
+        result(TOOL_RESULT),
+        {
+            "$.result.content[0].text",
+            "$.result.content[1].name",
+            "$.result.content[1].title",
+            "$.result.content[1].description",
+            "$.result.content[2].resource.text",
+            "$.result.content[3].resource.blob (base64)",
+        },
+    ),
+    "resources/read contents": (
+        result(
+            {
+                "contents": [
+                    {"uri": "file:///x.json", "mimeType": "application/json", "blob": b64(EMAIL)},
+                    {"uri": "file:///y.txt", "text": EMAIL},
+                ]
+            }
+        ),
+        {"$.result.contents[0].blob (base64)", "$.result.contents[1].text"},
+    ),
+    "prompts/get messages": (
+        result({"messages": [{"role": "user", "content": {"type": "text", "text": EMAIL}}]}),
+        {"$.result.messages[0].content.text"},
+    ),
+    "sampling request from the server": (
+        request(
+            "sampling/createMessage",
+            {
+                "messages": [{"role": "user", "content": {"type": "text", "text": EMAIL}}],
+                "systemPrompt": EMAIL,
+                "maxTokens": 10,
+            },
+            "srv-1",
+        ),
+        {"$.params.messages[0].content.text", "$.params.systemPrompt"},
+    ),
+    "the client's sampling answer": (
+        result(
+            {"role": "assistant", "content": {"type": "text", "text": EMAIL}, "model": "m"}, "srv-1"
+        ),
+        {"$.result.content.text"},
+    ),
+    "elicitation request and schema": (
+        request(
+            "elicitation/create",
+            {
+                "message": f"confirm {EMAIL}",
+                "requestedSchema": {
+                    "type": "object",
+                    "properties": {"email": {"type": "string", "description": EMAIL}},
+                },
+            },
+            "srv-2",
+        ),
+        {"$.params.message", "$.params.requestedSchema.properties.email.description"},
+    ),
+    "the client's elicitation answer": (
+        result({"action": "accept", "content": {"email": EMAIL}}, "srv-2"),
+        {"$.result.content.email"},
+    ),
+    "2026-07-28 inputResponses": (
+        request(
+            "tools/call",
+            {
+                "name": "book",
+                "arguments": {},
+                "inputResponses": {"contact": {"action": "accept", "content": {"email": EMAIL}}},
+                "requestState": f"sealed-{EMAIL}",
+            },
+            2,
+        ),
+        {"$.params.inputResponses.contact.content.email"},
+    ),
+    "input_required result": (
+        result(
+            {
+                "resultType": "input_required",
+                "inputRequests": {
+                    "contact": {
+                        "method": "elicitation/create",
+                        "params": {"message": EMAIL, "requestedSchema": {"type": "object"}},
+                    }
+                },
+                "requestState": f"sealed-{EMAIL}",
+            }
+        ),
+        {"$.result.inputRequests.contact.params.message"},
+    ),
+    "log notification": (
+        notification("notifications/message", {"level": "info", "data": {"user": EMAIL}}),
+        {"$.params.data.user"},
+    ),
+    "progress notification": (
+        notification(
+            "notifications/progress", {"progressToken": 1, "progress": 1, "message": EMAIL}
+        ),
+        {"$.params.message"},
+    ),
+    "tasks/get result": (
+        result({"taskId": "t1", "status": "working", "statusMessage": EMAIL}),
+        {"$.result.statusMessage"},
+    ),
+    "tasks/result result": (
+        result({"content": [{"type": "text", "text": EMAIL}], "isError": False}),
+        {"$.result.content[0].text"},
+    ),
+    "tools/list descriptions and schemas": (
+        result(
+            {
+                "tools": [
+                    {
+                        "name": "send",
+                        "description": f"mails {EMAIL}",
+                        "inputSchema": {
+                            "type": "object",
+                            "properties": {"to": {"type": "string", "default": EMAIL}},
+                        },
+                    }
+                ]
+            }
+        ),
+        {"$.result.tools[0].description", "$.result.tools[0].inputSchema.properties.to.default"},
+    ),
+    "error message and data": (
+        {"jsonrpc": "2.0", "id": 3, "error": {"code": -32000, "message": EMAIL, "data": [EMAIL]}},
+        {"$.error.message", "$.error.data[0]"},
+    ),
+}
+
+
+def found_paths(message: dict[str, Any]) -> set[str]:
+    return {slot.where for slot in mcp.texts(message) if EMAIL in slot.text}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_walker_finds_text_in_every_message_kind(case: str) -> None:
+    message, expected = CASES[case]
+    assert found_paths(message) == expected
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_redaction_removes_every_found_text_and_keeps_id_and_request_state(case: str) -> None:
+    message, _ = CASES[case]
+    original = copy.deepcopy(message)
+    direction = Direction.REQUEST if "method" in message else Direction.RESPONSE
+    verdict = PiiEmail(action="redact").check(message, CheckContext("o", "w", "a", direction))
+    assert message == original  # the input is never modified
+    assert verdict.outcome is Outcome.MODIFY
+    assert verdict.message is not None
+    redacted = verdict.message
+    assert found_paths(redacted) == set()
+    assert redacted.get("id") == message.get("id")
+    assert type(redacted.get("id")) is type(message.get("id"))
+    params_or_result = redacted.get("params") or redacted.get("result") or {}
+    if "requestState" in params_or_result:
+        assert params_or_result["requestState"] == f"sealed-{EMAIL}"
+    assert REDACTED in orjson.dumps(redacted).decode() or any(
+        REDACTED in slot.text for slot in mcp.texts(redacted)
+    )
+
+
+def test_redacted_tool_result_is_still_a_valid_call_tool_result() -> None:
+    verdict = PiiEmail(action="redact").check(
+        result(TOOL_RESULT), CheckContext("o", "w", "a", Direction.RESPONSE)
+    )
+    assert verdict.message is not None
+    parsed = types.CallToolResult.model_validate(verdict.message["result"])
+    blob = parsed.content[3].resource.blob  # type: ignore[union-attr]
+    assert base64.b64decode(blob).decode() == REDACTED
+    image = parsed.content[4]
+    assert image.data == b64(EMAIL)  # type: ignore[union-attr]  # media is not text: untouched
+
+
+def test_images_and_opaque_binary_blobs_are_not_scanned() -> None:
+    message = result(
+        {
+            "contents": [
+                {"uri": "file:///x.bin", "mimeType": "application/octet-stream", "blob": b64(EMAIL)}
+            ]
+        }
+    )
+    assert found_paths(message) == set()
+
+
+def test_structured_content_and_its_text_serialisation_are_redacted_alike() -> None:
+    structured = {"owner": EMAIL, "count": 3}
+    message = result(
+        {
+            "content": [
+                {
+                    "type": "text",
+                    "text": orjson.dumps(structured, option=orjson.OPT_INDENT_2).decode(),
+                }
+            ],
+            "structuredContent": structured,
+        }
+    )
+    verdict = PiiEmail(action="redact").check(
+        message, CheckContext("o", "w", "a", Direction.RESPONSE)
+    )
+    assert verdict.message is not None
+    redacted = verdict.message["result"]
+    assert redacted["structuredContent"] == {"owner": REDACTED, "count": 3}
+    assert orjson.loads(redacted["content"][0]["text"]) == redacted["structuredContent"]
+    assert redacted["content"][0]["text"].startswith("{\n  ")  # the server's formatting is kept
+    types.CallToolResult.model_validate(redacted)
+
+
+def test_redaction_that_breaks_the_output_schema_blocks_the_result() -> None:
+    structured = {"contact": EMAIL}
+    message = result({"content": [], "structuredContent": structured})
+    schema = {
+        "type": "object",
+        "properties": {"contact": {"type": "string", "format": "email"}},
+        "required": ["contact"],
+    }
+    context = CheckContext("o", "w", "a", Direction.RESPONSE, output_schema=schema)
+    verdict = PiiEmail(action="redact").check(message, context)
+    assert verdict.outcome is Outcome.BLOCK
+    assert "outputSchema" in verdict.reason
+    plain = {"type": "object", "properties": {"contact": {"type": "string"}}}
+    context = CheckContext("o", "w", "a", Direction.RESPONSE, output_schema=plain)
+    assert PiiEmail(action="redact").check(message, context).outcome is Outcome.MODIFY
+
+
+def test_numbers_and_keys_are_scanned_but_redacting_them_blocks() -> None:
+    message = result({"content": [], "structuredContent": {EMAIL: 1}})
+    verdict = PiiEmail(action="redact").check(
+        message, CheckContext("o", "w", "a", Direction.RESPONSE)
+    )
+    assert verdict.outcome is Outcome.BLOCK
+    assert "object key" in verdict.reason
+
+
+@pytest.mark.parametrize(
+    ("method", "params", "field"),
+    [
+        ("tools/call", {"name": f"send-{EMAIL}", "arguments": {}}, "name"),
+        ("prompts/get", {"name": EMAIL}, "name"),
+        ("resources/read", {"uri": f"mailto:{EMAIL}"}, "uri"),
+    ],
+)
+def test_redacting_a_field_mirrored_by_mcp_name_is_refused(
+    method: str, params: dict[str, Any], field: str
+) -> None:
+    context = CheckContext("o", "w", "a", Direction.REQUEST)
+    verdict = PiiEmail(action="redact").check(request(method, params), context)
+    assert verdict.outcome is Outcome.BLOCK
+    assert f"$.params.{field}" in verdict.reason
+
+
+def modern_call(arguments: dict[str, Any]) -> dict[str, Any]:
+    meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}
+    return request("tools/call", {"name": "send", "arguments": arguments, "_meta": meta})
+
+
+def test_redacting_an_argument_an_mcp_param_header_mirrors_is_refused() -> None:
+    headers = {"Mcp-Method": "tools/call", "Mcp-Name": "send", "Mcp-Param-To": EMAIL}
+    context = CheckContext("o", "w", "a", Direction.REQUEST, request_headers=headers)
+    verdict = PiiEmail(action="redact").check(modern_call({"to": EMAIL}), context)
+    assert verdict.outcome is Outcome.BLOCK
+    assert "Mcp-Param" in verdict.reason
+
+
+def test_redacting_an_unmirrored_argument_of_a_modern_request_is_allowed() -> None:
+    headers = {"Mcp-Method": "tools/call", "Mcp-Name": "send", "Mcp-Param-Region": "eu"}
+    context = CheckContext("o", "w", "a", Direction.REQUEST, request_headers=headers)
+    verdict = PiiEmail(action="redact").check(modern_call({"body": EMAIL, "region": "eu"}), context)
+    assert verdict.outcome is Outcome.MODIFY
+    assert verdict.message is not None
+    assert verdict.message["params"]["arguments"] == {"body": REDACTED, "region": "eu"}
+
+
+def test_modern_argument_redaction_without_headers_is_refused() -> None:
+    context = CheckContext("o", "w", "a", Direction.REQUEST)
+    verdict = PiiEmail(action="redact").check(modern_call({"body": EMAIL}), context)
+    assert verdict.outcome is Outcome.BLOCK
+
+
+def test_base64_header_values_are_decoded_before_comparing() -> None:
+    encoded = f"=?base64?{b64(EMAIL)}?="
+    context = CheckContext(
+        "o", "w", "a", Direction.REQUEST, request_headers={"mcp-param-to": encoded}
+    )
+    verdict = PiiEmail(action="redact").check(modern_call({"to": EMAIL}), context)
+    assert verdict.outcome is Outcome.BLOCK
+
+
+def test_tool_name_reads_tools_call_only() -> None:
+    assert mcp.tool_name(request("tools/call", {"name": "x"})) == "x"
+    assert mcp.tool_name(request("prompts/get", {"name": "x"})) is None
+
+
+def test_deeply_nested_json_is_walked_without_recursion() -> None:
+    node: Any = EMAIL
+    for _ in range(5_000):
+        node = [node]
+    message = result({"content": [], "structuredContent": {"deep": node}})
+    assert len(found_paths(message)) == 1
+
+
+def test_deeply_nested_json_is_redacted_without_recursion() -> None:
+    node: Any = EMAIL
+    for _ in range(5_000):
+        node = [node]
+    message = result({"content": [], "structuredContent": {"deep": node, "other": [1, 2]}})
+    verdict = PiiEmail(action="redact").check(
+        message, CheckContext("o", "w", "a", Direction.RESPONSE)
+    )
+    assert verdict.message is not None
+    assert found_paths(verdict.message) == set()
+    # Containers off the changed path are shared with the original, not copied.
+    assert (
+        verdict.message["result"]["structuredContent"]["other"]
+        is message["result"]["structuredContent"]["other"]
+    )
