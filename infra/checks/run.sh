@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Offline checks of docker/ and infra/, run by `make infra-check` (which installs the tools
+# first). No cloud account, Docker engine or network is needed. One PASS/FAIL line per check;
+# the last line reads "infra: N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/../.." || exit 1
+
+INFRA_VENV="${INFRA_VENV:-.venv-infra}"
+CHECKOV_VENV="${CHECKOV_VENV:-.venv-checkov}"
+AWS_SCHEMA="${AWS_SCHEMA:-.tools/aws-schema.json}"
+PY="$INFRA_VENV/bin/python"
+
+# Keep every tool offline and quiet, and out of the work tree.
+TMP="$(mktemp -d)"
+trap 'rm -rf "$TMP"' EXIT
+echo '{}' > "$TMP/terraformrc"
+export CHECKPOINT_DISABLE=1 TF_IN_AUTOMATION=1 TF_INPUT=0
+export TF_CLI_CONFIG_FILE="$TMP/terraformrc" TF_DATA_DIR="$TMP/tfdata"
+unset BC_API_KEY PRISMA_API_URL
+
+pass=0
+fail=0
+step() {  # step NAME COMMAND...
+  local name="$1" started=$SECONDS
+  shift
+  if "$@" > "$TMP/out" 2>&1; then
+    pass=$((pass + 1))
+    echo "PASS $name ($((SECONDS - started))s)"
+  else
+    fail=$((fail + 1))
+    echo "FAIL $name ($((SECONDS - started))s)"
+    sed 's/^/    /' "$TMP/out" | tail -60
+  fi
+}
+
+tf() { "$PY" infra/checks/tf.py "$@"; }
+
+# Exit 3 = not formatted, 2 = HCL syntax error.
+step "terraform fmt -check" tf fmt -check -recursive -diff -no-color infra
+
+# Terraform itself reads every module call: unknown or missing module arguments, duplicate
+# calls and bad module paths fail here (terraform 1.15 `get`, no provider needed).
+for dir in infra/bootstrap infra/environments/*/; do
+  step "terraform get ${dir%/}" tf -chdir="$dir" get -no-color
+done
+
+# The schema half of `terraform validate`: argument and block names, required arguments.
+step "aws provider schema ($(basename "$AWS_SCHEMA"))" "$PY" infra/checks/schema_lint.py "$AWS_SCHEMA" infra
+
+# Wiring, the settings tables, security groups, the scripts against stand-in tools.
+step "pytest tests/infra" .venv/bin/python -m pytest -q -p no:cacheprovider tests/infra
+
+# checkov exits 0 on an HCL parse error, so its JSON summary is read as well.
+checkov_terraform() {
+  "$CHECKOV_VENV/bin/checkov" -d infra --framework terraform --skip-download --compact \
+    -o json > "$TMP/checkov.json"
+  local rc=$?
+  "$PY" infra/checks/checkov_summary.py "$TMP/checkov.json" || return 1
+  return $rc
+}
+step "checkov terraform" checkov_terraform
+step "checkov dockerfile" "$CHECKOV_VENV/bin/checkov" -f docker/Dockerfile --framework dockerfile \
+  --skip-download --compact --quiet
+step "hadolint docker/Dockerfile" "$INFRA_VENV/bin/hadolint" --no-color docker/Dockerfile
+step "compose file" "$PY" infra/checks/compose_check.py docker/docker-compose.yml
+
+scripts=(infra/scripts/*.sh)
+# shellcheck disable=SC2016  # the single quotes are bash -c's own script
+step "bash -n infra/scripts" bash -c 'for f; do bash -n "$f" || exit 1; done' _ "${scripts[@]}"
+step "shellcheck infra/scripts" "$INFRA_VENV/bin/shellcheck" -x -S style "${scripts[@]}" infra/checks/run.sh
+
+echo "infra: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
