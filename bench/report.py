@@ -33,7 +33,7 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
     comparisons: dict[str, dict[str, Any]] = {}
     for key, entry in medians.items():
         scenario, concurrency = key.split("@")
-        if "gateway" not in scenario:
+        if scenario in ("direct", "stub_direct"):
             continue
         direct = medians.get(f"{_direct_of(scenario)}@{concurrency}")
         if direct is None:

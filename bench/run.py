@@ -3,7 +3,8 @@
 Scenarios (each at concurrency 1 and 32, `--reps` times, interleaved so drift hits all alike):
 direct to the SDK upstream, through a gateway with no policies, through a gateway with the
 full policy set and audit on (embedded SQLite + in-process cache, and PostgreSQL + Redis
-when reachable); the same against the microsecond stub upstream. Then cold starts, guardrail
+when reachable); a minimal pass-through proxy as the floor of what proxying costs; the
+same against the microsecond stub upstream. Then cold starts, guardrail
 scan cost and, when py-spy is installed, profiles of the full-policy gateway under load.
 """
 
@@ -117,6 +118,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 name = spec.name if kind == "sdk" else f"stub_{spec.name}"
                 target = Target(name, f"{gateways[spec.name].url}/mcp", spec.keys[kind], redacts)
                 scenarios.append(Scenario(name, kind, target, proc, gateways[spec.name]))
+        for kind, proc in (("sdk", upstream), ("stub", stub)):
+            name = "reference_proxy" if kind == "sdk" else "stub_reference_proxy"
+            reference = _start_reference(name, urls[kind], logs, started)
+            procs.wait_http(reference, "/mcp")
+            target = Target(name, f"{reference.url}/mcp")
+            scenarios.append(Scenario(name, kind, target, proc, reference))
         for scenario in scenarios:
             scenario.unavailable = await _smoke(scenario)
         results["scenarios"] = {s.name: s.unavailable or "ok" for s in scenarios}
@@ -151,6 +158,22 @@ def _start_upstream(name: str, module: str, logs: Path, started: list[procs.Proc
     proc = procs.start(
         name, [procs.PYTHON, "-m", module, "--port", str(port)], port=port, log_dir=logs
     )
+    started.append(proc)
+    return proc
+
+
+def _start_reference(name: str, upstream: str, logs: Path, started: list[procs.Proc]) -> procs.Proc:
+    port = procs.free_port()
+    argv = [
+        procs.PYTHON,
+        "-m",
+        "bench.reference_proxy",
+        "--port",
+        str(port),
+        "--upstream",
+        upstream,
+    ]
+    proc = procs.start(name, argv, port=port, log_dir=logs)
     started.append(proc)
     return proc
 
