@@ -80,7 +80,8 @@ async def test_per_minute_and_per_hour_count_separately(cache: Cache) -> None:
         Outcome.THROTTLE,
     ]
     verdict = await hour.check_async(call(), ctx)
-    assert verdict.retry_after_seconds is not None and verdict.retry_after_seconds > 60
+    assert verdict.retry_after_seconds is not None
+    assert verdict.retry_after_seconds > 60
     assert "per hour" in verdict.reason
 
 

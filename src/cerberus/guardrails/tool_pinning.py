@@ -36,17 +36,14 @@ class ToolPinning(Guardrail):
     )
 
     def check(self, message: dict[str, Any], context: CheckContext) -> Verdict:
-        store = context.extras.get(PIN_STORE_EXTRA)
-        if not isinstance(store, PinStore):
-            raise RuntimeError("tool pinning needs the pin store in the check context")
         if context.direction is Direction.REQUEST:
-            return self._check_call(message, context, store)
+            return self._check_call(message, context)
         method = context.method or (context.request or {}).get("method")
         result = message.get("result")
         tools = result.get("tools") if isinstance(result, Mapping) else None
         if method != "tools/list" or not isinstance(tools, list):
             return ALLOW
-        observation = store.observe(context.workspace_id, tools)
+        observation = _store(context).observe(context.workspace_id, tools)
         findings = []
         if observation.new:
             where = tuple(f"result.tools[{i}]" for i in observation.new)
@@ -67,14 +64,14 @@ class ToolPinning(Guardrail):
             )
         return Verdict(Outcome.LOG_ONLY, self.type, tuple(findings))
 
-    def _check_call(
-        self, message: dict[str, Any], context: CheckContext, store: PinStore
-    ) -> Verdict:
+    def _check_call(self, message: dict[str, Any], context: CheckContext) -> Verdict:
         if message.get("method") != "tools/call":
             return ALLOW
         params = message.get("params")
         name = params.get("name") if isinstance(params, Mapping) else None
-        if not isinstance(name, str) or not store.awaiting_approval(context.workspace_id, name):
+        if not isinstance(name, str):
+            return ALLOW
+        if not _store(context).awaiting_approval(context.workspace_id, name):
             return ALLOW
         return Verdict(
             Outcome.BLOCK if self.action == "block" else Outcome.LOG_ONLY,
@@ -82,3 +79,10 @@ class ToolPinning(Guardrail):
             (Finding("changed_tool_definition", 1, ("params.name",)),),
             f"tool {name!r} changed since it was pinned; an admin must approve the new definition",
         )
+
+
+def _store(context: CheckContext) -> PinStore:
+    store = context.extras.get(PIN_STORE_EXTRA)
+    if not isinstance(store, PinStore):
+        raise RuntimeError("tool pinning needs the pin store in the check context")
+    return store

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,6 +88,11 @@ class PinStore:
         self._loading: dict[str, asyncio.Lock] = {}
         self._catalogue: dict[str, dict[str, dict[str, Any]]] = {}
         self._writes: asyncio.Queue[_Write] = asyncio.Queue()
+        # Pins observed here but not yet in the database: a reload must not forget them.
+        self._unwritten: dict[tuple[str, str], PinState] = {}
+        self._queued: Counter[tuple[str, str]] = Counter()
+        # Bumped after each commit of ours, so a reload that overlapped one reads again.
+        self._commits = 0
         self._writer: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -128,10 +134,17 @@ class PinStore:
                 stored = orjson.loads(raw)
                 pins = {name: PinState(**state) for name, state in stored.items()}
             else:
-                pins = await self._load(workspace_id)
+                while True:
+                    commits = self._commits
+                    pins = await self._load(workspace_id)
+                    if commits == self._commits:
+                        break
                 payload = {name: state.__dict__ for name, state in pins.items()}
                 with contextlib.suppress(Exception):
                     await self._cache.set(key, orjson.dumps(payload), ttl_seconds=self._ttl)
+            for (workspace, name), state in self._unwritten.items():
+                if workspace == workspace_id:
+                    pins[name] = state
             self._pins[workspace_id] = pins
 
     async def _load(self, workspace_id: str) -> dict[str, PinState]:
@@ -170,17 +183,19 @@ class PinStore:
             state = pins.get(name)
             if state is None:
                 observation.new.append(index)
-                pins[name] = PinState(digest)
-                self._queue(_Write(workspace_id, name, digest, definition_of(tool), False))
+                pins[name] = state = PinState(digest)
+                self._queue(state, _Write(workspace_id, name, digest, definition_of(tool), False))
             elif digest != state.hash:
                 observation.changed.append(index)
                 if state.pending_hash != digest:
                     state.pending_hash = digest
-                    self._queue(_Write(workspace_id, name, digest, definition_of(tool), True))
+                    self._queue(
+                        state, _Write(workspace_id, name, digest, definition_of(tool), True)
+                    )
             elif state.pending_hash is not None:
                 # The server went back to the approved definition: nothing awaits approval.
                 state.pending_hash = None
-                self._queue(_Write(workspace_id, name, digest, definition_of(tool), True))
+                self._queue(state, _Write(workspace_id, name, digest, definition_of(tool), True))
         return observation
 
     def awaiting_approval(self, workspace_id: str, tool_name: str) -> bool:
@@ -190,8 +205,18 @@ class PinStore:
         state = pins.get(tool_name)
         return state is not None and state.pending_hash is not None
 
-    def _queue(self, write: _Write) -> None:
+    def _queue(self, state: PinState, write: _Write) -> None:
+        key = (write.workspace_id, write.tool_name)
+        self._unwritten[key] = state
+        self._queued[key] += 1
         self._writes.put_nowait(write)
+
+    def _written(self, write: _Write) -> None:
+        key = (write.workspace_id, write.tool_name)
+        self._queued[key] -= 1
+        if self._queued[key] <= 0:
+            del self._queued[key]
+            self._unwritten.pop(key, None)
 
     # Pins: the writer (off the request path) --------------------------------------------
 
@@ -200,15 +225,28 @@ class PinStore:
             write = await self._writes.get()
             try:
                 await self._write(write)
-                await self._cache.delete(_pins_key(write.workspace_id))
-                event = Invalidation("tool_pin", write.tool_name, workspace_id=write.workspace_id)
-                await self._cache.publish(CHANNEL, event.encode())
+                self._commits += 1
             except Exception:
+                # Forgotten locally too: the next tools/list finds the tool again and re-queues.
                 logger.exception(
                     "could not store a tool pin", extra={"workspace_id": write.workspace_id}
                 )
+            else:
+                await self._announce(write.workspace_id, write.tool_name)
             finally:
+                self._written(write)
                 self._writes.task_done()
+
+    async def _announce(self, workspace_id: str, tool_name: str) -> None:
+        """Every instance (this one too) reloads the workspace's pins from the database."""
+        try:
+            await self._cache.delete(_pins_key(workspace_id))
+            event = Invalidation("tool_pin", tool_name, workspace_id=workspace_id)
+            await self._cache.publish(CHANNEL, event.encode())
+        except Exception:
+            logger.warning(
+                "could not announce a tool pin change", extra={"workspace_id": workspace_id}
+            )
 
     async def _write(self, write: _Write) -> None:
         async with self._sessions()() as session:
