@@ -1,0 +1,137 @@
+"""Candidate hot-path fixes measured side by side: `python -m bench.experiments`.
+
+Several gateway processes with the full policy set run at once against the stub upstream,
+each with one change (an environment setting or an app-factory tweak); interleaved runs at
+c=1 and c=32 give each variant's req/s and CPU per request next to the unchanged gateway.
+Results go to bench/results/experiments.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+from pathlib import Path
+from typing import Any
+
+import orjson
+import uvloop
+
+from bench import gateway, procs
+from bench.loadgen import Target, run_load
+from bench.policies import full_policy_set, redacted_values
+
+RESULTS = Path(__file__).parent / "results"
+UVICORN = ["--host", "127.0.0.1", "--loop", "uvloop", "--http", "httptools", "--no-access-log"]
+VARIANTS: dict[str, tuple[dict[str, str], str | None]] = {
+    "as shipped": ({}, None),
+    "LOG_LEVEL=WARNING (no access log line)": ({"LOG_LEVEL": "WARNING"}, None),
+    "MCP_MAX_KEEPALIVE_CONNECTIONS=100": ({"MCP_MAX_KEEPALIVE_CONNECTIONS": "100"}, None),
+    "FastAPI telemetry off": ({}, "bench.experiment_app:no_telemetry"),
+    "all three": (
+        {"LOG_LEVEL": "WARNING", "MCP_MAX_KEEPALIVE_CONNECTIONS": "100"},
+        "bench.experiment_app:no_telemetry",
+    ),
+}
+
+
+def start_variant(spec: gateway.GatewaySpec, name: str, logs: Path, index: int) -> procs.Proc:
+    env, factory = VARIANTS[name]
+    port = procs.free_port()
+    if factory is None:
+        argv = [str(procs.BIN / "cerberus"), "serve", "--port", str(port)]
+    else:
+        argv = [procs.PYTHON, "-m", "uvicorn", factory, "--factory", "--port", str(port), *UVICORN]
+    return procs.start(
+        f"variant-{index}",
+        argv,
+        port=port,
+        log_dir=logs,
+        # The factory lives in bench/, importable from the repository root.
+        env={**spec.env, **env, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+        cwd=spec.data_dir,
+    )
+
+
+async def run(reps: int, seconds: float) -> dict[str, Any]:
+    work = RESULTS / "tmp" / "experiments"
+    shutil.rmtree(work, ignore_errors=True)
+    logs = work / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    started: list[procs.Proc] = []
+    try:
+        port = procs.free_port()
+        stub = procs.start(
+            "stub", [procs.PYTHON, "-m", "bench.stub_upstream", "--port", str(port)],
+            port=port, log_dir=logs,
+        )  # fmt: skip
+        started.append(stub)
+        procs.wait_http(stub, "/mcp")
+        policies = full_policy_set().policies
+        spec = gateway.embedded_spec("experiments", work, policies)
+        await gateway.seed(spec, {"stub": f"{stub.url}/mcp"})
+        variants = {}
+        for index, name in enumerate(VARIANTS):
+            variants[name] = start_variant(spec, name, logs, index)
+            started.append(variants[name])
+        for proc in variants.values():
+            procs.wait_http(proc, "/health")
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in VARIANTS}
+        names = list(VARIANTS)
+        for rep in range(reps):
+            for name in names[rep % len(names) :] + names[: rep % len(names)]:
+                proc = variants[name]
+                target = Target(
+                    name, f"{proc.url}/mcp", spec.keys["stub"], redacted_values(policies)
+                )
+                for concurrency in (1, 32):
+                    marks: dict[str, float] = {}
+
+                    def mark(
+                        phase: str, proc: procs.Proc = proc, marks: dict[str, float] = marks
+                    ) -> None:
+                        marks[phase] = proc.cpu_seconds()
+
+                    outcome = await run_load(
+                        target, concurrency=concurrency, seconds=seconds, on_measure=mark
+                    )
+                    cpu = (marks["stop"] - marks["start"]) * 1000 / max(outcome.requests, 1)
+                    runs[name].append(
+                        {"concurrency": concurrency, **outcome.summary(), "gateway_cpu_ms": cpu}
+                    )
+        return {"variants": {name: _medians(rows) for name, rows in runs.items()}, "runs": runs}
+    finally:
+        for proc in reversed(started):
+            proc.stop()
+
+
+def _medians(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    out = {}
+    for concurrency in (1, 32):
+        chosen = [r for r in rows if r["concurrency"] == concurrency]
+        out[f"c{concurrency}"] = {
+            key: round(statistics.median(r[key] for r in chosen), 3)
+            for key in ("rps", "p50_ms", "p99_ms", "gateway_cpu_ms")
+        } | {"errors": sum(r["errors"] for r in chosen)}
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=2.0)
+    args = parser.parse_args()
+    results = uvloop.run(run(args.reps, args.seconds))
+    (RESULTS / "experiments.json").write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
+    print("| variant | c=1 req/s | c=1 p50 ms | c=1 CPU ms/req | c=32 req/s | c=32 CPU ms/req |")  # noqa: T201
+    print("|---|---|---|---|---|---|")  # noqa: T201
+    for name, m in results["variants"].items():
+        one, many = m["c1"], m["c32"]
+        print(  # noqa: T201
+            f"| {name} | {one['rps']:.0f} | {one['p50_ms']:.2f} | {one['gateway_cpu_ms']:.3f} "
+            f"| {many['rps']:.0f} | {many['gateway_cpu_ms']:.3f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
