@@ -79,8 +79,10 @@ def upstream_headers(
         if name == "authorization" and not settings.FORWARD_CLIENT_AUTHORIZATION:
             continue
         headers[name] = f"{headers[name]}, {value}" if name in headers else value
-    if client_ip:
-        forwarded_for = f"{forwarded_for}, {client_ip}" if forwarded_for else client_ip
+    # uvicorn (proxy_headers) already took the client's address from a trusted load
+    # balancer's X-Forwarded-For, so that chain is kept as it came; otherwise it starts here.
+    if not forwarded_for and client_ip:
+        forwarded_for = client_ip
     if forwarded_for:
         headers["x-forwarded-for"] = forwarded_for
     headers["x-gateway-request-id"] = request_id

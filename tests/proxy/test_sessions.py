@@ -1,0 +1,170 @@
+"""Legacy sessions, GET streams and resumption through the gateway (mcp-proxy 2.x, 4.x, 5.3)."""
+
+from __future__ import annotations
+
+import httpx
+import orjson
+
+from tests.proxy.conftest import Gateway, Tenant, create_tenant, initialize_body, open_session, sse_messages
+from tests.proxy.guardrails import SEEN, Record, RedactEmail, installed
+from tests.servers import Server
+
+
+def in_session(tenant: Tenant, session_id: str, **extra: str) -> dict[str, str]:
+    return tenant.headers(
+        **{"mcp-session-id": session_id, "mcp-protocol-version": "2025-11-25", **extra}
+    )
+
+
+async def test_session_id_comes_back_and_is_sent_on_every_request_mcp_proxy_2_1_2_2(
+    gateway: Gateway, tenant: Tenant, http: httpx.AsyncClient
+) -> None:
+    session_id = await open_session(http, gateway, tenant)
+    listed = await http.post(
+        gateway.mcp,
+        json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+        headers=in_session(tenant, session_id),
+    )
+    names = {tool["name"] for tool in sse_messages(listed.text)[0]["result"]["tools"]}
+    assert {"add", "get_customer", "slow_count"} <= names
+
+
+async def test_a_terminated_session_gets_the_upstreams_404_mcp_proxy_2_3(
+    gateway: Gateway, tenant: Tenant, upstream: Server, http: httpx.AsyncClient
+) -> None:
+    session_id = await open_session(http, gateway, tenant)
+    # Ended behind the gateway's back: the gateway still knows the session, the upstream not.
+    direct = await http.delete(
+        f"{upstream.url}/mcp", headers={"mcp-session-id": session_id, "accept": "application/json"}
+    )
+    assert direct.status_code == 200
+    answer = await http.post(
+        gateway.mcp,
+        json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+        headers=in_session(tenant, session_id),
+    )
+    assert answer.status_code == 404
+    direct_answer = await http.post(
+        f"{upstream.url}/mcp",
+        json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+        headers={k: v for k, v in in_session(tenant, session_id).items() if k != "authorization"},
+    )
+    assert answer.content == direct_answer.content
+
+
+async def test_delete_ends_the_session_upstream_and_here_mcp_proxy_2_4(
+    gateway: Gateway, tenant: Tenant, http: httpx.AsyncClient
+) -> None:
+    session_id = await open_session(http, gateway, tenant)
+    deleted = await http.delete(gateway.mcp, headers=in_session(tenant, session_id))
+    assert deleted.status_code == 200
+    again = await http.post(
+        gateway.mcp,
+        json={"jsonrpc": "2.0", "id": 3, "method": "tools/list"},
+        headers=in_session(tenant, session_id),
+    )
+    assert again.status_code == 404
+
+
+async def test_another_agent_cannot_use_a_session_mcp_proxy_2_5(
+    gateway: Gateway, tenant: Tenant, upstream: Server, http: httpx.AsyncClient
+) -> None:
+    session_id = await open_session(http, gateway, tenant)
+    intruder = await create_tenant(gateway.app, f"{upstream.url}/mcp")
+    body = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
+    for method in ("POST", "GET", "DELETE"):
+        answer = await http.request(
+            method,
+            gateway.mcp,
+            content=orjson.dumps(body) if method == "POST" else None,
+            headers=in_session(intruder, session_id),
+        )
+        assert answer.status_code == 404, method
+        assert answer.json()["error"]["message"] == "Session not found"
+    # The owner still has it.
+    owner = await http.post(gateway.mcp, json=body, headers=in_session(tenant, session_id))
+    assert owner.status_code == 200
+
+
+async def test_a_session_the_gateway_never_issued_is_refused_mcp_proxy_2_5(
+    gateway: Gateway, tenant: Tenant, upstream: Server, http: httpx.AsyncClient
+) -> None:
+    # Opened directly at the upstream, so bound to no agent.
+    direct = await http.post(
+        f"{upstream.url}/mcp",
+        json=initialize_body(),
+        headers={"accept": "application/json, text/event-stream", "content-type": "application/json"},
+    )
+    session_id = direct.headers["mcp-session-id"]
+    answer = await http.post(
+        gateway.mcp,
+        json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+        headers=in_session(tenant, session_id),
+    )
+    assert answer.status_code == 404
+
+
+async def test_get_stream_replays_a_result_with_response_policy_and_its_request_mcp_proxy_4_1_4_2_4_3(
+    gateway: Gateway, tenant: Tenant, http: httpx.AsyncClient
+) -> None:
+    session_id = await open_session(http, gateway, tenant)
+    call = {
+        "jsonrpc": "2.0",
+        "id": 11,
+        "method": "tools/call",
+        "params": {"name": "reconnect", "arguments": {}},
+    }
+    async with installed(gateway.app, Record(), RedactEmail(email="resumed")):
+        posted = await http.post(gateway.mcp, json=call, headers=in_session(tenant, session_id))
+        # The upstream closed the POST stream after its priming event (SEP-1699).
+        assert sse_messages(posted.text) == []
+        last_event_id = [
+            line[3:].strip() for line in posted.text.splitlines() if line.startswith("id:")
+        ][-1]
+        SEEN.clear()
+        headers = in_session(tenant, session_id, **{"last-event-id": last_event_id})
+        async with http.stream(
+            "GET", gateway.mcp, headers={**headers, "accept": "text/event-stream"}
+        ) as resumed:
+            # The GET stream stays open for later server messages: read until the result.
+            async for line in resumed.aiter_lines():
+                if line.startswith("data:") and '"id":11' in line:
+                    result = orjson.loads(line[5:])
+                    break
+    assert result["result"]["content"][0]["text"] == "[REDACTED:email] and done"
+    contexts = [context for _, context in SEEN if context.direction == "response"]
+    assert contexts[0].method == "tools/call"
+    assert contexts[0].tool_name == "reconnect"
+    assert contexts[0].request == {"method": "tools/call", "params": {"name": "reconnect", "arguments": {}}}
+
+
+async def test_server_to_client_request_and_the_clients_answer_cross_mcp_proxy_5_3(
+    gateway: Gateway, tenant: Tenant, http: httpx.AsyncClient
+) -> None:
+    session_id = await open_session(http, gateway, tenant)
+    call = {
+        "jsonrpc": "2.0",
+        "id": 12,
+        "method": "tools/call",
+        "params": {"name": "ask_model", "arguments": {"prompt": "hi"}},
+    }
+    async with installed(gateway.app, Record()), http.stream(
+        "POST", gateway.mcp, json=call, headers=in_session(tenant, session_id)
+    ) as stream:
+        lines = stream.aiter_lines()
+        async for line in lines:
+            if line.startswith("data:") and line[5:].strip():
+                sampling = orjson.loads(line[5:])
+                break
+        assert sampling["method"] == "sampling/createMessage"
+        answer = {
+            "jsonrpc": "2.0",
+            "id": sampling["id"],
+            "result": {"role": "assistant", "content": {"type": "text", "text": "hello"}, "model": "m"},
+        }
+        accepted = await http.post(gateway.mcp, json=answer, headers=in_session(tenant, session_id))
+        assert accepted.status_code == 202
+        rest = "\n".join([line async for line in lines])
+    assert "model said: hello" in rest
+    client_answer = [c for m, c in SEEN if c.direction == "request" and m == str(sampling["id"])]
+    assert client_answer[0].method == "sampling/createMessage"
