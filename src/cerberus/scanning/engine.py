@@ -70,11 +70,20 @@ class Scanner:
             return []
         hits: list[Hit] = []
         for index in candidates:
-            rule = self.rules[index]
-            for match in self._regexps[index].finditer(data):
-                span = match.span() if rule.validate is None else rule.validate(data, match)
+            rule, regexp = self.rules[index], self._regexps[index]
+            if rule.validate is None:
+                hits.extend(Hit(rule.detector, *match.span()) for match in regexp.finditer(data))
+                continue
+            position = 0
+            while (match := regexp.search(data, position)) is not None:
+                span = rule.validate(data, match)
                 if span is not None and span[1] > span[0]:
                     hits.append(Hit(rule.detector, span[0], span[1]))
+                    # A validator may narrow a candidate ("card" + trailing digits): resume
+                    # after what it kept, so an adjacent value is not swallowed.
+                    position = max(span[1], match.start() + 1)
+                else:
+                    position = max(match.end(), match.start() + 1)
         return _merge(hits)
 
     def scan_text(self, text: str) -> list[Hit]:

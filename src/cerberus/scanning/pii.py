@@ -35,13 +35,14 @@ def standalone(data: bytes, start: int, end: int) -> bool:
     return True
 
 
+_NOT_DIGITS = bytes(c for c in range(256) if c not in _DIGITS)
+
+
 def _digits(chunk: bytes) -> str:
-    return "".join(chr(c) for c in chunk if c in _DIGITS)
+    return chunk.translate(None, _NOT_DIGITS).decode("ascii")
 
 
 # --- SSN -------------------------------------------------------------------------------
-
-_SSN_CONTEXT = (b"ssn", b"social security", b"ss#", b"ss #", b"taxpayer")
 
 
 def _valid_ssn(number: str) -> bool:
@@ -62,12 +63,10 @@ def _ssn(data: bytes, match: Any) -> tuple[int, int] | None:
 
 
 def _ssn_bare(data: bytes, match: Any) -> tuple[int, int] | None:
-    """Nine digits in a row are an SSN only when the text says so just before them."""
-    start, end = match.span()
+    start, end = match.span(1)
     if not standalone(data, start, end) or not _valid_ssn(_digits(data[start:end])):
         return None
-    window = data[max(0, start - 24) : start].lower()
-    return (start, end) if any(word in window for word in _SSN_CONTEXT) else None
+    return start, end
 
 
 # --- payment cards ---------------------------------------------------------------------
@@ -121,23 +120,30 @@ def _grouping_ok(chunk: bytes) -> bool:
 
 
 def _card_at(data: bytes, start: int, end: int) -> bool:
+    if not standalone(data, start, end):
+        return False
     chunk = data[start:end]
+    if not _grouping_ok(chunk):
+        return False
     number = _digits(chunk)
-    return (
-        13 <= len(number) <= 19
-        and standalone(data, start, end)
-        and _grouping_ok(chunk)
-        and _network_accepts(number)
-        and luhn(number)
-    )
+    return 13 <= len(number) <= 19 and _network_accepts(number) and luhn(number)
 
 
 def _card(data: bytes, match: Any) -> tuple[int, int] | None:
     start, end = match.span()
+    separators = [i for i in (data.find(b" ", start, end), data.find(b"-", start, end)) if i >= 0]
+    first = min(separators) - start if separators else -1
+    if first == -1:
+        return (start, end) if _card_at(data, start, end) else None
+    if first >= 13:
+        # An ungrouped card followed by more digits ("4111111111111111 2024").
+        return (start, start + first) if _card_at(data, start, start + first) else None
+    if first != 4:
+        return None  # grouped cards start with a group of four
     if _card_at(data, start, end):
         return start, end
-    # A card followed by more digits ("... 1111 2024"): try candidates ending at a separator.
-    for cut in range(end - 1, start, -1):
+    # A grouped card followed by more digits ("... 1111 2024"): shorter candidates.
+    for cut in range(end - 1, start + 12, -1):
         if data[cut] in b" -" and _card_at(data, start, cut):
             return start, cut
     return None
@@ -150,9 +156,11 @@ def _email(data: bytes, match: Any) -> tuple[int, int] | None:
     start, end = match.span()
     while start < end and data[start] == ord("."):
         start += 1
-    line_start = max(data.rfind(b" ", 0, start), data.rfind(b"\n", 0, start)) + 1
-    if b"://" in data[line_start:start]:
-        return None  # user:password@host in a URL, not a mailbox
+    # user:password@host in a URL is not a mailbox. The look-back is bounded so that a text
+    # full of addresses costs linear time.
+    word = data[max(0, start - 256) : start].split()[-1:]
+    if word and b"://" in word[0]:
+        return None
     local, _, domain = data[start:end].partition(b"@")
     if not local or local.endswith(b".") or b".." in local or b".." in domain:
         return None
@@ -232,10 +240,17 @@ def _ipv6(data: bytes, match: Any) -> tuple[int, int] | None:
 
 RULES: dict[str, tuple[Rule, ...]] = {
     "ssn": (
-        Rule("ssn", r"\d{3}-\d{2}-\d{4}|\d{3} \d{2} \d{4}", _ssn),
-        Rule("ssn", r"\d{9}", _ssn_bare),
+        Rule("ssn", r"\b(?:\d{3}-\d{2}-\d{4}|\d{3} \d{2} \d{4})\b", _ssn),
+        # Nine digits in a row are an SSN only when the text says so just before them.
+        Rule(
+            "ssn",
+            r"(?i)(?:\bssn|social security(?: number| no\.?)?|\bss ?#|taxpayer id)"
+            r"\D{0,12}(\d{9})\b",
+            _ssn_bare,
+        ),
     ),
-    "credit_card": (Rule("credit_card", r"\d(?:[ \-]?\d){12,18}", _card),),
+    # Word boundaries keep RE2 from offering every window of a long digit run as a candidate.
+    "credit_card": (Rule("credit_card", r"\b\d(?:[ \-]?\d){12,18}\b", _card),),
     "email": (
         Rule(
             "email",
@@ -248,7 +263,7 @@ RULES: dict[str, tuple[Rule, ...]] = {
         Rule("phone", r"\+[1-9]\d{0,2}(?:[ .\-]?(?:\(\d{1,4}\)|\d{1,8})){1,6}", _international),
     ),
     "ip_address": (
-        Rule("ip_address", r"\d{1,3}(?:\.\d{1,3}){3}", _ipv4),
+        Rule("ip_address", r"\b\d{1,3}(?:\.\d{1,3}){3}\b", _ipv4),
         Rule(
             "ip_address",
             r"(?:[0-9A-Fa-f]{0,4}:){2,7}(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f]{1,4})?",

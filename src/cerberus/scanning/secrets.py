@@ -73,10 +73,14 @@ RULES: dict[str, tuple[Rule, ...]] = {
         Rule("stripe_key", r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}"),
         Rule("openai_key", r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{32,}", _token),
         Rule("google_api_key", r"\bAIza[0-9A-Za-z_\-]{35}\b"),
+        # Header, body lines (base64, or PEM headers such as Proc-Type) and the END line, each
+        # a run of one character class: no lazy "find the END" search, which would rescan
+        # the rest of the text once per BEGIN.
         Rule(
             "private_key",
-            r"(?s)-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
-            r"(?:.*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|[A-Za-z0-9+/=\s]*)",
+            r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
+            r"(?:\s+(?:[A-Za-z0-9+/=]+|[A-Za-z][A-Za-z\-]*:[ -~]*))*"
+            r"(?:\s*-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----)?",
         ),
         Rule("jwt", r"\beyJ[A-Za-z0-9_\-]{5,}\.eyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{10,}"),
         # user:password@ in any URL (database, broker, HTTP basic auth).
@@ -88,7 +92,7 @@ RULES: dict[str, tuple[Rule, ...]] = {
         # A literal password in code or config is a leak whatever its entropy.
         Rule(
             "password_assignment",
-            r"(?i)\b(?:password|passwd|pwd|pass)[\"']?\s*[:=]\s*[\"']([^\"'\s]{6,})[\"']",
+            r"(?i)\b[A-Za-z0-9_]*(?:password|passwd|pwd)[\"']?\s*[:=]\s*[\"']([^\"'\s]{6,})[\"']",
             _password_group,
         ),
         # Password=...; in ADO/ODBC-style connection strings.

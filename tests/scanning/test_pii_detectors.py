@@ -1,0 +1,169 @@
+"""What each PII detector must catch, and the look-alikes it must leave alone."""
+
+from __future__ import annotations
+
+import pytest
+
+from cerberus.scanning import scanner
+
+
+def found(detector: str, text: str) -> list[str]:
+    data = text.encode()
+    return [data[hit.start : hit.end].decode() for hit in scanner([detector]).scan(data)]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("SSN 078-05-1120 on file", "078-05-1120"),
+        ("ssn: 219 09 9999", "219 09 9999"),
+        ("Social Security Number: 536224839", "536224839"),
+        ("665-12-3456", "665-12-3456"),
+    ],
+)
+def test_ssn_is_found(text: str, expected: str) -> None:
+    assert found("ssn", text) == [expected]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "000-12-3456",  # area 000
+        "666-12-3456",  # area 666
+        "912-34-5678",  # 9xx area (ITIN range)
+        "123-00-4567",  # group 00
+        "123-45-0000",  # serial 0000
+        "order 536224839 shipped",  # nine digits without SSN context
+        "call 1-123-45-6789-0",  # inside a longer dashed number
+        "ISBN 978-0-306-40615-7",
+    ],
+)
+def test_ssn_look_alikes_are_left_alone(text: str) -> None:
+    assert found("ssn", text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("card 4111 1111 1111 1111 exp 12/30", "4111 1111 1111 1111"),
+        ("5500-0000-0000-0004", "5500-0000-0000-0004"),
+        ("amex 378282246310005.", "378282246310005"),
+        ("Amex: 3782 822463 10005", "3782 822463 10005"),
+        ("6011111111111117", "6011111111111117"),
+        ("4222222222222", "4222222222222"),  # 13-digit Visa
+        ("4111 1111 1111 1111 2024 receipt", "4111 1111 1111 1111"),
+    ],
+)
+def test_credit_card_is_found(text: str, expected: str) -> None:
+    assert found("credit_card", text) == [expected]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "4111 1111 1111 1112",  # fails Luhn
+        "1234567890123456",  # no card network starts with 1
+        "ISBN-13: 9780306406157",
+        "created_at: 1710498153123",
+        "4111-1111 1111-1111",  # mixed separators
+        "41111 11111 11111 1",  # not card grouping
+        "txn 12345678901234567890123",  # longer than any card
+    ],
+)
+def test_credit_card_look_alikes_are_left_alone(text: str) -> None:
+    assert found("credit_card", text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("write to jane.roe+tag@mail.example.co.uk.", "jane.roe+tag@mail.example.co.uk"),
+        ("<BOB@EXAMPLE.ORG>", "BOB@EXAMPLE.ORG"),
+        ("mailto:x9@uni.edu", "x9@uni.edu"),
+        ('{"email":"a_b@c-d.io"}', "a_b@c-d.io"),
+    ],
+)
+def test_email_is_found(text: str, expected: str) -> None:
+    assert found("email", text) == [expected]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "user@localhost",
+        "@app.route('/x')",
+        "npm i @types/node@20.11.5",
+        "postgres://app:pw@db.internal:5432/x",
+        "a..b@example.com",
+        "x@-bad.example.com",
+    ],
+)
+def test_email_look_alikes_are_left_alone(text: str) -> None:
+    assert found("email", text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("call (415) 555-0132 now", "(415) 555-0132"),
+        ("415-555-0132", "415-555-0132"),
+        ("415.555.0132", "415.555.0132"),
+        ("+1 415 555 0132", "+1 415 555 0132"),
+        ("1-800-555-0199", "1-800-555-0199"),
+        ("+44 20 7946 0958", "+44 20 7946 0958"),
+        ("+49 30 90182012", "+49 30 90182012"),
+        ("+33 1 42 68 53 00", "+33 1 42 68 53 00"),
+        ("+81 3-1234-5678", "+81 3-1234-5678"),
+    ],
+)
+def test_phone_is_found(text: str, expected: str) -> None:
+    assert found("phone", text) == [expected]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "call 555-0132",  # seven digits
+        "+44 20 7946",  # too short
+        "SKU 1234-5678-9012",
+        "P/N 12-3456-7890",
+        "zip 94105-1234",
+        "ts=1710498153",  # ten bare digits: a timestamp, not a phone
+        "123-555-0132",  # NANP area codes never start with 1
+        "Windows 10.0.19041.1234",
+        "2024-01-15 10:22:33",
+    ],
+)
+def test_phone_look_alikes_are_left_alone(text: str) -> None:
+    assert found("phone", text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("from 203.0.113.77 refused", "203.0.113.77"),
+        ("route 10.0.0.0/8 via eth0", "10.0.0.0"),
+        ("[2001:db8::1]:443", "2001:db8::1"),
+        ("fe80::1ff:fe23:4567:890a%eth0", "fe80::1ff:fe23:4567:890a"),
+        ("::ffff:192.0.2.1", "::ffff:192.0.2.1"),
+        ("2001:0db8:85a3:0000:0000:8a2e:0370:7334", "2001:0db8:85a3:0000:0000:8a2e:0370:7334"),
+    ],
+)
+def test_ip_address_is_found(text: str, expected: str) -> None:
+    assert found("ip_address", text) == [expected]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "256.1.1.1",
+        "OID 1.3.6.1.4.1.2021.9",
+        "version 1.2.3.4",
+        "mac 00:1a:2b:3c:4d:5e",
+        "at 12:30:45",
+        "std::vector<int> and Foo::Bar",
+        "01.02.03.04",  # leading zeros are not an address
+    ],
+)
+def test_ip_look_alikes_are_left_alone(text: str) -> None:
+    assert found("ip_address", text) == []

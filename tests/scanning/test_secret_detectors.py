@@ -1,0 +1,82 @@
+"""What the secrets detector must catch, and what it must leave alone."""
+
+from __future__ import annotations
+
+import pytest
+
+from cerberus.scanning import scanner
+
+PEM_BODY = "MIIEowIBAAKCAQEA7Zq3" + "Qx9Lk2Jv" * 12
+
+
+def found(text: str) -> list[tuple[str, str]]:
+    data = text.encode()
+    return [
+        (hit.detector, data[hit.start : hit.end].decode())
+        for hit in scanner(["secrets"]).scan(data)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "secret"),
+    [
+        ("key AKIAZ7QW3ERT5YUI6OPA here", "aws_access_key", "AKIAZ7QW3ERT5YUI6OPA"),
+        (
+            "ghp_" + "a1B2c3D4e5" * 3 + "f6G7h8",
+            "github_token",
+            "ghp_" + "a1B2c3D4e5" * 3 + "f6G7h8",
+        ),
+        ("glpat-Ab3dEf7hIj1LmN0pQr5t", "gitlab_token", "glpat-Ab3dEf7hIj1LmN0pQr5t"),
+        (
+            "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx",
+            "slack_token",
+            "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx",
+        ),
+        ("sk_live_4eC39HqLyjWDarjtT1zdp7dc", "stripe_key", "sk_live_4eC39HqLyjWDarjtT1zdp7dc"),
+        (
+            "sk-proj-Q2w3E4r5T6y7U8i9O0p1A2s3D4f5G6h7J8k9",
+            "openai_key",
+            "sk-proj-Q2w3E4r5T6y7U8i9O0p1A2s3D4f5G6h7J8k9",
+        ),
+        ("DSN postgres://svc:Xy7pQ2zL@db:5432/app", "url_password", "Xy7pQ2zL"),
+        ("Server=db;User Id=sa;Password=Tr0ub4dor&3;", "connection_string", "Tr0ub4dor&3"),
+        ('db_password = "hunter2hunter2"', "password_assignment", "hunter2hunter2"),
+        ("API_KEY=Zx81QmPa0LkW92nBv7Yt", "generic_secret", "Zx81QmPa0LkW92nBv7Yt"),
+    ],
+)
+def test_secret_is_found_and_only_the_secret_is_marked(text: str, kind: str, secret: str) -> None:
+    assert (kind, secret) in found(text)
+
+
+def test_private_key_block_is_found_whole() -> None:
+    block = f"-----BEGIN RSA PRIVATE KEY-----\n{PEM_BODY}\n-----END RSA PRIVATE KEY-----"
+    assert found(f"key:\n{block}\nthanks") == [("private_key", block)]
+
+
+def test_jwt_is_found() -> None:
+    jwt = (
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0"
+        ".dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
+    )
+    assert found(f"Authorization: Bearer {jwt}") == [("jwt", jwt)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "commit 9fceb02d0ae598e95dc970b74767f19372d61af8",
+        "sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        "request_id = 550e8400-e29b-41d4-a716-446655440000",
+        "api_key = os.environ['API_KEY']",
+        "token = '<YOUR_TOKEN_HERE>'",
+        "API_KEY=${API_KEY}",
+        "password: ********",
+        "postgres://app_user@db.internal:5432/prod",
+        "The password must be at least 12 characters long.",
+        "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcD\n-----END PUBLIC KEY-----",
+        "token_type = bearer",
+        "secret_santa = True",
+    ],
+)
+def test_secret_look_alikes_are_left_alone(text: str) -> None:
+    assert found(text) == []
