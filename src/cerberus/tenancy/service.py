@@ -124,8 +124,8 @@ async def update_organisation(
 
 
 async def delete_organisation(session: AsyncSession, actor: Actor, org_id: str) -> None:
-    ensure_super_admin(actor.user)
     organisation = await get_organisation(session, actor.user, org_id)
+    ensure_super_admin(actor.user)
     before = changes.snapshot(organisation)
     organisation.deleted_at = utcnow()
     organisation.is_active = False
