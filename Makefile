@@ -20,9 +20,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## run: start the gateway on the embedded default (SQLite file + in-process cache)
+## run: the demo on the embedded default (SQLite file + in-process cache): a demo upstream MCP
+## server, the gateway, a tenant and agent key, printed with ready-to-paste client configuration
 run: $(STAMP)
-	$(BIN)/cerberus serve
+	$(BIN)/cerberus demo
 
 ## test: lint, type-check and run the whole test suite
 test: lint typecheck pytest
