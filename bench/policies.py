@@ -15,7 +15,6 @@ from cerberus.guardrails import get_guardrail_type, guardrail_types
 
 RBAC_ALLOWED = ["echo", "look*", "search/*"]
 RBAC_DENIED = ["drop_*", "admin/*"]
-HUGE = 1_000_000_000
 
 # type -> (preferred actions in order, config wished for). PII on both directions, redacting.
 WANTED: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
@@ -31,9 +30,10 @@ WANTED: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     ),
     "rate_limit_per_minute": (("throttle", "block"), {"limit": 10_000_000}),
     "rate_limit_per_hour": (("throttle", "block"), {"limit": 100_000_000}),
-    "content_large_documents": (("block",), {"max_chars": HUGE}),
-    "content_structured_data": (("block",), {"max_rows": HUGE}),
-    "content_source_code": (("block",), {"max_chars": HUGE}),
+    # Limits an admin would set, well above what the benchmark's calls carry.
+    "content_large_documents": (("block",), {"direction": "both", "max_chars": 200_000}),
+    "content_structured_data": (("block",), {"direction": "both", "max_rows": 10_000}),
+    "content_source_code": (("block",), {"direction": "both", "max_chars": 50_000}),
     "pii_ssn": (("redact",), {"direction": "both"}),
     "pii_credit_card": (("redact",), {"direction": "both"}),
     "pii_email": (("redact",), {"direction": "both"}),

@@ -142,7 +142,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         if not args.no_profile:
             results["profiles"] = await profile.profile_gateway(live, work, args.seconds + 2)
         if not args.no_scan:
-            results["scan_cost"] = scan.run_scan_cost()
+            # Its own event loop, in a thread: this one is busy awaiting it.
+            results["scan_cost"] = await asyncio.to_thread(scan.run_scan_cost)
         results["summary"] = report.summarise(results)
     finally:
         for proc in reversed(started):
