@@ -152,3 +152,16 @@ def _status_kib(pid: int, key: str) -> int:
 def own_cpu_seconds() -> float:
     times = os.times()
     return times.user + times.system
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all processes on the machine have used (busy time from /proc/stat)."""
+    with open("/proc/stat") as handle:
+        fields = [int(value) for value in handle.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / CLOCK_TICKS
+
+
+def load_average() -> list[float]:
+    with open("/proc/loadavg") as handle:
+        return [float(value) for value in handle.read().split()[:3]]

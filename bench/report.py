@@ -6,7 +6,12 @@ import statistics
 from typing import Any
 
 METRICS = ("rps", "p50_ms", "p90_ms", "p99_ms")
-CPU = ("gateway_cpu_ms_per_request", "upstream_cpu_ms_per_request", "loadgen_cpu_ms_per_request")
+CPU = (
+    "gateway_cpu_ms_per_request",
+    "upstream_cpu_ms_per_request",
+    "loadgen_cpu_ms_per_request",
+    "foreign_cpu_share",
+)
 FULL = ("gateway_full", "gateway_full_pg")
 LINEAR_EXPONENT = 1.25  # time ~ size^k; noise keeps k a little above 1.0 for linear scans
 
@@ -130,6 +135,9 @@ def render(results: dict[str, Any]) -> str:
         f"{' (src/ modified)' if system.get('git_dirty') else ''}.",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in packages.items() if v) + ".",
         f"Settings: {results.get('settings')}; harness took {results.get('harness_seconds')} s.",
+        f"Load average at start {results.get('load_average_at_start')}, at end "
+        f"{results.get('load_average_at_end')}; 'other load' below is the share of all cores "
+        "used by processes outside the benchmark during each run (median).",
         "",
     ]
     unavailable = {k: v for k, v in results.get("scenarios", {}).items() if v != "ok"}
@@ -150,8 +158,9 @@ def _latency_table(summary: dict[str, Any]) -> list[str]:
         "## Latency and throughput (medians of interleaved runs)",
         "",
         "| scenario | c | req/s | p50 ms | p90 ms | p99 ms | added p50 | added p99 | vs direct "
-        "| gateway CPU ms/req | upstream CPU ms/req | loadgen CPU ms/req | errors/requests |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| gateway CPU ms/req | upstream CPU ms/req | loadgen CPU ms/req | other load "
+        "| errors/requests |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     comparisons = summary.get("comparisons", {})
     for key, entry in summary.get("medians", {}).items():
@@ -165,6 +174,7 @@ def _latency_table(summary: dict[str, Any]) -> list[str]:
             f"| {_fmt(entry['gateway_cpu_ms_per_request'], 3)} "
             f"| {_fmt(entry['upstream_cpu_ms_per_request'], 3)} "
             f"| {_fmt(entry['loadgen_cpu_ms_per_request'], 3)} "
+            f"| {_fmt(entry['foreign_cpu_share'])} "
             f"| {entry['errors']}/{entry['requests']} |"
         )
     return [*lines, ""]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -79,6 +80,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     started: list[procs.Proc] = []
     specs: list[GatewaySpec] = []
     results: dict[str, Any] = {"settings": vars(args).copy(), "system": await system.describe()}
+    results["load_average_at_start"] = procs.load_average()
     try:
         upstream = _start_upstream("upstream_sdk", "bench.upstream", logs, started)
         stub = _start_upstream("upstream_stub", "bench.stub_upstream", logs, started)
@@ -150,6 +152,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             proc.stop()
         for spec in specs:
             await gateway.drop_postgres(spec)
+    results["load_average_at_end"] = procs.load_average()
     results["harness_seconds"] = round(time.perf_counter() - begun, 1)
     return results
 
@@ -212,6 +215,8 @@ async def _measure(
             "upstream": scenario.upstream_proc.cpu_seconds(),
             "gateway": scenario.gateway_proc.cpu_seconds() if scenario.gateway_proc else 0.0,
             "loadgen": procs.own_cpu_seconds(),
+            "machine": procs.machine_busy_seconds(),
+            "wall": time.perf_counter(),
         }
 
     outcome = await run_load(
@@ -230,6 +235,12 @@ async def _measure(
     }
     if scenario.gateway_proc is None:
         cpu.pop("gateway_cpu_ms_per_request")
+    # CPU that processes outside this benchmark took meanwhile, as a share of all cores:
+    # other work on the machine slows every scenario, so it is reported, not hidden.
+    delta = {who: counters["stop"][who] - counters["start"][who] for who in counters["start"]}
+    ours = delta["upstream"] + delta["gateway"] + delta["loadgen"]
+    cores = os.cpu_count() or 1
+    foreign = max(0.0, delta["machine"] - ours) / (delta["wall"] * cores)
     return {
         "scenario": scenario.name,
         "upstream": scenario.upstream,
@@ -237,6 +248,7 @@ async def _measure(
         "rep": rep,
         **outcome.summary(),
         **cpu,
+        "foreign_cpu_share": round(foreign, 3),
         "gateway_rss_mib": round(scenario.gateway_proc.rss_mib(), 1)
         if scenario.gateway_proc
         else None,
