@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from cerberus import __version__, api, health
 from cerberus.agents.lookup import AgentLookup
 from cerberus.audit.writer import AuditWriter
+from cerberus.auth.bootstrap import bootstrap_superuser
 from cerberus.cache import create_cache
 from cerberus.db import create_engine, create_sessionmaker
 from cerberus.errors import CerberusError
@@ -36,6 +37,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.engine = create_engine(settings)
         app.state.sessionmaker = create_sessionmaker(app.state.engine)
         app.state.cache = create_cache(settings)
+        await bootstrap_superuser(app.state.sessionmaker, settings)
         app.state.pipelines = PipelineCache(
             lambda: app.state.sessionmaker, app.state.cache, ttl_seconds=settings.CACHE_TTL_SECONDS
         )

@@ -75,6 +75,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(command=run_demo)
 
+    admin = commands.add_parser("admin", help="administer people (create-superuser)")
+    admin_commands = admin.add_subparsers(title="admin commands", required=True, metavar="ACTION")
+    superuser = admin_commands.add_parser(
+        "create-superuser", help="create a super_admin who can create organisations"
+    )
+    superuser.add_argument("--email", required=True)
+    superuser.add_argument("--password", help="prompted for when omitted (keeps it out of history)")
+    superuser.set_defaults(command=run_create_superuser)
+
     version = commands.add_parser("version", help="print the version")
     version.set_defaults(command=run_version)
     return parser
@@ -82,6 +91,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_version(args: argparse.Namespace, settings: Settings) -> int:
     print(f"cerberus {__version__}")
+    return 0
+
+
+def run_create_superuser(args: argparse.Namespace, settings: Settings) -> int:
+    import getpass
+
+    from cerberus.auth.bootstrap import create_superuser_in
+    from cerberus.errors import CerberusError
+
+    password = args.password if args.password is not None else getpass.getpass("password: ")
+    try:
+        user = with_database(settings, lambda: create_superuser_in(settings, args.email, password))
+    except CerberusError as exc:
+        raise CommandError(exc.detail) from None
+    print(f"created super_admin {user.email} (id {user.id})")
     return 0
 
 
