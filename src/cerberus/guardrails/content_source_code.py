@@ -28,7 +28,7 @@ class ContentSourceCode(TextGuardrail):
             slot.where: size
             for slot in mcp.texts(message)
             if slot.kind in (mcp.SlotKind.TEXT, mcp.SlotKind.BLOB)
-            and (size := code_chars(slot.text)) > 0
+            and (size := code_chars(slot.text, self.max_chars)) > 0
         }
         total = sum(sizes.values())
         if total <= self.max_chars:

@@ -28,7 +28,7 @@ class ContentStructuredData(TextGuardrail):
             slot.where
             for slot in mcp.texts(message)
             if slot.kind in (mcp.SlotKind.TEXT, mcp.SlotKind.BLOB)
-            and table_rows(slot.text) > self.max_rows
+            and table_rows(slot.text, self.max_rows) > self.max_rows
         ]
         over += [
             mcp.where(path)

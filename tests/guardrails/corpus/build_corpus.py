@@ -1,3 +1,4 @@
+# ruff: noqa: E501
 """Builds the labelled detection corpus (samples.jsonl) from realistic templates, seeded.
 
 The corpus was written before the detectors and is not tuned to them: positives are what a
@@ -36,9 +37,7 @@ def luhn_broken(prefix: str, length: int) -> str:
 
 
 def group(number: str, sep: str) -> str:
-    if len(number) == 15:
-        parts = [number[:4], number[4:10], number[10:]]
-    elif len(number) == 14:
+    if len(number) == 15 or len(number) == 14:
         parts = [number[:4], number[4:10], number[10:]]
     else:
         parts = [number[i : i + 4] for i in range(0, len(number), 4)]
@@ -147,7 +146,9 @@ def positives() -> list[tuple[str, str]]:
             value = f"OPENAI_API_KEY=sk-proj-{rand(ALNUM + '-_', 48)}"
         elif kind == 7:
             body = base64.b64encode(rng.randbytes(180)).decode()
-            label = rng.choice(["RSA PRIVATE KEY", "PRIVATE KEY", "OPENSSH PRIVATE KEY", "EC PRIVATE KEY"])
+            label = rng.choice(
+                ["RSA PRIVATE KEY", "PRIVATE KEY", "OPENSSH PRIVATE KEY", "EC PRIVATE KEY"]
+            )
             value = f"-----BEGIN {label}-----\n{body[:64]}\n{body[64:]}\n-----END {label}-----"
         elif kind == 8:
             header = base64.urlsafe_b64encode(b'{"alg":"HS256","typ":"JWT"}').decode().rstrip("=")
@@ -170,71 +171,170 @@ def positives() -> list[tuple[str, str]]:
 def negatives() -> list[str]:
     out: list[str] = []
     for _ in range(25):
-        out.append(f"Order #{rng.randint(10**7, 10**10)} shipped on 2024-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}")
+        out.append(
+            f"Order #{rng.randint(10**7, 10**10)} shipped on 2024-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}"
+        )
         out.append(f"ORD-{rng.randint(2019, 2026)}-{rng.randint(0, 999999):06d}")
     for _ in range(20):
-        out.append(f"request_id: {rng.randbytes(16).hex()[:8]}-{rand(HEX, 4)}-4{rand(HEX, 3)}-a{rand(HEX, 3)}-{rand(HEX, 12)}")
+        out.append(
+            f"request_id: {rng.randbytes(16).hex()[:8]}-{rand(HEX, 4)}-4{rand(HEX, 3)}-a{rand(HEX, 3)}-{rand(HEX, 12)}"
+        )
     for _ in range(20):
         ts = rng.randint(1_500_000_000, 1_800_000_000)
-        out.append(rng.choice([f"ts={ts}", f"created_at: {ts * 1000}", f"2025-11-{rng.randint(10, 28)}T{rng.randint(10, 23)}:{rng.randint(10, 59)}:{rng.randint(10, 59)}.{rng.randint(100, 999)}Z"]))
+        out.append(
+            rng.choice(
+                [
+                    f"ts={ts}",
+                    f"created_at: {ts * 1000}",
+                    f"2025-11-{rng.randint(10, 28)}T{rng.randint(10, 23)}:{rng.randint(10, 59)}:{rng.randint(10, 59)}.{rng.randint(100, 999)}Z",
+                ]
+            )
+        )
     for _ in range(20):
-        out.append(rng.choice([f"version {rng.randint(1, 20)}.{rng.randint(0, 30)}.{rng.randint(0, 99)}", f"Windows 10.0.{rng.randint(10000, 22999)}.{rng.randint(100, 3000)}", f"requires numpy>={rng.randint(1, 2)}.{rng.randint(0, 26)}.{rng.randint(0, 9)}", f"v{rng.randint(1, 9)}.{rng.randint(0, 9)}.{rng.randint(0, 9)}-rc.{rng.randint(1, 5)}"]))
+        out.append(
+            rng.choice(
+                [
+                    f"version {rng.randint(1, 20)}.{rng.randint(0, 30)}.{rng.randint(0, 99)}",
+                    f"Windows 10.0.{rng.randint(10000, 22999)}.{rng.randint(100, 3000)}",
+                    f"requires numpy>={rng.randint(1, 2)}.{rng.randint(0, 26)}.{rng.randint(0, 9)}",
+                    f"v{rng.randint(1, 9)}.{rng.randint(0, 9)}.{rng.randint(0, 9)}-rc.{rng.randint(1, 5)}",
+                ]
+            )
+        )
     for _ in range(15):
-        out.append(rng.choice([f"ISBN 978-{rng.randint(0, 1)}-{rng.randint(100, 999)}-{rng.randint(10000, 99999)}-{rng.randint(0, 9)}", f"ISBN-13: 978{rng.randint(10**9, 10**10 - 1)}", f"ISBN 0-{rng.randint(100, 999)}-{rng.randint(10000, 99999)}-X"]))
+        out.append(
+            rng.choice(
+                [
+                    f"ISBN 978-{rng.randint(0, 1)}-{rng.randint(100, 999)}-{rng.randint(10000, 99999)}-{rng.randint(0, 9)}",
+                    f"ISBN-13: 978{rng.randint(10**9, 10**10 - 1)}",
+                    f"ISBN 0-{rng.randint(100, 999)}-{rng.randint(10000, 99999)}-X",
+                ]
+            )
+        )
     for _ in range(20):
         sha = rng.randbytes(20).hex()
-        out.append(rng.choice([f"commit {sha}", f"Merge {sha[:7]} into main", f"sha256: {rng.randbytes(32).hex()}", f"etag: \"{rng.randbytes(16).hex()}\""]))
+        out.append(
+            rng.choice(
+                [
+                    f"commit {sha}",
+                    f"Merge {sha[:7]} into main",
+                    f"sha256: {rng.randbytes(32).hex()}",
+                    f'etag: "{rng.randbytes(16).hex()}"',
+                ]
+            )
+        )
     for _ in range(20):
-        out.append(rng.choice([f"SKU {rng.randint(1000, 9999)}-{rng.randint(1000, 9999)}-{rng.randint(1000, 9999)}", f"P/N {rng.randint(10, 99)}-{rng.randint(1000, 9999)}-{rng.randint(1000, 9999)}", f"model ABX-{rng.randint(100, 999)}-{rng.randint(1000, 9999)}", f"part 555-{rng.randint(10, 99)}", f"Item code {rng.randint(100000, 999999)}/{rng.randint(10, 99)}"]))
+        out.append(
+            rng.choice(
+                [
+                    f"SKU {rng.randint(1000, 9999)}-{rng.randint(1000, 9999)}-{rng.randint(1000, 9999)}",
+                    f"P/N {rng.randint(10, 99)}-{rng.randint(1000, 9999)}-{rng.randint(1000, 9999)}",
+                    f"model ABX-{rng.randint(100, 999)}-{rng.randint(1000, 9999)}",
+                    f"part 555-{rng.randint(10, 99)}",
+                    f"Item code {rng.randint(100000, 999999)}/{rng.randint(10, 99)}",
+                ]
+            )
+        )
     for _ in range(10):
         a, g, s = ssn()
-        out.append(rng.choice([f"000-{g}-{s}", f"666-{g}-{s}", f"9{rng.randint(0, 99):02d}-{g}-{s}", f"{a}-00-{s}", f"{a}-{g}-0000"]))
+        out.append(
+            rng.choice(
+                [
+                    f"000-{g}-{s}",
+                    f"666-{g}-{s}",
+                    f"9{rng.randint(0, 99):02d}-{g}-{s}",
+                    f"{a}-00-{s}",
+                    f"{a}-{g}-0000",
+                ]
+            )
+        )
     for _ in range(12):
         prefix, length = rng.choice([("4", 16), ("51", 16), ("37", 15), ("6011", 16)])
         out.append(f"card {group(luhn_broken(prefix, length), ' ')}")
     for _ in range(10):
-        out.append(rng.choice(["@app.route('/users')", "npm i @types/node@20.11.5", "ping me @alice on slack", "user@localhost is not routable", "price: 4 @ $12.50", "email: <redacted>", "twitter: @acme_support"]))
+        out.append(
+            rng.choice(
+                [
+                    "@app.route('/users')",
+                    "npm i @types/node@20.11.5",
+                    "ping me @alice on slack",
+                    "user@localhost is not routable",
+                    "price: 4 @ $12.50",
+                    "email: <redacted>",
+                    "twitter: @acme_support",
+                ]
+            )
+        )
     for _ in range(12):
-        out.append(rng.choice([f"ext. {rng.randint(100, 9999)}", f"call 555-{rng.randint(1000, 9999)}", f"room {rng.randint(100, 999)}-{rng.randint(10, 99)}", f"zip {rng.randint(10000, 99999)}-{rng.randint(1000, 9999)}", f"{rng.randint(1, 12)}/{rng.randint(1, 28)}/{rng.randint(2000, 2030)}"]))
+        out.append(
+            rng.choice(
+                [
+                    f"ext. {rng.randint(100, 9999)}",
+                    f"call 555-{rng.randint(1000, 9999)}",
+                    f"room {rng.randint(100, 999)}-{rng.randint(10, 99)}",
+                    f"zip {rng.randint(10000, 99999)}-{rng.randint(1000, 9999)}",
+                    f"{rng.randint(1, 12)}/{rng.randint(1, 28)}/{rng.randint(2000, 2030)}",
+                ]
+            )
+        )
     for _ in range(14):
-        out.append(rng.choice([f"{rng.randint(256, 999)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}", f"OID 1.3.6.1.4.1.{rng.randint(1000, 99999)}.{rng.randint(1, 9)}", f"mac {':'.join(rand(HEX, 2) for _ in range(6))}", f"at {rng.randint(10, 23)}:{rng.randint(10, 59)}:{rng.randint(10, 59)}", f"lat/long {rng.uniform(-90, 90):.6f}, {rng.uniform(-180, 180):.6f}", f"color #{rand(HEX, 6)}"]))
+        out.append(
+            rng.choice(
+                [
+                    f"{rng.randint(256, 999)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}",
+                    f"OID 1.3.6.1.4.1.{rng.randint(1000, 99999)}.{rng.randint(1, 9)}",
+                    f"mac {':'.join(rand(HEX, 2) for _ in range(6))}",
+                    f"at {rng.randint(10, 23)}:{rng.randint(10, 59)}:{rng.randint(10, 59)}",
+                    f"lat/long {rng.uniform(-90, 90):.6f}, {rng.uniform(-180, 180):.6f}",
+                    f"color #{rand(HEX, 6)}",
+                ]
+            )
+        )
     for _ in range(25):
-        out.append(rng.choice([
-            "api_key = os.environ['API_KEY']",
-            "password = ''",
-            "password: ********",
-            "token = '<YOUR_TOKEN_HERE>'",
-            "API_KEY=${API_KEY}",
-            "postgres://app_user@db.internal:5432/prod",
-            "https://example.com/search?q=password&page=2",
-            f"session_timeout = {rng.randint(30, 3600)}",
-            "secret_santa = True",
-            "The token bucket refills every second.",
-            "Set OPENAI_API_KEY in your environment before running.",
-            "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQ user@host (public key)",
-            "-----BEGIN CERTIFICATE----- (truncated)",
-            "key = 'user_id'",
-            f"cache_key = \"user:{rng.randint(1, 99999)}:profile\"",
-            "sk-ip-address lookup table",
-            "AKIA is the prefix of AWS access key ids",
-        ]))
+        out.append(
+            rng.choice(
+                [
+                    "api_key = os.environ['API_KEY']",
+                    "password = ''",
+                    "password: ********",
+                    "token = '<YOUR_TOKEN_HERE>'",
+                    "API_KEY=${API_KEY}",
+                    "postgres://app_user@db.internal:5432/prod",
+                    "https://example.com/search?q=password&page=2",
+                    f"session_timeout = {rng.randint(30, 3600)}",
+                    "secret_santa = True",
+                    "The token bucket refills every second.",
+                    "Set OPENAI_API_KEY in your environment before running.",
+                    "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQ user@host (public key)",
+                    "-----BEGIN CERTIFICATE----- (truncated)",
+                    "key = 'user_id'",
+                    f'cache_key = "user:{rng.randint(1, 99999)}:profile"',
+                    "sk-ip-address lookup table",
+                    "AKIA is the prefix of AWS access key ids",
+                ]
+            )
+        )
     for _ in range(60):
-        out.append(rng.choice([
-            "The quarterly report is attached; revenue grew 12% to $4,312,900.",
-            "Meeting moved to 3pm in room B-204.",
-            "def add(a, b):\n    return a + b",
-            "SELECT id, name FROM users WHERE created_at > '2024-01-01';",
-            "Temperature 21.5C, humidity 45%, pressure 1013.25 hPa.",
-            "Invoice INV-2024-00917 total 1,299.00 EUR due 2024-12-31.",
-            "Tracking: 1Z999AA10123456784",
-            "The build took 4m 32s on runner 12.",
-            "Flight LH 441 departs gate B22 at 14:35.",
-            "Population 8,336,817 (2022 estimate).",
-            "Step 3 of 10: installing dependencies...",
-            "Coordinates: 52.5200 N, 13.4050 E",
-            "IBAN DE89 3704 0044 0532 0130 00",
-            "Error code 0x80070005 (access denied).",
-        ]))
+        out.append(
+            rng.choice(
+                [
+                    "The quarterly report is attached; revenue grew 12% to $4,312,900.",
+                    "Meeting moved to 3pm in room B-204.",
+                    "def add(a, b):\n    return a + b",
+                    "SELECT id, name FROM users WHERE created_at > '2024-01-01';",
+                    "Temperature 21.5C, humidity 45%, pressure 1013.25 hPa.",
+                    "Invoice INV-2024-00917 total 1,299.00 EUR due 2024-12-31.",
+                    "Tracking: 1Z999AA10123456784",
+                    "The build took 4m 32s on runner 12.",
+                    "Flight LH 441 departs gate B22 at 14:35.",
+                    "Population 8,336,817 (2022 estimate).",
+                    "Step 3 of 10: installing dependencies...",
+                    "Coordinates: 52.5200 N, 13.4050 E",
+                    "IBAN DE89 3704 0044 0532 0130 00",
+                    "Error code 0x80070005 (access denied).",
+                ]
+            )
+        )
     return out
 
 
@@ -248,12 +348,18 @@ HANDWRITTEN: list[tuple[str, list[str]]] = [
     ("IPv6 peer [2001:0db8:85a3:0000:0000:8a2e:0370:7334]", ["pii_ip_address"]),
     ("Call the front desk: 1-800-555-0199", ["pii_phone"]),
     ("mobile +91-98765-43210 (WhatsApp)", ["pii_phone"]),
-    ("JSON: {\"email\":\"jane.roe@example.org\",\"age\":41}", ["pii_email"]),
+    ('JSON: {"email":"jane.roe@example.org","age":41}', ["pii_email"]),
     ("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY1", ["secrets"]),
     ("curl -u admin:s3cr3tP4ss https://admin:s3cr3tP4ss@ci.internal/api", ["secrets"]),
     ("const stripe = require('stripe')('sk_test_4eC39HqLyjWDarjtT1zdp7dc');", ["secrets"]),
-    ("slack webhook https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX", ["secrets"]),
-    ("git remote add origin https://x-access-token:ghs_16C7e42F292c6912E7710c838347Ae178B4a@github.com/o/r.git", ["secrets"]),
+    (
+        "slack webhook https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX",
+        ["secrets"],
+    ),
+    (
+        "git remote add origin https://x-access-token:ghs_16C7e42F292c6912E7710c838347Ae178B4a@github.com/o/r.git",
+        ["secrets"],
+    ),
     ("SSN: 123 45 6789 (spaces)", ["pii_ssn"]),
     ("Please wire to card ending 4242 only; do not store the full number.", []),
     ("Build 2024.11.27.1 released; see CHANGELOG.", []),
@@ -274,9 +380,12 @@ HANDWRITTEN: list[tuple[str, list[str]]] = [
     ("Phone extension 2045, fax line 3301", []),
     ("Serial number SN-4111-1111-1111", []),
     ("Invoice total 4111.11 USD; tax 411.11", []),
-    ("token_type = \"bearer\"; expires_in = 3600", []),
-    ("password = \"changeme\"", ["secrets"]),
-    ("-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----", []),
+    ('token_type = "bearer"; expires_in = 3600', []),
+    ('password = "changeme"', ["secrets"]),
+    (
+        "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----",
+        [],
+    ),
     ("Contact support@acme.io for help", ["pii_email"]),
     ("Our office: +1 212 555 0147, 5th Avenue", ["pii_phone"]),
     ("Colour codes #ff00aa #00ff00 and RGB 255.255.0", []),

@@ -1,0 +1,63 @@
+"""Content limits: large documents, bulk structured data, source code."""
+
+from __future__ import annotations
+
+import base64
+
+import orjson
+
+from cerberus.guardrails import Outcome
+from cerberus.guardrails.content_large_documents import ContentLargeDocuments
+from cerberus.guardrails.content_source_code import ContentSourceCode
+from cerberus.guardrails.content_structured_data import ContentStructuredData
+from tests.guardrails.messages import REQUEST, RESPONSE, context, tool_call, tool_result
+
+CODE = "function f(x) {\n  const y = x * 2;\n  return y;\n}\n"
+
+
+def test_a_document_over_max_chars_is_blocked() -> None:
+    guard = ContentLargeDocuments(max_chars=1_000)
+    verdict = guard.check(tool_result("short", "x" * 1_001), context(RESPONSE))
+    assert verdict.outcome is Outcome.BLOCK
+    assert verdict.findings[0].where == ("$.result.content[1].text",)
+    assert guard.check(tool_result("x" * 1_000), context(RESPONSE)).outcome is Outcome.ALLOW
+
+
+def test_decoded_resource_blobs_count_as_documents() -> None:
+    blob = base64.b64encode(b"y" * 2_000).decode()
+    resource = {"uri": "file:///big.txt", "mimeType": "text/plain", "blob": blob}
+    message = {"jsonrpc": "2.0", "id": 1, "result": {"contents": [resource]}}
+    verdict = ContentLargeDocuments(max_chars=1_500).check(message, context(RESPONSE))
+    assert verdict.outcome is Outcome.BLOCK
+
+
+def test_csv_text_over_max_rows_is_blocked() -> None:
+    csv = "id,email\n" + "".join(f"{i},user{i}\n" for i in range(200))
+    guard = ContentStructuredData(max_rows=100)
+    assert guard.check(tool_result(csv), context(RESPONSE)).outcome is Outcome.BLOCK
+    assert guard.check(tool_result(csv[:500]), context(RESPONSE)).outcome is Outcome.ALLOW
+
+
+def test_json_arrays_in_structured_content_and_arguments_count_rows() -> None:
+    rows = [{"id": i} for i in range(50)]
+    guard = ContentStructuredData(max_rows=10, action="log_only")
+    result = tool_result(orjson.dumps(rows).decode(), structuredContent={"rows": rows})
+    verdict = guard.check(result, context(RESPONSE))
+    assert verdict.outcome is Outcome.LOG_ONLY
+    assert "$.result.structuredContent" in verdict.findings[0].where
+    assert guard.check(tool_call({"rows": rows}), context(REQUEST)).outcome is Outcome.LOG_ONLY
+
+
+def test_source_code_over_max_chars_is_blocked_and_prose_is_not() -> None:
+    guard = ContentSourceCode(max_chars=200)
+    verdict = guard.check(tool_result(CODE * 10), context(RESPONSE))
+    assert verdict.outcome is Outcome.BLOCK
+    assert verdict.findings[0].type == "source_code"
+    prose = "We met at noon; the plan is fine.\n" * 50
+    assert guard.check(tool_result(prose), context(RESPONSE)).outcome is Outcome.ALLOW
+    assert guard.check(tool_result(CODE), context(RESPONSE)).outcome is Outcome.ALLOW
+
+
+def test_content_direction_setting() -> None:
+    guard = ContentLargeDocuments(max_chars=10, direction="response")
+    assert guard.check(tool_call({"a": "x" * 50}), context(REQUEST)).outcome is Outcome.ALLOW

@@ -1,0 +1,43 @@
+"""The secrets guardrail: credentials in either direction are blocked or redacted."""
+
+from __future__ import annotations
+
+from cerberus.guardrails import Outcome
+from cerberus.guardrails.secrets import Secrets
+from tests.guardrails.messages import REQUEST, RESPONSE, context, tool_call, tool_result
+
+AWS = "AKIAZ7QW3ERT5YUI6OPA"
+GITHUB = "ghp_" + "Zx81QmPa0L" * 3 + "kW92nB"
+DSN = "postgresql://svc:Xy7pQ2zLm@db.internal:5432/app"
+
+
+def test_tokens_in_a_tool_result_are_blocked_by_kind() -> None:
+    verdict = Secrets().check(tool_result(f"aws {AWS}", f"gh {GITHUB}"), context(RESPONSE))
+    assert verdict.outcome is Outcome.BLOCK
+    assert {finding.type for finding in verdict.findings} == {"aws_access_key", "github_token"}
+    assert AWS not in repr(verdict)
+    assert GITHUB not in repr(verdict)
+
+
+def test_a_password_in_a_url_is_redacted_keeping_the_rest() -> None:
+    verdict = Secrets(action="redact").check(tool_call({"dsn": DSN}), context(REQUEST))
+    assert verdict.outcome is Outcome.MODIFY
+    assert verdict.message is not None
+    redacted = verdict.message["params"]["arguments"]["dsn"]
+    assert redacted == "postgresql://svc:[REDACTED:SECRET]@db.internal:5432/app"
+
+
+def test_overlapping_secret_kinds_are_redacted_once() -> None:
+    text = f"stripe.api_key = 'sk_live_{'4eC39HqLyjWDarjt' * 2}'"
+    verdict = Secrets(action="redact").check(tool_result(text), context(RESPONSE))
+    assert verdict.message is not None
+    assert verdict.message["result"]["content"][0]["text"] == "stripe.api_key = '[REDACTED:SECRET]'"
+
+
+def test_placeholders_hashes_and_ids_are_allowed() -> None:
+    message = tool_result(
+        "api_key = os.environ['API_KEY']",
+        "commit 9fceb02d0ae598e95dc970b74767f19372d61af8",
+        "request_id = 550e8400-e29b-41d4-a716-446655440000",
+    )
+    assert Secrets().check(message, context(RESPONSE)).outcome is Outcome.ALLOW

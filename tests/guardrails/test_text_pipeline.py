@@ -1,0 +1,76 @@
+"""Scanning guardrails in the real decision pipeline, and large texts scanned off the event loop."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from cerberus.guardrails import CheckContext, Outcome, Verdict
+from cerberus.guardrails.pii_email import PiiEmail
+from cerberus.guardrails.pii_phone import PiiPhone
+from cerberus.guardrails.prompt_injection import PromptInjection
+from cerberus.guardrails.secrets import Secrets
+from cerberus.guardrails.text_checks import OFFLOAD_BYTES
+from cerberus.proxy.pipeline import Pipeline
+from tests.guardrails.messages import RESPONSE, context, tool_result
+
+
+class ThreadRecordingEmail(PiiEmail):
+    """PiiEmail that notes which thread ran its check (inherits `type`, so not registered)."""
+
+    def check(self, message: dict[str, Any], context: CheckContext) -> Verdict:
+        THREADS.append(threading.get_ident())
+        return super().check(message, context)
+
+
+THREADS: list[int] = []
+
+
+async def test_redactions_carry_down_the_pipeline_and_audit_lists_findings() -> None:
+    pipeline = Pipeline(
+        [PromptInjection(), PiiPhone(action="redact"), PiiEmail(action="redact"), Secrets()]
+    )
+    message = tool_result("call 415-555-0132 or mail ana@example.org")
+    decision = await pipeline.decide(message, context(RESPONSE))
+    assert decision.outcome is Outcome.MODIFY
+    assert decision.message["result"]["content"][0]["text"] == (
+        "call [REDACTED:PHONE] or mail [REDACTED:EMAIL]"
+    )
+    assert decision.guardrails_triggered == ["pii_phone", "pii_email"]
+    assert "ana@example.org" not in repr(decision.triggered)
+
+
+async def test_a_block_stops_the_pipeline_with_a_reason() -> None:
+    pipeline = Pipeline([PiiEmail(action="redact"), Secrets()])
+    message = tool_result("token ghp_" + "Zx81QmPa0L" * 3 + "kW92nB for ana@example.org")
+    decision = await pipeline.decide(message, context(RESPONSE))
+    assert decision.blocked
+    assert decision.guardrails_triggered == ["secrets"]  # secrets run before PII on responses
+    assert decision.reason.startswith("secrets: 1 secrets found")
+
+
+async def test_large_texts_are_scanned_in_a_worker_thread() -> None:
+    guard = ThreadRecordingEmail(action="redact")
+    THREADS.clear()
+    small = await guard.check_async(tool_result("ana@example.org"), context(RESPONSE))
+    big_text = "filler " * (OFFLOAD_BYTES // 7 + 1) + "ana@example.org"
+    big = await guard.check_async(tool_result(big_text), context(RESPONSE))
+    assert THREADS[0] == threading.get_ident()
+    assert THREADS[1] != threading.get_ident()
+    assert small.outcome is Outcome.MODIFY
+    assert big.outcome is Outcome.MODIFY
+    assert big.message is not None
+    assert big.message["result"]["content"][0]["text"].endswith("[REDACTED:EMAIL]")
+
+
+async def test_a_megabyte_tool_result_of_digits_passes_the_whole_pipeline() -> None:
+    pipeline = Pipeline(
+        [
+            PiiEmail(action="redact"),
+            PiiPhone(action="redact"),
+            Secrets(action="redact"),
+            PromptInjection(action="log_only"),
+        ]
+    )
+    decision = await pipeline.decide(tool_result("1" * (1 << 20)), context(RESPONSE))
+    assert decision.outcome is Outcome.ALLOW

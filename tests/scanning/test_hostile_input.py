@@ -1,0 +1,65 @@
+"""Adversarial megabyte inputs: every detector and shape check completes (linear-time engine).
+
+No timing thresholds: a catastrophically backtracking pattern would not finish within the
+run (128 KB of digits and dots took Python's `re` 30 s on a common email pattern).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from cerberus.scanning import scan_text
+from cerberus.scanning.shape import code_chars, table_rows
+
+MEGABYTE = 1 << 20
+
+
+def repeat(unit: str) -> str:
+    return (unit * (MEGABYTE // len(unit) + 1))[:MEGABYTE]
+
+
+HOSTILE = {
+    "digits": repeat("1"),
+    "dots": repeat("."),
+    "at signs": repeat("@"),
+    "spaces": repeat(" "),
+    "nested brackets": "[" * (MEGABYTE // 2) + "]" * (MEGABYTE // 2),
+    "nested braces": repeat('{"a":'),
+    "digits, dots and dashes without @": repeat("1.-"),
+    "digits and spaces": repeat("1 "),
+    "dashed digit groups": repeat("12-"),
+    "local part, no domain": repeat("a.") + "@",
+    "almost emails": repeat("a@b."),
+    "colons": repeat("a:"),
+    "hex and double colons": repeat("ab::"),
+    "dotted quads run together": repeat("1.1.1.1."),
+    "plus signs and digits": repeat("+1 "),
+    "private key headers without end": repeat("-----BEGIN PRIVATE KEY-----\n"),
+    "comment openers": repeat("<!-- "),
+    "instruction words": repeat("ignore all previous "),
+    "url user parts": repeat("x://a:b"),
+    "secret names": repeat("api_key="),
+    "zero-width characters": repeat("\u200b"),
+    "unicode tags": repeat("\U000e0041"),
+    "semicolon lines": repeat(";\n"),
+    "alternating csv": repeat("a;\nb\n"),
+    "real PII, densely": repeat("jane@example.org 415-555-0132 4111 1111 1111 1111 10.0.0.1 "),
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_scanning_a_hostile_megabyte_completes(name: str) -> None:
+    hits = scan_text(HOSTILE[name])
+    assert all(0 <= hit.start < hit.end <= len(HOSTILE[name].encode()) for hit in hits)
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_shape_checks_on_a_hostile_megabyte_complete(name: str) -> None:
+    assert code_chars(HOSTILE[name]) >= 0
+    assert table_rows(HOSTILE[name]) >= 0
+
+
+def test_dense_real_pii_is_all_found() -> None:
+    hits = scan_text(repeat("jane@example.org 415-555-0132 ")[: 30 * 1000])
+    assert {hit.detector for hit in hits} == {"email", "phone"}
+    assert len(hits) == 2000
