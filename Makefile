@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # The first Python >= 3.11 found on PATH builds the virtual environment.
 PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
-	&& { echo $$p; break; }; done)
+	2>/dev/null && { echo $$p; break; }; done)
 
 .PHONY: run test pytest lint typecheck install clean
 
