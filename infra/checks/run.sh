@@ -44,8 +44,12 @@ for dir in infra/bootstrap infra/environments/*/; do
   step "terraform get ${dir%/}" tf -chdir="$dir" get -no-color
 done
 
-# The schema half of `terraform validate`: argument and block names, required arguments.
+# The schema half of `terraform validate`: argument and block names, required arguments, and
+# the attributes expressions read from aws_* resources and data sources.
 step "aws provider schema ($(basename "$AWS_SCHEMA"))" "$PY" infra/checks/schema_lint.py "$AWS_SCHEMA" infra
+
+# Terraform evaluates each environment's variable validations on good and bad values.
+step "variable validations" "$PY" infra/checks/variables_check.py "$PY" infra/checks/tf.py
 
 # Wiring, the settings tables, security groups, the scripts against stand-in tools.
 step "pytest tests/infra" .venv/bin/python -m pytest -q -p no:cacheprovider tests/infra
