@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import sys
 from collections.abc import AsyncIterator
+from contextlib import ExitStack
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 import pytest
 from anyio import to_thread
 from conformance.provision import Tenant, provision
-from conformance.suite import SUITES, ScenarioResult, Suite, installed, regressions, run_suite
+from conformance.suite import SUITES, Suite, installed, regressions, run_suite
 from sqlalchemy import delete
 
 from cerberus.agents.models import Agent
+from cerberus.audit.models import AuditEvent
 from cerberus.db import create_engine, create_sessionmaker
+from cerberus.settings import Settings
 from cerberus.tenancy.models import Organisation, Workspace
 from tests.conftest import TEST_SECRET_KEY, Backend, settings_for
 from tests.servers import Server, cerberus_servers, free_port, start, wait_until_healthy
@@ -59,34 +63,46 @@ SUBSET = {
 }
 
 
-@pytest.fixture
-async def tenant(backend: Backend) -> AsyncIterator[tuple[Tenant, Server]]:
-    """The fixture upstream, and a tenant whose workspace points at it (removed afterwards)."""
+@dataclass(frozen=True)
+class Rig:
+    """The fixture upstream, and the forwarder in front of Cerberus in front of it."""
+
+    upstream_url: str
+    gateway_url: str
+
+
+@pytest.fixture(scope="module")
+async def rig(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Rig]:
+    """Started once per backend; the tenant's rows and audit events are removed afterwards."""
+    logs = tmp_path_factory.mktemp(f"conformance-{backend.name}")
+    settings = settings_for(backend)
+    with ExitStack() as stack:
+        upstream = await to_thread.run_sync(start_upstream, stack, logs)
+        tenant = await provision(settings, f"{upstream.url}/mcp")
+        try:
+            gateway_url = await to_thread.run_sync(start_gateway, stack, backend, tenant, logs)
+            yield Rig(f"{upstream.url}/mcp", gateway_url)
+        finally:
+            await to_thread.run_sync(stack.close)
+            await remove_tenant(settings, tenant)
+
+
+def start_upstream(stack: ExitStack, logs: Path) -> Server:
     port = free_port()
     upstream = start(
         [sys.executable, str(ROOT / "conformance" / "upstream.py"), "--port", str(port)],
         port=port,
-        log_path=backend.data_dir / f"upstream-{port}.log",
+        log_path=logs / "upstream.log",
     )
-    await to_thread.run_sync(wait_until_healthy, upstream, "/mcp")
-    settings = settings_for(backend)
-    created = await provision(settings, f"{upstream.url}/mcp")
-    try:
-        yield created, upstream
-    finally:
-        upstream.stop()
-        engine = create_engine(settings)
-        async with create_sessionmaker(engine)() as session:
-            await session.execute(delete(Agent).where(Agent.id == created.agent_id))
-            await session.execute(delete(Workspace).where(Workspace.id == created.workspace_id))
-            organisation = Organisation.id == created.organisation_id
-            await session.execute(delete(Organisation).where(organisation))
-            await session.commit()
-        await engine.dispose()
+    stack.callback(upstream.stop)
+    wait_until_healthy(upstream, "/mcp")
+    return upstream
 
 
-def gateway_env(backend: Backend, forwarder_port: int) -> dict[str, str]:
-    return {
+def start_gateway(stack: ExitStack, backend: Backend, tenant: Tenant, logs: Path) -> str:
+    """Cerberus on the test backend, and the forwarder that adds the agent key."""
+    forwarder_port = free_port()
+    env = {
         "DATABASE_URL": backend.database_url,
         "REDIS_URL": backend.redis_url or "",
         "DATA_DIR": str(backend.data_dir),
@@ -96,56 +112,54 @@ def gateway_env(backend: Backend, forwarder_port: int) -> dict[str, str]:
         "LOG_LEVEL": "WARNING",
         "ALLOWED_ORIGINS": f"http://127.0.0.1:{forwarder_port}",
     }
+    (gateway,) = stack.enter_context(cerberus_servers(1, env, logs))
+    forwarder = start(
+        [
+            sys.executable,
+            str(ROOT / "conformance" / "auth_forwarder.py"),
+            "--port",
+            str(forwarder_port),
+            "--target",
+            gateway.url,
+        ],
+        port=forwarder_port,
+        log_path=logs / "forwarder.log",
+        env={"CONFORMANCE_AGENT_KEY": tenant.key},
+    )
+    stack.callback(forwarder.stop)
+    wait_until_healthy(forwarder, "/health")
+    return f"{forwarder.url}/mcp"
 
 
-def run_through_gateway(
-    suite: Suite, scenarios: tuple[str, ...], backend: Backend, key: str, tmp_path: Path
-) -> dict[str, ScenarioResult]:
-    """Cerberus on the test backend, the forwarder adding the agent key, the suite through both."""
-    forwarder_port = free_port()
-    with cerberus_servers(1, gateway_env(backend, forwarder_port), tmp_path) as (gateway,):
-        forwarder = start(
-            [
-                sys.executable,
-                str(ROOT / "conformance" / "auth_forwarder.py"),
-                "--port",
-                str(forwarder_port),
-                "--target",
-                gateway.url,
-            ],
-            port=forwarder_port,
-            log_path=tmp_path / "forwarder.log",
-            env={"CONFORMANCE_AGENT_KEY": key},
-        )
-        try:
-            wait_until_healthy(forwarder, "/health")
-            url = f"http://127.0.0.1:{forwarder_port}/mcp"
-            return run_suite(NPM_DIR, suite, url, tmp_path / "cerberus", scenarios=scenarios)
-        finally:
-            forwarder.stop()
+async def remove_tenant(settings: Settings, tenant: Tenant) -> None:
+    engine = create_engine(settings)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            organisation_id = tenant.organisation_id
+            await session.execute(
+                delete(AuditEvent).where(AuditEvent.organisation_id == organisation_id)
+            )
+            await session.execute(delete(Agent).where(Agent.id == tenant.agent_id))
+            await session.execute(delete(Workspace).where(Workspace.id == tenant.workspace_id))
+            await session.execute(delete(Organisation).where(Organisation.id == organisation_id))
+            await session.commit()
+    finally:
+        await engine.dispose()
 
 
 @pytest.mark.parametrize("suite", SUITES, ids=lambda suite: suite.name)
 async def test_conformance_subset_passes_through_cerberus_as_it_does_directly(
-    suite: Suite, tenant: tuple[Tenant, Server], backend: Backend, tmp_path: Path
+    suite: Suite, rig: Rig, tmp_path: Path
 ) -> None:
-    created, upstream = tenant
     scenarios = SUBSET[suite.name]
     direct = await to_thread.run_sync(
-        partial(
-            run_suite,
-            NPM_DIR,
-            suite,
-            f"{upstream.url}/mcp",
-            tmp_path / "direct",
-            scenarios=scenarios,
-        )
+        partial(run_suite, NPM_DIR, suite, rig.upstream_url, tmp_path / "d", scenarios=scenarios)
     )
     assert sorted(direct) == sorted(scenarios)
     assert [name for name, result in direct.items() if result.failed] == []
 
     through = await to_thread.run_sync(
-        partial(run_through_gateway, suite, scenarios, backend, created.key, tmp_path)
+        partial(run_suite, NPM_DIR, suite, rig.gateway_url, tmp_path / "g", scenarios=scenarios)
     )
 
     broken = regressions(suite.name, direct, through)
