@@ -5,20 +5,24 @@ The first corpus was written by the detectors' author; this one takes its values
 numbers are kept only in the forms the guardrail is specified for: North American numbers
 and international numbers written with a leading `+`. National forms of other countries
 are left out rather than mislabelled. Regenerate with
-`.venv/bin/python tests/guardrails/corpus/build_faker_corpus.py` (needs the dev extra).
+`.venv/bin/python tests/guardrails/corpus/build_faker_corpus.py [SEED OUTPUT]` (needs the dev
+extra). Seed 5 (faker_samples.jsonl) was measured and its misses fixed; seed 6
+(faker_holdout.jsonl) was generated after those fixes and measured once, untuned.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from faker import Faker
 
 HERE = Path(__file__).parent
-SEED = 5
+SEED = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+OUTPUT = sys.argv[2] if len(sys.argv) > 2 else "faker_samples.jsonl"
 PER_TYPE = 60
 rng = random.Random(SEED)
 Faker.seed(SEED)
@@ -107,7 +111,7 @@ def main() -> None:
         for _ in range(PER_TYPE)
     ]
     rows += [{"text": rng.choice(NEGATIVES)(), "labels": []} for _ in range(360)]
-    with (HERE / "faker_samples.jsonl").open("w") as handle:
+    with (HERE / OUTPUT).open("w") as handle:
         for row in rows:
             handle.write(json.dumps(row) + "\n")
 
