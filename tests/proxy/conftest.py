@@ -8,7 +8,9 @@ are committed (the gateway's own connections must see them), each test under fre
 from __future__ import annotations
 
 import asyncio
+import socket
 import sys
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -27,7 +29,7 @@ from cerberus.audit.models import AuditEvent
 from cerberus.settings import Settings
 from tests.conftest import Backend, flush_test_cache, settings_for
 from tests.factories import create_agent, create_organisation, create_workspace
-from tests.servers import Server, free_port, start, wait_until_healthy
+from tests.servers import Server, free_port, start
 
 UPSTREAM_SCRIPT = Path(__file__).resolve().parent.parent / "e2e" / "upstream_server.py"
 MCP_ACCEPT = "application/json, text/event-stream"
@@ -40,8 +42,20 @@ def start_upstream(tmp: Path, *extra: str) -> Server:
         port=port,
         log_path=tmp / f"upstream-{port}.log",
     )
-    wait_until_healthy(server, path="/mcp")
+    wait_until_listening(server)
     return server
+
+
+def wait_until_listening(server: Server, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"upstream exited early:\n{server.log()}")
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", server.port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"upstream not listening after {timeout}s:\n{server.log()}")
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,161 @@
+"""What the gateway answers when input or the upstream is wrong (mcp-proxy 1.11, 7, 10)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+from aiohttp import web
+
+from tests.proxy.conftest import Gateway, Tenant, create_tenant, running_gateway
+from tests.proxy.scripted import json_answer, scripted_upstream, start_sse
+from tests.servers import free_port
+
+CALL = {"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "add"}}
+
+
+async def test_malformed_json_is_32700_mcp_proxy_10(gateway: Gateway, tenant: Tenant, http: httpx.AsyncClient) -> None:
+    answer = await http.post(gateway.mcp, content=b'{"jsonrpc": "2.0", "id": 1,', headers=tenant.headers())
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == -32700
+    assert answer.json()["id"] is None
+
+
+async def test_json_that_is_not_json_rpc_is_32600_with_its_id_mcp_proxy_10(
+    gateway: Gateway, tenant: Tenant, http: httpx.AsyncClient
+) -> None:
+    for body, expected_id in [
+        (b'{"id": 5, "method": "tools/list"}', 5),
+        (b'{"jsonrpc": "2.0", "id": 6}', 6),
+        (b'{"jsonrpc": "2.0", "id": {"x": 1}, "method": "a"}', None),
+        (b"[]", None),
+        (b'"text"', None),
+    ]:
+        answer = await http.post(gateway.mcp, content=body, headers=tenant.headers())
+        assert answer.status_code == 400, body
+        assert answer.json()["error"]["code"] == -32600, body
+        assert answer.json()["id"] == expected_id
+
+
+async def test_body_over_the_limit_is_413_mcp_proxy_1_11(
+    gateway: Gateway, tenant: Tenant, http: httpx.AsyncClient
+) -> None:
+    limit = gateway.app.state.settings.MCP_MAX_BODY_BYTES
+    big = {**CALL, "params": {"name": "add", "arguments": {"text": "x" * limit}}}
+    answer = await http.post(gateway.mcp, json=big, headers=tenant.headers())
+    assert answer.status_code == 413
+
+    async def chunks():
+        for _ in range(5):
+            yield b" " * (limit // 4)
+
+    streamed = await http.post(gateway.mcp, content=chunks(), headers=tenant.headers())
+    assert streamed.status_code == 413
+
+
+async def test_an_upstream_that_never_answers_is_504_32002_mcp_proxy_10(
+    proxy_settings, http: httpx.AsyncClient
+) -> None:
+    async def silent(request: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")
+
+    async with scripted_upstream() as upstream, running_gateway(
+        proxy_settings(MCP_REQUEST_TIMEOUT_SECONDS=0.3)
+    ) as gateway:
+        upstream.handler = silent
+        tenant = await create_tenant(gateway.app, upstream.url)
+        answer = await http.post(gateway.mcp, json=CALL, headers=tenant.headers())
+        assert len(upstream.received) == 1  # a request that reached the upstream is not retried
+    assert answer.status_code == 504
+    assert answer.json()["error"]["code"] == -32002
+    assert answer.json()["id"] == 4
+
+
+async def test_a_stream_may_outlast_the_request_timeout_mcp_proxy_4_5(
+    proxy_settings, http: httpx.AsyncClient
+) -> None:
+    async def slow_stream(request: web.Request) -> web.StreamResponse:
+        response = await start_sse(request)
+        await response.write(b'data: {"jsonrpc":"2.0","method":"notifications/message","params":{}}\n\n')
+        await asyncio.sleep(0.6)
+        await response.write(b'data: {"jsonrpc":"2.0","id":4,"result":{"done":true}}\n\n')
+        return response
+
+    async with scripted_upstream() as upstream, running_gateway(
+        proxy_settings(MCP_REQUEST_TIMEOUT_SECONDS=0.2)
+    ) as gateway:
+        upstream.handler = slow_stream
+        tenant = await create_tenant(gateway.app, upstream.url)
+        answer = await http.post(gateway.mcp, json=CALL, headers=tenant.headers())
+    assert '"done":true' in answer.text
+
+
+async def test_upstream_5xx_is_502_32003_and_not_retried_mcp_proxy_10(
+    gateway: Gateway, http: httpx.AsyncClient
+) -> None:
+    async with scripted_upstream() as upstream:
+        upstream.handler = json_answer(b'{"detail":"boom"}', status=500)
+        tenant = await create_tenant(gateway.app, upstream.url)
+        answer = await http.post(gateway.mcp, json=CALL, headers=tenant.headers())
+        assert len(upstream.received) == 1
+    assert answer.status_code == 502
+    assert answer.json()["error"]["code"] == -32003
+    assert answer.json()["id"] == 4
+    assert "boom" not in answer.text
+
+
+async def test_unreachable_upstream_is_502_32003_mcp_proxy_10(gateway: Gateway, http: httpx.AsyncClient) -> None:
+    tenant = await create_tenant(gateway.app, f"http://127.0.0.1:{free_port()}/mcp")
+    answer = await http.post(gateway.mcp, json=CALL, headers=tenant.headers())
+    assert answer.status_code == 502
+    assert answer.json()["error"]["code"] == -32003
+
+
+async def test_connect_failures_are_retried_until_the_upstream_is_up(
+    proxy_settings, http: httpx.AsyncClient
+) -> None:
+    port = free_port()
+    async with running_gateway(proxy_settings(MCP_MAX_RETRIES=10)) as gateway:
+        tenant = await create_tenant(gateway.app, f"http://127.0.0.1:{port}/mcp")
+        call = asyncio.create_task(http.post(gateway.mcp, json=CALL, headers=tenant.headers()))
+        # The upstream appears while the gateway is still retrying its connection.
+        runner_app = web.Application()
+
+        async def ok(request: web.Request) -> web.Response:
+            return web.Response(body=b'{"jsonrpc":"2.0","id":4,"result":{"up":true}}', content_type="application/json")
+
+        runner_app.router.add_post("/mcp", ok)
+        runner = web.AppRunner(runner_app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        try:
+            answer = await call
+        finally:
+            await runner.cleanup()
+    assert answer.json()["result"] == {"up": True}
+
+
+async def test_invalid_json_from_the_upstream_is_refused_not_relayed_mcp_proxy_5_1(
+    gateway: Gateway, http: httpx.AsyncClient
+) -> None:
+    async with scripted_upstream() as upstream:
+        upstream.handler = json_answer(b'{"jsonrpc":"2.0","id":4,"result":{"secret":')
+        tenant = await create_tenant(gateway.app, upstream.url)
+        answer = await http.post(gateway.mcp, json=CALL, headers=tenant.headers())
+    assert answer.status_code == 502
+    assert "secret" not in answer.text
+
+
+async def test_upstream_4xx_bodies_reach_the_client_verbatim_mcp_proxy_3_2_2_3(
+    gateway: Gateway, http: httpx.AsyncClient
+) -> None:
+    async with scripted_upstream() as upstream:
+        tenant = await create_tenant(gateway.app, upstream.url)
+        for status in (400, 404, 405, 406, 413):
+            body = b'{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"x %d"}}' % status
+            upstream.handler = json_answer(body, status=status, Allow="POST")
+            answer = await http.post(gateway.mcp, json=CALL, headers=tenant.headers())
+            assert answer.status_code == status
+            assert answer.content == body
+            assert answer.headers["allow"] == "POST"
