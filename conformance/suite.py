@@ -164,7 +164,8 @@ def read_results(output: Path) -> dict[str, ScenarioResult]:
 
 @dataclass(frozen=True)
 class Regression:
-    """A check that succeeded against the upstream and did not through the gateway."""
+    """A check that succeeded against the upstream and did not (or did not run) through the
+    gateway, or a failure or warning the gateway added."""
 
     suite: str
     scenario: str
@@ -183,15 +184,31 @@ def regressions(
         if through is None:
             found.append(Regression(suite, name, "(scenario)", "ran", "missing", "no result"))
             continue
-        statuses: dict[str, str] = {}
-        for check in result.checks:
-            # A check id can repeat within a scenario; the worst status stands for it.
-            if statuses.get(check.id) not in BAD:
-                statuses[check.id] = check.status
-        seen: set[str] = set()
-        for check in through.checks:
-            before = statuses.get(check.id, "SUCCESS")
-            if check.status in BAD and before not in BAD and check.id not in seen:
-                seen.add(check.id)
-                found.append(Regression(suite, name, check.id, before, check.status, check.message))
+        found += _compare(suite, name, result.checks, through.checks)
+    return found
+
+
+def _compare(
+    suite: str, scenario: str, direct: list[Check], through: list[Check]
+) -> list[Regression]:
+    found: list[Regression] = []
+    bad_before = {check.id for check in direct if check.status in BAD}
+    reported: set[str] = set()
+    for check in through:
+        if check.status in BAD and check.id not in bad_before and check.id not in reported:
+            reported.add(check.id)
+            found.append(
+                Regression(suite, scenario, check.id, "SUCCESS", check.status, check.message)
+            )
+    # A check that passed directly must pass as often through the gateway: a gateway that, say,
+    # answers JSON where the upstream streamed SSE turns later checks into INFO or drops them.
+    for check_id in dict.fromkeys(check.id for check in direct if check.status == "SUCCESS"):
+        if check_id in reported:
+            continue
+        before = sum(c.id == check_id and c.status == "SUCCESS" for c in direct)
+        after = [c for c in through if c.id == check_id]
+        if sum(c.status == "SUCCESS" for c in after) < before:
+            status = ",".join(sorted({c.status for c in after})) or "not run"
+            message = next((c.message for c in after if c.message), "")
+            found.append(Regression(suite, scenario, check_id, "SUCCESS", status, message))
     return found
