@@ -1,9 +1,9 @@
 # ruff: noqa: T201
-"""Reports precision and recall of each PII and secret detector on the labelled corpus.
+"""Reports precision and recall of each PII and secret detector on the labelled corpora.
 
-Usage: `.venv/bin/python scripts/detection_quality.py [corpus.jsonl]`. A sample counts as a
-detection for a type when that type's guardrail would find anything in it; precision is over
-all samples (every other type's positives are that type's negatives, plus the hard negatives).
+Usage: `.venv/bin/python scripts/detection_quality.py [corpus.jsonl ...]` (default: every
+corpus in tests/guardrails/corpus). A sample counts as a detection for a type when that
+type's guardrail would find anything in it; precision is over all samples (every other type's positives are that type's negatives, plus the hard negatives).
 The floors are enforced by tests/guardrails/test_detection_quality.py and documented in
 docs/guardrails.md.
 """
@@ -17,9 +17,10 @@ from pathlib import Path
 
 from cerberus.scanning import scanner
 
-CORPUS = (
-    Path(__file__).resolve().parent.parent / "tests" / "guardrails" / "corpus" / "samples.jsonl"
-)
+CORPUS_DIR = Path(__file__).resolve().parent.parent / "tests" / "guardrails" / "corpus"
+# samples: written by hand and generator before the detectors; faker_samples: Faker values,
+# measured and its misses fixed; faker_holdout: Faker, another seed, measured untuned.
+CORPORA = ("samples.jsonl", "faker_samples.jsonl", "faker_holdout.jsonl")
 
 # Guardrail type -> the detector group it runs.
 TYPES = {
@@ -30,7 +31,8 @@ TYPES = {
     "pii_ip_address": "ip_address",
     "secrets": "secrets",
 }
-RECALL_FLOOR = 0.98
+# The suite fails below these on any corpus (docs/guardrails.md: why 0.95, and what we measure).
+RECALL_FLOOR = 0.95
 PRECISION_FLOOR = 0.95
 
 
@@ -51,7 +53,7 @@ class Score:
         return self.true_positive / expected if expected else 1.0
 
 
-def load(path: Path = CORPUS) -> list[dict[str, object]]:
+def load(path: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
@@ -76,24 +78,33 @@ def measure(samples: list[dict[str, object]]) -> tuple[dict[str, Score], dict[st
     return scores, mistakes
 
 
-def main() -> int:
-    path = Path(sys.argv[1]) if len(sys.argv) > 1 else CORPUS
+def report(path: Path) -> bool:
+    """Prints one corpus's table and mistakes; True if every type clears the floors."""
     samples = load(path)
     positives = sum(1 for sample in samples if sample["labels"])
-    print(f"{len(samples)} samples: {positives} positive, {len(samples) - positives} negative")
+    print(
+        f"{path.name}: {len(samples)} samples, {positives} positive, {len(samples) - positives} negative"
+    )
     scores, mistakes = measure(samples)
     print(f"{'type':<18}{'precision':>10}{'recall':>8}{'TP':>6}{'FP':>5}{'FN':>5}")
-    failing = False
+    passing = True
     for name, score in scores.items():
         print(
             f"{name:<18}{score.precision:>10.3f}{score.recall:>8.3f}"
             f"{score.true_positive:>6}{score.false_positive:>5}{score.false_negative:>5}"
         )
-        failing |= score.precision < PRECISION_FLOOR or score.recall < RECALL_FLOOR
+        passing &= score.precision >= PRECISION_FLOOR and score.recall >= RECALL_FLOOR
     for name, items in mistakes.items():
         for item in items:
             print(f"  {name}: {item}")
-    return 1 if failing else 0
+    print()
+    return passing
+
+
+def main() -> int:
+    paths = [Path(arg) for arg in sys.argv[1:]] or [CORPUS_DIR / name for name in CORPORA]
+    results = [report(path) for path in paths]
+    return 0 if all(results) else 1
 
 
 if __name__ == "__main__":

@@ -25,13 +25,15 @@ def quality_script() -> ModuleType:
 
 
 QUALITY = quality_script()
-SAMPLES = QUALITY.load()
-SCORES, MISTAKES = QUALITY.measure(SAMPLES)
+CORPORA = {name: QUALITY.load(QUALITY.CORPUS_DIR / name) for name in QUALITY.CORPORA}
+SCORES = {name: QUALITY.measure(samples) for name, samples in CORPORA.items()}
+SAMPLES = CORPORA["samples.jsonl"]
 
 
-def test_corpus_has_enough_positives_and_negatives() -> None:
-    positives = [sample for sample in SAMPLES if sample["labels"]]
-    negatives = [sample for sample in SAMPLES if not sample["labels"]]
+@pytest.mark.parametrize("corpus", list(CORPORA))
+def test_corpus_has_enough_positives_and_negatives(corpus: str) -> None:
+    positives = [sample for sample in CORPORA[corpus] if sample["labels"]]
+    negatives = [sample for sample in CORPORA[corpus] if not sample["labels"]]
     assert len(positives) >= 300
     assert len(negatives) >= 300
     for type_ in QUALITY.TYPES:
@@ -46,8 +48,9 @@ def test_corpus_holds_hard_negatives(marker: str) -> None:
     assert any(marker in str(s["text"]) and not s["labels"] for s in SAMPLES)
 
 
+@pytest.mark.parametrize("corpus", list(CORPORA))
 @pytest.mark.parametrize("type_", list(QUALITY.TYPES))
-def test_precision_and_recall_stay_above_the_floor(type_: str) -> None:
-    score = SCORES[type_]
-    assert score.recall >= QUALITY.RECALL_FLOOR, MISTAKES[type_]
-    assert score.precision >= QUALITY.PRECISION_FLOOR, MISTAKES[type_]
+def test_precision_and_recall_stay_above_the_floor(corpus: str, type_: str) -> None:
+    scores, mistakes = SCORES[corpus]
+    assert scores[type_].recall >= QUALITY.RECALL_FLOOR, mistakes[type_]
+    assert scores[type_].precision >= QUALITY.PRECISION_FLOOR, mistakes[type_]

@@ -114,6 +114,9 @@ def test_email_look_alikes_are_left_alone(text: str) -> None:
         ("+49 30 90182012", "+49 30 90182012"),
         ("+33 1 42 68 53 00", "+33 1 42 68 53 00"),
         ("+81 3-1234-5678", "+81 3-1234-5678"),
+        ("(685)318-9539x856 desk", "(685)318-9539x856"),
+        ("001-841-942-0831 ext. 285", "001-841-942-0831 ext. 285"),
+        ("mobile: 4155550132", "4155550132"),
     ],
 )
 def test_phone_is_found(text: str, expected: str) -> None:
@@ -129,7 +132,8 @@ def test_phone_is_found(text: str, expected: str) -> None:
         "P/N 12-3456-7890",
         "zip 94105-1234",
         "ts=1710498153",  # ten bare digits: a timestamp, not a phone
-        "123-555-0132",  # NANP area codes never start with 1
+        "order 4155550132",  # ten bare digits without a word saying "phone"
+        "call at 1710498153",  # a timestamp even after "call": no area code starts with 1
         "Windows 10.0.19041.1234",
         "2024-01-15 10:22:33",
     ],

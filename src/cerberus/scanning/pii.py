@@ -95,7 +95,7 @@ def _network_accepts(number: str) -> bool:
         return length == 15
     if four == 6011 or two == 65 or 644 <= three <= 649:
         return 16 <= length <= 19
-    if 3528 <= four <= 3589:
+    if two == 35:  # JCB (3528-3589 by the book; issued and test numbers use all of 35)
         return 16 <= length <= 19
     if 300 <= three <= 305 or two in (36, 38, 39):
         return 14 <= length <= 19
@@ -174,12 +174,27 @@ def _email(data: bytes, match: Any) -> tuple[int, int] | None:
 
 
 def _nanp(data: bytes, match: Any) -> tuple[int, int] | None:
+    """A formatted North American number: the format is the evidence, so any digits go."""
     start, end = match.span()
-    number = _digits(data[start:end])
-    if len(number) == 11:
-        if number[0] != "1":
-            return None
+    main = data[start:end]
+    for marker in (b"x", b"X", b"e", b"E"):  # an extension is part of the number, not counted
+        main = main.split(marker, 1)[0]
+    number = _digits(main)
+    if len(number) == 13 and number.startswith("001"):
+        number = number[3:]
+    elif len(number) == 11 and number.startswith("1"):
         number = number[1:]
+    if len(number) != 10:
+        return None
+    return (start, end) if standalone(data, start, end) else None
+
+
+def _nanp_bare(data: bytes, match: Any) -> tuple[int, int] | None:
+    """Ten bare digits are a phone number only after a word saying so, and only if they obey
+    the numbering plan (area code and exchange start with 2-9; no timestamp does)."""
+    start, end = match.span(1)
+    number = _digits(data[start:end])
+    number = number[1:] if len(number) == 11 else number
     if len(number) != 10 or number[0] in "01" or number[3] in "01":
         return None
     return (start, end) if standalone(data, start, end) else None
@@ -259,7 +274,17 @@ RULES: dict[str, tuple[Rule, ...]] = {
         ),
     ),
     "phone": (
-        Rule("phone", r"(?:\+?1[ .\-]?)?(?:\(\d{3}\)[ .\-]?|\d{3}[ .\-])\d{3}[ .\-]\d{4}", _nanp),
+        Rule(
+            "phone",
+            r"(?:(?:\+?1|001)[ .\-]?)?(?:\(\d{3}\)[ .\-]?|\d{3}[ .\-])\d{3}[ .\-]\d{4}"
+            r"(?:[ ]?(?:[xX]|[eE]xt\.?|[eE]xtension)[ ]?\d{1,6})?",
+            _nanp,
+        ),
+        Rule(
+            "phone",
+            r"(?i)\b(?:phone|tel|mobile|cell|fax|call|contact|sms|whatsapp)\D{0,15}\b(1?\d{10})\b",
+            _nanp_bare,
+        ),
         Rule("phone", r"\+[1-9]\d{0,2}(?:[ .\-]?(?:\(\d{1,4}\)|\d{1,8})){1,6}", _international),
     ),
     "ip_address": (
