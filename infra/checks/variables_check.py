@@ -8,6 +8,8 @@ secret_key) must pass; each known-bad value must be refused.
 usage: variables_check.py TERRAFORM_CMD...      (e.g. python infra/checks/tf.py)
 """
 
+# ruff: noqa: T201  (a command-line check reports by printing)
+
 from __future__ import annotations
 
 import re
