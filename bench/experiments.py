@@ -28,9 +28,10 @@ VARIANTS: dict[str, tuple[dict[str, str], str | None]] = {
     "LOG_LEVEL=WARNING (no access log line)": ({"LOG_LEVEL": "WARNING"}, None),
     "MCP_MAX_KEEPALIVE_CONNECTIONS=100": ({"MCP_MAX_KEEPALIVE_CONNECTIONS": "100"}, None),
     "FastAPI telemetry off": ({}, "bench.experiment_app:no_telemetry"),
-    "all three": (
+    "/mcp routes matched first": ({}, "bench.experiment_app:proxy_routes_first"),
+    "all four": (
         {"LOG_LEVEL": "WARNING", "MCP_MAX_KEEPALIVE_CONNECTIONS": "100"},
-        "bench.experiment_app:no_telemetry",
+        "bench.experiment_app:all_fixes",
     ),
 }
 

@@ -228,6 +228,21 @@ async def run_load(
         return result
 
 
+async def first_health(url: str, started: float, give_up_after: float = 30) -> float:
+    """Seconds from `started` until `url` answers 200 (the server is up, nothing warmed yet)."""
+    deadline = started + give_up_after
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
+        while time.perf_counter() < deadline:
+            try:
+                async with http.get(url) as answer:
+                    if answer.status == 200:
+                        return time.perf_counter() - started
+            except (aiohttp.ClientError, TimeoutError):
+                pass
+            await asyncio.sleep(0.005)
+    raise TimeoutError(f"{url}: not healthy within {give_up_after}s")
+
+
 async def first_success(target: Target, started: float, give_up_after: float = 30) -> float:
     """Seconds from `started` (a perf_counter reading taken when the process was started)
     until one client completes the handshake and checked calls of both tools (cold start)."""

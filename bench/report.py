@@ -204,7 +204,10 @@ def _other_tables(results: dict[str, Any]) -> list[str]:
         lines.append(f"| {name} | {rss['rss']} | {rss['peak']} |")
     lines.append("")
     for name, cold in results.get("cold_start", {}).items():
-        lines.append(f"- cold start `{name}`: {cold['seconds']} s")
+        lines.append(
+            f"- cold start `{name}`: first successful proxied calls after {cold['seconds']} s "
+            f"(/health answered after {cold.get('health_ok_seconds')} s)"
+        )
     for name, count in results.get("audit_events", {}).items():
         lines.append(f"- audit events written by `{name}`: {count}")
     lines.append("")

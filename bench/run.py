@@ -24,7 +24,7 @@ import uvloop
 
 from bench import gateway, procs, profile, report, scan, system
 from bench.gateway import GatewaySpec
-from bench.loadgen import Target, first_success, run_load
+from bench.loadgen import Target, first_health, first_success, run_load
 from bench.policies import full_policy_set, redacted_values
 
 RESULTS = Path(__file__).parent / "results"
@@ -268,17 +268,22 @@ async def _cold_starts(
     for spec in specs:
         if spec.name not in live_names:
             continue
-        samples, rss = [], []
+        samples, ready, rss = [], [], []
         for index in range(count):
             proc = gateway.start_gateway(spec, logs, suffix=f"-cold-{index}")
             try:
                 redacts = redacted_values(spec.policies)
                 target = Target(spec.name, f"{proc.url}/mcp", spec.keys["sdk"], redacts)
+                ready.append(round(await first_health(f"{proc.url}/health", proc.started_at), 3))
                 samples.append(round(await first_success(target, proc.started_at), 3))
                 rss.append(round(proc.rss_mib(), 1))
             finally:
                 proc.stop()
-        measured[spec.name] = {"seconds": samples, "rss_after_first_call_mib": rss}
+        measured[spec.name] = {
+            "seconds": samples,
+            "health_ok_seconds": ready,
+            "rss_after_first_call_mib": rss,
+        }
     return measured
 
 
