@@ -90,6 +90,19 @@ class BlockServerMethod(Guardrail):
         return ALLOW
 
 
+class BlockMethod(Guardrail):
+    """Blocks client->server messages by method (for answers: the method they answer)."""
+
+    family: ClassVar[Family] = Family.CONTENT
+    directions: ClassVar[frozenset[Direction]] = frozenset({Direction.REQUEST})
+    method: str
+
+    def check(self, message: dict[str, Any], context: CheckContext) -> Verdict:
+        if context.method == self.method:
+            return Verdict(Outcome.BLOCK, "test_block_client_method", reason="not allowed")
+        return ALLOW
+
+
 class Record(Guardrail):
     """Remembers every context it sees (both directions), changing nothing."""
 
@@ -107,6 +120,7 @@ for _cls, _name in [
     (RewriteArguments, "test_rewrite"),
     (RedactEmail, "test_redact"),
     (BlockServerMethod, "test_block_method"),
+    (BlockMethod, "test_block_client_method"),
     (Record, "test_record"),
 ]:
     _cls.type = _name
