@@ -23,8 +23,7 @@ from cerberus.agents import schemas as agent_schemas
 from cerberus.agents import service as agents
 from cerberus.agents.keys import hash_key
 from cerberus.agents.models import Agent
-from cerberus.auth.passwords import hash_password
-from cerberus.auth.roles import Role
+from cerberus.auth import bootstrap
 from cerberus.changes.service import Actor
 from cerberus.db import create_engine, create_sessionmaker
 from cerberus.errors import CerberusError
@@ -141,22 +140,17 @@ async def _ensure_admin(session: AsyncSession, reset_password: bool) -> tuple[Us
     admin = await session.scalar(
         select(User).where(User.email == ADMIN_EMAIL, User.deleted_at.is_(None))
     )
-    password = secrets.token_urlsafe(15) if admin is None or reset_password else None
     if admin is None:
-        assert password is not None
-        admin = User(
-            organisation_id=None,
-            email=ADMIN_EMAIL,
-            full_name="Demo admin",
-            password_hash=hash_password(password),
-            role=Role.SUPER_ADMIN.value,
-        )
-        session.add(admin)
-        await session.flush()
-    elif password is not None:
-        admin.password_hash = hash_password(password)
-        admin.is_active = True
-        await session.flush()
+        password = secrets.token_urlsafe(15)
+        return await bootstrap.create_superuser(session, ADMIN_EMAIL, password), password
+    if not reset_password:
+        return admin, None
+    password = secrets.token_urlsafe(15)
+    # Through the service, so the reset shows in the change history like any other.
+    update = tenancy_schemas.UserUpdate(password=password, is_active=True)
+    admin = await tenancy.update_user(
+        session, Actor(user=admin, client_address=None), admin.id, update
+    )
     return admin, password
 
 
