@@ -70,7 +70,7 @@ RULES: dict[str, tuple[Rule, ...]] = {
         Rule("gitlab_token", r"\bgl(?:pat|dt|ptt|rt|soat)-[A-Za-z0-9_\-]{20,}"),
         Rule("slack_token", r"\bxox[abposr]-[A-Za-z0-9\-]{10,}"),
         Rule("slack_webhook", r"https://hooks\.slack\.com/services/[A-Za-z0-9/_\-]{20,}"),
-        Rule("stripe_key", r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}"),
+        Rule("stripe_key", r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}"),
         Rule("openai_key", r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{32,}", _token),
         Rule("google_api_key", r"\bAIza[0-9A-Za-z_\-]{35}\b"),
         # Header, body lines (base64, or PEM headers such as Proc-Type) and the END line, each
