@@ -26,7 +26,8 @@ OUTPUT = sys.argv[2] if len(sys.argv) > 2 else "faker_samples.jsonl"
 PER_TYPE = 60
 rng = random.Random(SEED)
 Faker.seed(SEED)
-fakers = {locale: Faker(locale) for locale in ("en_US", "en_GB", "de_DE", "fr_FR", "en_CA", "en_IN")}
+LOCALES = ("en_US", "en_GB", "de_DE", "fr_FR", "en_CA", "en_IN")
+fakers = {locale: Faker(locale) for locale in LOCALES}
 us = fakers["en_US"]
 
 TEMPLATES = [
@@ -67,7 +68,8 @@ POSITIVES: dict[str, Callable[[], str]] = {
         [
             f"postgresql://{us.user_name()}:{us.password(special_chars=False)}@{us.hostname()}/db",
             f'password = "{us.password(length=14, special_chars=False)}"',
-            f"mysql://{us.user_name()}:{us.password(length=16, special_chars=False)}@{us.ipv4_private()}:3306/app",
+            f"mysql://{us.user_name()}:{us.password(length=16, special_chars=False)}"
+            f"@{us.ipv4_private()}:3306/app",
         ]
     ),
 }
