@@ -68,6 +68,7 @@ async def call_through_the_gateway(server: dict[str, Any], mode: str) -> dict[st
     }
 
 
+@pytest.mark.slow
 async def test_a_new_user_runs_the_demo_and_connects_with_the_printed_configuration(
     tmp_path: Path,
 ) -> None:
