@@ -22,9 +22,10 @@ from sqlalchemy import delete
 
 from cerberus.agents.models import Agent
 from cerberus.audit.models import AuditEvent
+from cerberus.changes.models import ChangeRecord
 from cerberus.db import create_engine, create_sessionmaker
 from cerberus.settings import Settings
-from cerberus.tenancy.models import Organisation, Workspace
+from cerberus.tenancy.models import Organisation, User, Workspace
 from tests.conftest import TEST_SECRET_KEY, Backend, settings_for
 from tests.servers import Server, cerberus_servers, free_port, start, wait_until_healthy
 
@@ -132,16 +133,20 @@ def start_gateway(stack: ExitStack, backend: Backend, tenant: Tenant, logs: Path
 
 
 async def remove_tenant(settings: Settings, tenant: Tenant) -> None:
+    """Everything the run created, so later tests on this backend see an untouched database."""
+    organisation_id = tenant.organisation_id
     engine = create_engine(settings)
     try:
         async with create_sessionmaker(engine)() as session:
-            organisation_id = tenant.organisation_id
-            await session.execute(
-                delete(AuditEvent).where(AuditEvent.organisation_id == organisation_id)
-            )
-            await session.execute(delete(Agent).where(Agent.id == tenant.agent_id))
-            await session.execute(delete(Workspace).where(Workspace.id == tenant.workspace_id))
-            await session.execute(delete(Organisation).where(Organisation.id == organisation_id))
+            for statement in (
+                delete(AuditEvent).where(AuditEvent.organisation_id == organisation_id),
+                delete(ChangeRecord).where(ChangeRecord.actor_id == tenant.admin_id),
+                delete(Agent).where(Agent.id == tenant.agent_id),
+                delete(Workspace).where(Workspace.id == tenant.workspace_id),
+                delete(Organisation).where(Organisation.id == organisation_id),
+                delete(User).where(User.id == tenant.admin_id),
+            ):
+                await session.execute(statement)
             await session.commit()
     finally:
         await engine.dispose()
