@@ -27,6 +27,9 @@ from cerberus.scanning import Hit, Scanner, replace_spans, scanner
 OFFLOAD_BYTES = 64 * 1024
 
 DirectionSetting = Literal["request", "response", "both"]
+# A finding lists at most this many places, so that an audit event stays small when a
+# result holds thousands of matches (the count is still exact).
+MAX_PLACES = 50
 
 
 class TextGuardrail(Guardrail):
@@ -104,4 +107,6 @@ def _findings(found: Sequence[tuple[mcp.TextSlot, list[Hit]]]) -> list[Finding]:
         for hit in hits:
             counts[hit.detector] += 1
             places[hit.detector][slot.where] = None
-    return [Finding(kind, counts[kind], tuple(places[kind])) for kind in sorted(counts)]
+    return [
+        Finding(kind, counts[kind], tuple(places[kind])[:MAX_PLACES]) for kind in sorted(counts)
+    ]
