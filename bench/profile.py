@@ -3,6 +3,10 @@
 py-spy samples the gateway process from outside (no code change, little overhead) while the
 load generator drives it; the raw collapsed stacks are kept under bench/results/profiles/
 and summarised as self time per function and inclusive time per area of the code.
+Only samples of the thread holding the GIL are taken (`--gil`): without it, a uvloop thread
+waiting in epoll and aiosqlite's worker waiting on its queue were counted as busy (the
+same stale frame for seconds on end), which hid where the CPU really went. Work done with
+the GIL released (RE2 scanning large texts, SQLite inside its thread) is not counted.
 """
 
 from __future__ import annotations
@@ -19,9 +23,9 @@ from bench.loadgen import run_load
 if TYPE_CHECKING:
     from bench.run import Scenario
 
-PROFILED = ("gateway_full", "stub_gateway_full")
+PROFILED = ("gateway_full", "stub_gateway_full", "stub_gateway_none")
 PROFILE_DIR = Path(__file__).parent / "results" / "profiles"
-RATE = 200
+RATE = 400
 # Inclusive share of samples whose stack passes through each area (first match per frame).
 AREAS = {
     "guardrails": ("cerberus/guardrails/", "cerberus/scanning/"),
@@ -58,7 +62,7 @@ async def profile_gateway(scenarios: list[Scenario], work: Path, seconds: float)
         raw = PROFILE_DIR / f"{scenario.name}-c32.txt"
         recorder = await asyncio.create_subprocess_exec(
             binary, "record", "--pid", str(scenario.gateway_proc.pid), "--rate", str(RATE),
-            "--duration", str(int(seconds)), "--format", "raw", "--output", str(raw),
+            "--duration", str(int(seconds)), "--format", "raw", "--output", str(raw), "--gil",
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
         await asyncio.sleep(0.5)  # py-spy attaches before the load starts

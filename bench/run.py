@@ -142,7 +142,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             spec.name: await gateway.audit_event_count(spec) for spec in specs
         }
         if not args.no_profile:
-            results["profiles"] = await profile.profile_gateway(live, work, args.seconds + 2)
+            results["profiles"] = await profile.profile_gateway(live, work, 6.0)
         if not args.no_scan:
             # Its own event loop, in a thread: this one is busy awaiting it.
             results["scan_cost"] = await asyncio.to_thread(scan.run_scan_cost)

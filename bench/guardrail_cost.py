@@ -1,0 +1,114 @@
+"""What the full policy set costs per tool call, in process: each guardrail timed alone.
+
+End-to-end CPU per request moves with whatever else the machine runs; this measures the
+guardrail share directly: the request and the answer of each benchmark call (the stub's
+exact bytes) through a Pipeline compiled from the full policy set, best of several batches
+(the least disturbed), and then each guardrail's own check on the same messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+
+from bench.payloads import ECHO_TEXT
+from bench.policies import full_policy_set
+from bench.stub_upstream import answer
+from cerberus.cache.memory import MemoryCache
+from cerberus.guardrails import CheckContext, Direction, Guardrail
+from cerberus.policies.compiled import PolicyRow, compile_guardrail
+from cerberus.proxy.pipeline import Pipeline
+
+BATCH = 200
+BATCHES = 7
+
+
+def calls() -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+    """tool -> (the request, the upstream's answer), as the load generator sends them."""
+    out = {}
+    for tool, arguments in (
+        ("echo", {"text": f"{ECHO_TEXT} #1"}),
+        ("lookup", {"customer_id": "c2"}),
+    ):
+        request = {
+            "jsonrpc": "2.0",
+            "id": 2,
+            "method": "tools/call",
+            "params": {"name": tool, "arguments": arguments},
+        }
+        raw = answer(request)
+        assert raw is not None
+        out[tool] = (request, orjson.loads(raw))
+    return out
+
+
+def context(direction: Direction, request: dict[str, Any], cache: MemoryCache) -> CheckContext:
+    return CheckContext(
+        organisation_id="bench",
+        workspace_id="bench",
+        agent_id="bench",
+        direction=direction,
+        method="tools/call",
+        tool_name=request["params"]["name"],
+        request=None if direction is Direction.REQUEST else request,
+        cache=cache,
+    )
+
+
+async def best_ms(step: Callable[[], Awaitable[Any]]) -> float:
+    """Milliseconds per step: the best of BATCHES batches of BATCH steps."""
+    best = float("inf")
+    for _ in range(BATCHES):
+        started = time.perf_counter()
+        for _ in range(BATCH):
+            await step()
+        best = min(best, (time.perf_counter() - started) / BATCH)
+    return round(best * 1000, 4)
+
+
+async def measure() -> dict[str, Any]:
+    policy_set = full_policy_set()
+    guardrails: list[Guardrail] = [
+        compile_guardrail(
+            PolicyRow(f"p{i}", p["name"], p["guardrail_type"], p["action"], p["config"])
+        )
+        for i, p in enumerate(policy_set.policies)
+    ]
+    pipeline = Pipeline(guardrails)
+    cache = MemoryCache()
+    result: dict[str, Any] = {"guardrails": [g.type for g in guardrails], "per_call_ms": {}}
+    per_guardrail: dict[str, dict[str, float]] = {}
+    for tool, (request, response) in calls().items():
+
+        async def both(
+            request: dict[str, Any] = request, response: dict[str, Any] = response
+        ) -> None:
+            await pipeline.decide(request, context(Direction.REQUEST, request, cache))
+            await pipeline.decide(response, context(Direction.RESPONSE, request, cache))
+
+        result["per_call_ms"][tool] = await best_ms(both)
+        for direction, message in ((Direction.REQUEST, request), (Direction.RESPONSE, response)):
+            for guardrail in pipeline.guardrails(direction):
+                ctx = context(direction, request, cache)
+
+                async def one(
+                    g: Guardrail = guardrail, m: dict[str, Any] = message, c: CheckContext = ctx
+                ) -> None:
+                    await g.check_async(m, c)
+
+                entry = per_guardrail.setdefault(guardrail.type, {})
+                entry[f"{tool}_{direction.value}"] = await best_ms(one)
+    result["per_guardrail_ms"] = per_guardrail
+    return result
+
+
+def run_guardrail_cost() -> dict[str, Any]:
+    return asyncio.run(measure())
+
+
+if __name__ == "__main__":
+    print(orjson.dumps(run_guardrail_cost(), option=orjson.OPT_INDENT_2).decode())  # noqa: T201
