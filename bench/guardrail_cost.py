@@ -103,7 +103,29 @@ async def measure() -> dict[str, Any]:
                 entry = per_guardrail.setdefault(guardrail.type, {})
                 entry[f"{tool}_{direction.value}"] = await best_ms(one)
     result["per_guardrail_ms"] = per_guardrail
+    result["one_pass_scan_ms"] = await one_pass()
     return result
+
+
+async def one_pass() -> dict[str, float]:
+    """The floor for the text guardrails: walk each message once and scan every text once
+    with every detector in one RE2 set (what a fused pipeline would do; no redaction)."""
+    from cerberus import mcp
+    from cerberus.scanning import ALL_DETECTORS, scanner
+
+    compiled = scanner(ALL_DETECTORS)
+    out = {}
+    for tool, (request, response) in calls().items():
+
+        async def both(
+            request: dict[str, Any] = request, response: dict[str, Any] = response
+        ) -> None:
+            for message in (request, response):
+                for slot in mcp.texts(message):
+                    compiled.scan(slot.data)
+
+        out[tool] = await best_ms(both)
+    return out
 
 
 def run_guardrail_cost() -> dict[str, Any]:

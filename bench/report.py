@@ -211,6 +211,7 @@ def _other_tables(results: dict[str, Any]) -> list[str]:
     for name, count in results.get("audit_events", {}).items():
         lines.append(f"- audit events written by `{name}`: {count}")
     lines.append("")
+    lines += _guardrail_cost_table(results.get("guardrail_cost") or {})
     for level, scan_cost in (results.get("scan_cost") or {}).items():
         lines += _scan_table(level, scan_cost)
     profiles = results.get("profiles") or {}
@@ -259,4 +260,28 @@ def _scan_table(level: str, scan_cost: dict[str, Any]) -> list[str]:
         )
         speed = points[-1].get("mb_per_s", "-")
         lines.append(f"| {name} | {sizes} | {speed} | {case['growth_exponent']} |")
+    return [*lines, ""]
+
+
+def _guardrail_cost_table(cost: dict[str, Any]) -> list[str]:
+    if not cost:
+        return []
+    per_call = cost["per_call_ms"]
+    lines = [
+        "## Guardrail CPU per call, in process (best of 7 batches of 200)",
+        "",
+        "Full policy set, request and answer of one call: "
+        + ", ".join(f"{tool} {ms:.3f} ms" for tool, ms in per_call.items())
+        + ". One walk and one scan with every detector (the floor a fused pipeline could "
+        "reach, without redaction): "
+        + ", ".join(f"{t} {ms:.3f} ms" for t, ms in cost.get("one_pass_scan_ms", {}).items())
+        + ". Each guardrail alone (ms):",
+        "",
+        "| guardrail | " + " | ".join(next(iter(cost["per_guardrail_ms"].values()), {})) + " |",
+    ]
+    columns = list(next(iter(cost["per_guardrail_ms"].values()), {}))
+    lines.append("|---|" + "---|" * len(columns))
+    for name, timings in cost["per_guardrail_ms"].items():
+        cells = " | ".join(_fmt(timings.get(column), 4) for column in columns)
+        lines.append(f"| {name} | {cells} |")
     return [*lines, ""]

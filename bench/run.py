@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 import uvloop
 
-from bench import gateway, procs, profile, report, scan, system
+from bench import gateway, guardrail_cost, procs, profile, report, scan, system
 from bench.gateway import GatewaySpec
 from bench.loadgen import Target, first_health, first_success, run_load
 from bench.policies import full_policy_set, redacted_values
@@ -143,6 +143,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         }
         if not args.no_profile:
             results["profiles"] = await profile.profile_gateway(live, work, 6.0)
+        results["guardrail_cost"] = await asyncio.to_thread(guardrail_cost.run_guardrail_cost)
         if not args.no_scan:
             # Its own event loop, in a thread: this one is busy awaiting it.
             results["scan_cost"] = await asyncio.to_thread(scan.run_scan_cost)
