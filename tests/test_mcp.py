@@ -265,9 +265,11 @@ def test_structured_content_and_its_text_serialisation_are_redacted_alike() -> N
             "structuredContent": structured,
         }
     )
+    original = copy.deepcopy(message)
     verdict = PiiEmail(action="redact").check(
         message, CheckContext("o", "w", "a", Direction.RESPONSE)
     )
+    assert message == original
     assert verdict.message is not None
     redacted = verdict.message["result"]
     assert redacted["structuredContent"] == {"owner": REDACTED, "count": 3}

@@ -282,20 +282,19 @@ def redact(
     refusal = _mirrored_argument(message, changes, request_headers)
     if refusal is not None:
         return Rewrite(None, refusal)
-    rewritten = _copy_on_write(message, [slot.path for slot, _ in changes])
+    paths = [slot.path for slot, _ in changes]
+    structured_changed = any(path[:2] == ("result", "structuredContent") for path in paths)
+    # The text block that serialises structuredContent is rebuilt, so it is copied too.
+    mirrors = sorted(_structured_mirrors(message.get("result"))) if structured_changed else []
+    rewritten = _copy_on_write(message, paths + mirrors)
     for slot, text in changes:
         value = base64.b64encode(text.encode()).decode() if slot.kind is SlotKind.BLOB else text
         _set(rewritten, slot.path, value)
     result = rewritten.get("result")
-    structured_changed = any(
-        slot.path[:2] == ("result", "structuredContent") for slot, _ in changes
-    )
     if structured_changed and isinstance(result, dict):
-        original = message["result"]
-        for mirror in _structured_mirrors(original):
-            result["content"][mirror[2]]["text"] = _serialise_like(
-                original["content"][mirror[2]]["text"], result["structuredContent"]
-            )
+        for mirror in mirrors:
+            original_text = message["result"]["content"][mirror[2]]["text"]
+            _set(rewritten, mirror, _serialise_like(original_text, result["structuredContent"]))
         if output_schema is not None and not _valid(result["structuredContent"], output_schema):
             return Rewrite(
                 None, "redacted structuredContent would not match the tool's outputSchema"
