@@ -106,11 +106,21 @@ async def test_a_new_user_runs_the_demo_and_connects_with_the_printed_configurat
     again = start_demo(tmp_path, port, upstream_port, "again")
     try:
         output_again = again.log()
-        async with httpx.AsyncClient(base_url=again.url) as admin:
+        async with httpx.AsyncClient(base_url=f"{again.url}/control-plane/api/v1") as admin:
             login = await admin.post(
-                "/control-plane/api/v1/auth/login",
+                "auth/login",
                 json={"email": "admin@demo.example.com", "password": password.group(1)},
             )
+            # The first run drained its audit queue on SIGTERM: each refusal is on record.
+            bearer = {"Authorization": f"Bearer {login.json()['access_token']}"}
+            refusals = [
+                await admin.get(
+                    f"audit-events/{calls['denied'].data['decision_id']}", headers=bearer
+                )
+                for calls in seen
+            ]
+            org_id = refusals[0].json()["organisation_id"]
+            analytics = await admin.get(f"organisations/{org_id}/analytics", headers=bearer)
         seen_again = await call_through_the_gateway(server, "auto")
     finally:
         again.stop(signal.SIGTERM)
@@ -120,6 +130,18 @@ async def test_a_new_user_runs_the_demo_and_connects_with_the_printed_configurat
     assert "--reset-password" in output_again
     assert login.status_code == 200
     assert seen_again["sum"] == {"result": 5}
+    for refusal in refusals:
+        event = refusal.json()
+        assert (event["action"], event["direction"], event["tool_name"]) == (
+            "block",
+            "request",
+            "delete_customer",
+        )
+        assert event["guardrails_triggered"][0]["guardrail"] == "rbac"
+    summary = analytics.json()
+    assert summary["blocked"] == 2
+    blocked_by = {g["guardrail"]: g["count"] for g in summary["top_blocked_guardrails"]}
+    assert blocked_by == {"rbac": 2}
 
 
 def test_demo_has_help() -> None:
