@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Offline checks of docker/ and infra/, run by `make infra-check` (which installs the tools
-# first). No cloud account, Docker engine or network is needed. One PASS/FAIL line per check;
-# the last line reads "infra: N passed, N failed".
+# first). No cloud account or Docker engine is needed, and no network but PyPI (one step).
+# One PASS/FAIL line per check; the last line reads "infra: N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 
@@ -65,13 +65,17 @@ checkov_terraform() {
 step "checkov terraform" checkov_terraform
 step "checkov dockerfile" "$CHECKOV_VENV/bin/checkov" -f docker/Dockerfile --framework dockerfile \
   --skip-download --compact --quiet
+# The one network step: PyPI must have a linux/amd64 wheel of every dependency, since the
+# builder stage has no compiler (a Docker engine cannot run here to try the build).
+step "image dependencies are wheels" bash infra/checks/image_wheels.sh "$PY"
 step "hadolint docker/Dockerfile" "$INFRA_VENV/bin/hadolint" --no-color docker/Dockerfile
 step "compose file" "$PY" infra/checks/compose_check.py docker/docker-compose.yml
 
 scripts=(infra/scripts/*.sh)
 # shellcheck disable=SC2016  # the single quotes are bash -c's own script
 step "bash -n infra/scripts" bash -c 'for f; do bash -n "$f" || exit 1; done' _ "${scripts[@]}"
-step "shellcheck infra/scripts" "$INFRA_VENV/bin/shellcheck" -x -S style "${scripts[@]}" infra/checks/run.sh
+step "shellcheck infra/scripts" "$INFRA_VENV/bin/shellcheck" -x -S style "${scripts[@]}" \
+  infra/checks/*.sh
 
 echo "infra: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -161,6 +161,11 @@ def test_aurora_is_encrypted_serverless_v2() -> None:
     assert cluster["engine"] == "aurora-postgresql"
     assert cluster["engine_mode"] == "provisioned"
     assert cluster["cluster_identifier"] == "${var.name}-aurora-cluster"
+    scaling = cluster["serverlessv2_scaling_configuration"][0]
+    # AWS keeps seconds_until_auto_pause only at 0 ACU; sending it above would drift forever.
+    assert scaling["seconds_until_auto_pause"] == (
+        "${var.min_capacity == 0 ? var.seconds_until_auto_pause : null}"
+    )
     (instance,) = of_type(doc, "aws_rds_cluster_instance")
     assert instance["instance_class"] == "db.serverless"
     assert instance["publicly_accessible"] is False
@@ -242,3 +247,20 @@ def test_every_checkov_suppression_names_a_check_and_a_reason() -> None:
                 assert len(reason.strip()) >= 20, f"{where}: {check} needs a reason"
     assert found > 0
     assert not list(INFRA.rglob(".checkov*")), "suppress inline, with a reason, not in a config"
+
+
+REF_LOCAL = re.compile(r"\blocal\.([A-Za-z_][\w-]*)(?:\.([A-Za-z_][\w-]*))?")
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_local_references_exist(env: str) -> None:
+    doc = env_doc(env)
+    declared = {k: v for item in doc.get("locals", []) for k, v in item.items()}
+    problems = []
+    for text in strings(doc):
+        for name, key in REF_LOCAL.findall(text):
+            if name not in declared:
+                problems.append(f"{env}: local.{name} is not declared")
+            elif key and isinstance(declared[name], dict) and key not in declared[name]:
+                problems.append(f"{env}: local.{name} has no key {key!r}")
+    assert not problems, "\n".join(problems)

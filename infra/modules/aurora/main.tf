@@ -59,10 +59,11 @@ resource "aws_rds_cluster" "main" {
   apply_immediately                   = true
 
   # min_capacity 0 lets the cluster pause after seconds_until_auto_pause without connections.
+  # Above 0 ACU, AWS drops the setting (and would show a diff on every plan), so send none.
   serverlessv2_scaling_configuration {
     min_capacity             = var.min_capacity
     max_capacity             = var.max_capacity
-    seconds_until_auto_pause = var.seconds_until_auto_pause
+    seconds_until_auto_pause = var.min_capacity == 0 ? var.seconds_until_auto_pause : null
   }
 }
 

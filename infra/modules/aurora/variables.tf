@@ -60,7 +60,7 @@ variable "max_capacity" {
 }
 
 variable "seconds_until_auto_pause" {
-  description = "Idle seconds before a cluster at 0 ACU pauses (300-86400); used only when min_capacity is 0."
+  description = "Idle seconds before a cluster at 0 ACU pauses (300-86400); sent to AWS only when min_capacity is 0."
   type        = number
 
   validation {

@@ -1,6 +1,6 @@
 output "service_url" {
   description = "HTTPS URL of the service's load balancer."
-  value       = "https://${trimprefix(aws_ecs_express_gateway_service.main.ingress_paths[0].endpoint, "https://")}"
+  value       = "https://${trimsuffix(trimprefix(aws_ecs_express_gateway_service.main.ingress_paths[0].endpoint, "https://"), "/")}"
 }
 
 output "service_arn" {
