@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cerberus.cache import Cache
@@ -35,6 +35,7 @@ PIN_STORE_EXTRA = "cerberus.tool_pins"
 # The parts of a tool that change what the model is told or what the tool accepts and returns.
 HASHED_FIELDS = ("name", "title", "description", "inputSchema", "outputSchema", "annotations")
 CATALOGUE_TTL_SECONDS = 24 * 3600
+WRITE_ATTEMPTS = 5
 
 # Asked on each use, so tests that swap app.state.sessionmaker for a rolled-back one are seen.
 SessionSource = Callable[[], async_sessionmaker[AsyncSession]]
@@ -224,7 +225,7 @@ class PinStore:
         while True:
             write = await self._writes.get()
             try:
-                await self._write(write)
+                await self._write_with_retries(write)
                 self._commits += 1
             except Exception:
                 # Forgotten locally too: the next tools/list finds the tool again and re-queues.
@@ -247,6 +248,18 @@ class PinStore:
             logger.warning(
                 "could not announce a tool pin change", extra={"workspace_id": workspace_id}
             )
+
+    async def _write_with_retries(self, write: _Write) -> None:
+        # A concurrent writer can make SQLite refuse a transaction at once ("database is
+        # locked" on a stale snapshot); a short wait and a fresh transaction succeed.
+        for attempt in range(WRITE_ATTEMPTS):
+            try:
+                await self._write(write)
+                return
+            except OperationalError:
+                if attempt == WRITE_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(0.05 * 2**attempt)
 
     async def _write(self, write: _Write) -> None:
         async with self._sessions()() as session:

@@ -1,0 +1,145 @@
+"""RBAC and tool pinning as an MCP client sees them: the SDK client, the gateway, an SDK server."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+from mcp.shared.exceptions import MCPError
+from sqlalchemy import select
+
+from cerberus.invalidation import CHANNEL, Invalidation
+from cerberus.jsonrpc import BLOCKED
+from cerberus.policies.models import Policy, ToolPin
+from cerberus.settings import Settings
+from cerberus.tenancy.models import Organisation
+from tests.conftest import Backend, auth_headers, flush_test_cache, settings_for
+from tests.factories import create_user
+from tests.proxy.conftest import Gateway, Tenant, create_tenant, running_gateway, start_upstream
+from tests.servers import Server
+
+
+@pytest.fixture(scope="module")
+def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    server = start_upstream(tmp_path_factory.mktemp("upstream"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def gateway(backend: Backend) -> AsyncIterator[Gateway]:
+    settings: Settings = settings_for(backend)
+    await flush_test_cache(settings)
+    async with running_gateway(settings) as running:
+        yield running
+
+
+async def add_policy(gateway: Gateway, tenant: Tenant, guardrail_type: str, **fields: Any) -> None:
+    async with gateway.app.state.sessionmaker() as session:
+        session.add(
+            Policy(
+                organisation_id=tenant.organisation_id,
+                workspace_id=tenant.workspace_id,
+                name=guardrail_type,
+                guardrail_type=guardrail_type,
+                action=fields.pop("action", "block"),
+                config=fields.pop("config", {}),
+            )
+        )
+        await session.commit()
+
+
+@asynccontextmanager
+async def mcp(gateway: Gateway, tenant: Tenant) -> AsyncIterator[Client]:
+    http = create_mcp_http_client(headers={"Authorization": f"Bearer {tenant.key}"})
+    async with http, Client(streamable_http_client(gateway.mcp, http_client=http)) as client:
+        yield client
+
+
+async def test_the_agent_sees_and_calls_only_what_rbac_allows(
+    gateway: Gateway, upstream: Server
+) -> None:
+    tenant = await create_tenant(gateway.app, f"{upstream.url}/mcp")
+    await add_policy(
+        gateway,
+        tenant,
+        "rbac",
+        config={
+            "denied_tools": ["who*", "explode"],
+            "allowed_resources": ["test://customers/*"],
+            "denied_prompts": ["summarize"],
+        },
+    )
+    async with mcp(gateway, tenant) as client:
+        names = [tool.name for tool in (await client.list_tools()).tools]
+        assert "add" in names
+        assert "whoami" not in names
+        assert "explode" not in names
+        with pytest.raises(MCPError) as refused:
+            await client.call_tool("whoami", {})
+        assert refused.value.code == BLOCKED
+        assert "whoami" in refused.value.message
+        assert (await client.call_tool("add", {"a": 2, "b": 3})).structured_content == {"result": 5}
+        assert (await client.list_resources()).resources == []
+        with pytest.raises(MCPError):
+            await client.read_resource("test://greeting")
+        customer = await client.read_resource("test://customers/42")
+        assert customer.contents
+        assert (await client.list_prompts()).prompts == []
+
+
+async def test_a_changed_tool_is_refused_until_an_admin_approves_it(
+    gateway: Gateway, upstream: Server
+) -> None:
+    tenant = await create_tenant(gateway.app, f"{upstream.url}/mcp")
+    await add_policy(gateway, tenant, "tool_pinning")
+    async with mcp(gateway, tenant) as client:
+        tools = (await client.list_tools()).tools
+    pins = gateway.app.state.pipelines.pins
+    await pins.flush()
+    async with gateway.app.state.sessionmaker() as session:
+        pinned = {
+            pin.tool_name: pin
+            for pin in await session.scalars(
+                select(ToolPin).where(ToolPin.workspace_id == tenant.workspace_id)
+            )
+        }
+        assert set(pinned) == {tool.name for tool in tools}
+        # As if "add" had been pinned with another description: what it serves now is a change.
+        pinned["add"].definition_hash = "0" * 64
+        await session.commit()
+    event = Invalidation("tool_pin", pinned["add"].id, workspace_id=tenant.workspace_id)
+    await gateway.app.state.cache.publish(CHANNEL, event.encode())
+    await pins.reload(tenant.workspace_id)
+
+    async with mcp(gateway, tenant) as client:
+        with pytest.raises(MCPError) as refused:
+            await client.list_tools()
+        assert refused.value.code == BLOCKED
+        assert "'add'" in refused.value.message
+        with pytest.raises(MCPError):
+            await client.call_tool("add", {"a": 1, "b": 1})
+    await pins.flush()
+    # Nothing else writes while the admin approves (SQLite allows one writer at a time).
+    await gateway.app.state.audit.flush()
+
+    async with gateway.app.state.sessionmaker() as session:
+        organisation = await session.get(Organisation, tenant.organisation_id)
+        admin = await create_user(session, organisation, role="org_admin")
+        await session.commit()
+    async with httpx.AsyncClient(timeout=30) as http:
+        response = await http.post(
+            f"{gateway.url}/control-plane/api/v1/tool-pins/{pinned['add'].id}/approve",
+            headers=auth_headers(gateway.app.state.settings, admin),
+        )
+    assert response.status_code == 200, response.text
+    await pins.reload(tenant.workspace_id)
+    async with mcp(gateway, tenant) as client:
+        assert "add" in [tool.name for tool in (await client.list_tools()).tools]
+        assert (await client.call_tool("add", {"a": 1, "b": 1})).structured_content == {"result": 2}
