@@ -104,6 +104,44 @@ CASES: dict[str, tuple[dict[str, Any], set[str]]] = {
         ),
         {"$.params.messages[0].content.text", "$.params.systemPrompt"},
     ),
+    "sampling with tool use and tool results (2025-11-25)": (
+        request(
+            "sampling/createMessage",
+            {
+                "messages": [
+                    {
+                        "role": "assistant",
+                        "content": [
+                            {"type": "tool_use", "id": "u1", "name": "mail", "input": {"to": EMAIL}}
+                        ],
+                    },
+                    {
+                        "role": "user",
+                        "content": [
+                            {
+                                "type": "tool_result",
+                                "toolUseId": "u1",
+                                "content": [{"type": "text", "text": EMAIL}],
+                            }
+                        ],
+                    },
+                ],
+                "maxTokens": 10,
+            },
+            "srv-3",
+        ),
+        {
+            "$.params.messages[0].content[0].input.to",
+            "$.params.messages[1].content[0].content[0].text",
+        },
+    ),
+    "completion request": (
+        request(
+            "completion/complete",
+            {"ref": {"type": "ref/prompt", "name": "p"}, "argument": {"name": "a", "value": EMAIL}},
+        ),
+        {"$.params.argument.value"},
+    ),
     "the client's sampling answer": (
         result(
             {"role": "assistant", "content": {"type": "text", "text": EMAIL}, "model": "m"}, "srv-1"

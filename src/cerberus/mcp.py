@@ -37,7 +37,8 @@ PROTOCOL_KEYS = frozenset(_PROTOCOL_KEYS_WORDS.split())
 SEALED_KEYS = frozenset({"requestState"})
 # Subtrees that hold arbitrary JSON data: every key, string and number in them is content.
 _DATA_KEYS_WORDS = (
-    "structuredContent arguments data inputSchema outputSchema requestedSchema annotations _meta"
+    "structuredContent arguments input data inputSchema outputSchema requestedSchema annotations"
+    " _meta"
 )
 DATA_KEYS = frozenset(_DATA_KEYS_WORDS.split())
 # Methods whose params field is mirrored by the 2026-07-28 `Mcp-Name` header.
