@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
+import tomllib
 
 from cerberus.settings import Settings
 from tests.infra.fakes import REPO
@@ -116,3 +117,18 @@ def test_compose_runs_cerberus_with_postgres_and_valkey_and_migrates_on_start() 
         "POSTGRES_PASSWORD",
         "POSTGRES_DB",
     }
+
+
+def test_every_data_file_of_the_package_reaches_the_image() -> None:
+    """The image installs a wheel, not the work tree: non-Python files need package-data."""
+    with (REPO / "pyproject.toml").open("rb") as handle:
+        patterns = tomllib.load(handle)["tool"]["setuptools"]["package-data"]["cerberus"]
+    package = REPO / "src" / "cerberus"
+    shipped = {path for pattern in patterns for path in package.glob(pattern)}
+    data = {
+        path
+        for path in package.rglob("*")
+        if path.is_file() and path.suffix not in {".py", ".pyc"} and "__pycache__" not in path.parts
+    }
+    missing = sorted(str(p.relative_to(package)) for p in data - shipped)
+    assert not missing, f"add to [tool.setuptools.package-data] in pyproject.toml: {missing}"
