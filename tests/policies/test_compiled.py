@@ -17,8 +17,9 @@ from cerberus.cache import Cache, create_cache
 from cerberus.db import create_engine, create_sessionmaker
 from cerberus.guardrails import CheckContext, Direction, Outcome
 from cerberus.invalidation import CHANNEL, Invalidation
-from cerberus.policies.compiled import CompiledPipeline, PipelineCache, UnavailablePipeline
+from cerberus.policies.compiled import PipelineCache
 from cerberus.policies.models import Policy
+from cerberus.policies.pipelines import CompiledPipeline, UnavailablePipeline
 from cerberus.settings import Settings
 from cerberus.tenancy.models import Workspace
 from tests.factories import create_agent, create_organisation, create_workspace
