@@ -158,6 +158,9 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
     from cerberus.demo.provision import provision
     from cerberus.migrate import upgrade
 
+    if settings.APP_ENV == "production":
+        # It creates a super_admin and a tenant: not something to do to a production database.
+        raise CommandError("cerberus demo is for trying Cerberus locally, not APP_ENV=production")
     host = args.host or settings.HOST
     port = args.port or settings.PORT
     upstream_port = args.upstream_port or port + 1

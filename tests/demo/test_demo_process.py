@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import socket
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -145,11 +146,58 @@ async def test_a_new_user_runs_the_demo_and_connects_with_the_printed_configurat
 
 
 def test_demo_has_help() -> None:
-    import subprocess
-
     result = subprocess.run(
         [CERBERUS, "demo", "--help"], capture_output=True, text=True, timeout=60, check=False
     )
     assert result.returncode == 0
     assert "--upstream-port" in result.stdout
     assert "--reset-password" in result.stdout
+
+
+def run_demo_command(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_"))}
+    full_env.update(env)
+    return subprocess.run(
+        [CERBERUS, "demo", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=full_env,
+    )
+
+
+def test_the_demo_refuses_a_production_environment(tmp_path: Path) -> None:
+    result = run_demo_command(
+        env={
+            "APP_ENV": "production",
+            "SECRET_KEY": "x" * 40,
+            "DATABASE_URL": "postgresql+asyncpg://nobody@127.0.0.1:9/cerberus",
+            "DATA_DIR": str(tmp_path),
+        }
+    )
+
+    assert result.returncode == 1
+    assert result.stderr == (
+        "error: cerberus demo is for trying Cerberus locally, not APP_ENV=production\n"
+    )
+
+
+def test_a_busy_gateway_port_is_one_line_and_nothing_is_left_running(tmp_path: Path) -> None:
+    upstream_port = free_port()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run_demo_command(
+            "--port",
+            str(port),
+            "--upstream-port",
+            str(upstream_port),
+            env={"DATA_DIR": str(tmp_path)},
+        )
+
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"error: cannot use port {port} for the gateway")
+    assert "Traceback" not in result.stderr
+    assert port_is_free(upstream_port)
