@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from sqlalchemy import event
+
 from cerberus.guardrails import CheckContext, Direction, Outcome
 from cerberus.policies.compiled import PipelineCache
 from cerberus.policies.pins import definition_hash
@@ -234,3 +236,30 @@ def auth_headers(live: Live, tenant: Tenant) -> dict[str, str]:
     from tests.conftest import auth_headers as headers
 
     return headers(live.app.state.settings, tenant.admin)
+
+
+async def test_a_warm_tools_list_and_call_need_no_database_query(live: Live) -> None:
+    tenant = await live.tenant()
+    await live.add_policy(tenant, "tool_pinning")
+    await list_tools(live.app.state.pipelines, tenant, SEARCH, ADD)
+    await live.app.state.pipelines.pins.flush()
+    # Another instance, warmed by building its pipeline (the cold path loads policies and pins).
+    other = PipelineCache(
+        lambda: live.app.state.sessionmaker, live.app.state.cache, ttl_seconds=300
+    )
+    await other.for_agent(tenant.organisation.id, tenant.workspace.id, tenant.agent.id, "closed")
+    statements: list[str] = []
+
+    def record(*args: Any) -> None:
+        statements.append(str(args[2]))
+
+    engine = live.app.state.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert (await list_tools(other, tenant, SEARCH, ADD)).outcome is Outcome.ALLOW
+        assert (await call_tool(other, tenant, "search")).outcome is Outcome.ALLOW
+        assert (await list_tools(other, tenant, POISONED, ADD)).outcome is Outcome.BLOCK
+        assert (await call_tool(other, tenant, "search")).outcome is Outcome.BLOCK
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert statements == []
