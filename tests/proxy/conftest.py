@@ -22,6 +22,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cerberus.agents.models import Agent
 from cerberus.app import create_app
@@ -146,7 +147,14 @@ async def gateway(proxy_settings: Callable[..., Settings]) -> AsyncIterator[Gate
 
 
 async def create_tenant(app: FastAPI, upstream_url: str, **agent_fields: Any) -> Tenant:
-    async with app.state.sessionmaker() as session:
+    return await create_tenant_in(app.state.sessionmaker, upstream_url, **agent_fields)
+
+
+async def create_tenant_in(
+    sessionmaker: async_sessionmaker[AsyncSession], upstream_url: str, **agent_fields: Any
+) -> Tenant:
+    """An organisation, a workspace on upstream_url and an agent, committed."""
+    async with sessionmaker() as session:
         organisation = await create_organisation(session)
         workspace = await create_workspace(session, organisation, mcp_server_url=upstream_url)
         agent, key = await create_agent(session, workspace, **agent_fields)
@@ -178,7 +186,9 @@ async def audit_events(app: FastAPI, agent_id: str, **filters: Any) -> list[Audi
 async def usage_count(app: FastAPI, agent_id: str) -> int:
     await app.state.audit.flush()
     async with app.state.sessionmaker() as session:
-        value = await session.scalar(select(func.sum(Agent.usage_count)).where(Agent.id == agent_id))
+        value = await session.scalar(
+            select(func.sum(Agent.usage_count)).where(Agent.id == agent_id)
+        )
     return int(value or 0)
 
 

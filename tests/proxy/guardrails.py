@@ -45,7 +45,9 @@ class ThrottleTool(Guardrail):
 
     def check(self, message: dict[str, Any], context: CheckContext) -> Verdict:
         if context.tool_name == self.tool:
-            return Verdict(Outcome.THROTTLE, "test_throttle", reason="slow down", retry_after_seconds=2.5)
+            return Verdict(
+                Outcome.THROTTLE, "test_throttle", reason="slow down", retry_after_seconds=2.5
+            )
         return ALLOW
 
 

@@ -58,7 +58,9 @@ async def scripted_upstream() -> AsyncIterator[ScriptedUpstream]:
 
 def json_answer(body: bytes, status: int = 200, **headers: str) -> Handler:
     async def answer(request: web.Request) -> web.StreamResponse:
-        return web.Response(body=body, status=status, content_type="application/json", headers=headers)
+        return web.Response(
+            body=body, status=status, content_type="application/json", headers=headers
+        )
 
     return answer
 

@@ -1,4 +1,4 @@
-"""Agent keys on the proxy: who is let in, and how quickly a change shuts a key out (mcp-proxy 9)."""
+"""Agent keys on the proxy: who is let in, and how fast a change shuts a key out (mcp-proxy 9)."""
 
 from __future__ import annotations
 
@@ -64,7 +64,11 @@ async def until_refused(http: httpx.AsyncClient, gateway: Gateway, key: str) -> 
 
 @pytest.mark.parametrize(
     ("key", "reason"),
-    [(None, "missing bearer agent key"), ("sk-not-a-real-key", "unknown key"), ("Basic dXNlcjpwdw==", "missing bearer agent key")],
+    [
+        (None, "missing bearer agent key"),
+        ("sk-not-a-real-key", "unknown key"),
+        ("Basic dXNlcjpwdw==", "missing bearer agent key"),
+    ],
 )
 async def test_missing_or_unknown_key_is_401_with_challenge_mcp_proxy_9_3(
     gateway: Gateway, http: httpx.AsyncClient, key: str | None, reason: str
@@ -76,7 +80,9 @@ async def test_missing_or_unknown_key_is_401_with_challenge_mcp_proxy_9_3(
     assert answer.json()["jsonrpc"] == "2.0"
 
 
-async def test_get_and_delete_need_the_key_too_mcp_proxy_2_5_9_2(gateway: Gateway, http: httpx.AsyncClient) -> None:
+async def test_get_and_delete_need_the_key_too_mcp_proxy_2_5_9_2(
+    gateway: Gateway, http: httpx.AsyncClient
+) -> None:
     for method in ("GET", "DELETE"):
         answer = await http.request(method, gateway.mcp, headers={"mcp-session-id": "abc"})
         assert answer.status_code == 401, method
@@ -107,7 +113,9 @@ async def test_revocation_reaches_every_instance(
         await until_refused(http, second, tenant.key)
 
 
-async def test_an_expired_key_is_refused(gateway: Gateway, stateless_upstream: Server, http: httpx.AsyncClient) -> None:
+async def test_an_expired_key_is_refused(
+    gateway: Gateway, stateless_upstream: Server, http: httpx.AsyncClient
+) -> None:
     tenant = await create_tenant(
         gateway.app, f"{stateless_upstream.url}/mcp", expires_at=utcnow() - timedelta(seconds=1)
     )
@@ -131,7 +139,8 @@ def test_time_alone_ends_a_cached_key_expiry_and_grace_period() -> None:
         revoked_at=None,
         active=True,
     )
-    assert entry.refusal("new", 99.0) is None and entry.refusal("old", 99.0) is None
+    assert entry.refusal("new", 99.0) is None
+    assert entry.refusal("old", 99.0) is None
     assert entry.refusal("old", 100.0) == "key rotated"
     assert entry.refusal("new", 199.0) is None
     assert entry.refusal("new", 200.0) == "key expired"
@@ -166,9 +175,13 @@ async def test_inactive_workspace_shuts_its_agents_out(
 ) -> None:
     assert (await call(http, gateway, tenant.key)).status_code == 200
     async with gateway.app.state.sessionmaker() as session:
-        await session.execute(update(Workspace).where(Workspace.id == tenant.workspace_id).values(is_active=False))
+        await session.execute(
+            update(Workspace).where(Workspace.id == tenant.workspace_id).values(is_active=False)
+        )
         await session.commit()
-    await gateway.app.state.cache.publish(CHANNEL, Invalidation("workspace", tenant.workspace_id).encode())
+    await gateway.app.state.cache.publish(
+        CHANNEL, Invalidation("workspace", tenant.workspace_id).encode()
+    )
     await until_refused(http, gateway, tenant.key)
 
 

@@ -14,8 +14,12 @@ from tests.servers import free_port
 CALL = {"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "add"}}
 
 
-async def test_malformed_json_is_32700_mcp_proxy_10(gateway: Gateway, tenant: Tenant, http: httpx.AsyncClient) -> None:
-    answer = await http.post(gateway.mcp, content=b'{"jsonrpc": "2.0", "id": 1,', headers=tenant.headers())
+async def test_malformed_json_is_32700_mcp_proxy_10(
+    gateway: Gateway, tenant: Tenant, http: httpx.AsyncClient
+) -> None:
+    answer = await http.post(
+        gateway.mcp, content=b'{"jsonrpc": "2.0", "id": 1,', headers=tenant.headers()
+    )
     assert answer.status_code == 400
     assert answer.json()["error"]["code"] == -32700
     assert answer.json()["id"] is None
@@ -60,9 +64,10 @@ async def test_an_upstream_that_never_answers_is_504_32002_mcp_proxy_10(
         await asyncio.sleep(3600)
         raise AssertionError("unreachable")
 
-    async with scripted_upstream() as upstream, running_gateway(
-        proxy_settings(MCP_REQUEST_TIMEOUT_SECONDS=0.3)
-    ) as gateway:
+    async with (
+        scripted_upstream() as upstream,
+        running_gateway(proxy_settings(MCP_REQUEST_TIMEOUT_SECONDS=0.3)) as gateway,
+    ):
         upstream.handler = silent
         tenant = await create_tenant(gateway.app, upstream.url)
         answer = await http.post(gateway.mcp, json=CALL, headers=tenant.headers())
@@ -77,14 +82,17 @@ async def test_a_stream_may_outlast_the_request_timeout_mcp_proxy_4_5(
 ) -> None:
     async def slow_stream(request: web.Request) -> web.StreamResponse:
         response = await start_sse(request)
-        await response.write(b'data: {"jsonrpc":"2.0","method":"notifications/message","params":{}}\n\n')
+        await response.write(
+            b'data: {"jsonrpc":"2.0","method":"notifications/message","params":{}}\n\n'
+        )
         await asyncio.sleep(0.6)
         await response.write(b'data: {"jsonrpc":"2.0","id":4,"result":{"done":true}}\n\n')
         return response
 
-    async with scripted_upstream() as upstream, running_gateway(
-        proxy_settings(MCP_REQUEST_TIMEOUT_SECONDS=0.2)
-    ) as gateway:
+    async with (
+        scripted_upstream() as upstream,
+        running_gateway(proxy_settings(MCP_REQUEST_TIMEOUT_SECONDS=0.2)) as gateway,
+    ):
         upstream.handler = slow_stream
         tenant = await create_tenant(gateway.app, upstream.url)
         answer = await http.post(gateway.mcp, json=CALL, headers=tenant.headers())
@@ -105,7 +113,9 @@ async def test_upstream_5xx_is_502_32003_and_not_retried_mcp_proxy_10(
     assert "boom" not in answer.text
 
 
-async def test_unreachable_upstream_is_502_32003_mcp_proxy_10(gateway: Gateway, http: httpx.AsyncClient) -> None:
+async def test_unreachable_upstream_is_502_32003_mcp_proxy_10(
+    gateway: Gateway, http: httpx.AsyncClient
+) -> None:
     tenant = await create_tenant(gateway.app, f"http://127.0.0.1:{free_port()}/mcp")
     answer = await http.post(gateway.mcp, json=CALL, headers=tenant.headers())
     assert answer.status_code == 502
@@ -123,7 +133,10 @@ async def test_connect_failures_are_retried_until_the_upstream_is_up(
         runner_app = web.Application()
 
         async def ok(request: web.Request) -> web.Response:
-            return web.Response(body=b'{"jsonrpc":"2.0","id":4,"result":{"up":true}}', content_type="application/json")
+            return web.Response(
+                body=b'{"jsonrpc":"2.0","id":4,"result":{"up":true}}',
+                content_type="application/json",
+            )
 
         runner_app.router.add_post("/mcp", ok)
         runner = web.AppRunner(runner_app)

@@ -8,7 +8,14 @@ import base64
 import httpx
 import orjson
 
-from tests.proxy.conftest import Gateway, Tenant, audit_events, create_tenant, initialize_body, running_gateway
+from tests.proxy.conftest import (
+    Gateway,
+    Tenant,
+    audit_events,
+    create_tenant,
+    initialize_body,
+    running_gateway,
+)
 from tests.proxy.guardrails import RewriteArguments, installed
 from tests.proxy.scripted import json_answer, scripted_upstream
 from tests.proxy.test_transport import MODERN, modern_call, modern_headers
@@ -16,9 +23,13 @@ from tests.proxy.test_transport import MODERN, modern_call, modern_headers
 RESULT = b'{"jsonrpc":"2.0","id":1,"result":{}}'
 
 
-async def whoami(http: httpx.AsyncClient, gateway: Gateway, tenant: Tenant, **extra: str) -> dict[str, str]:
+async def whoami(
+    http: httpx.AsyncClient, gateway: Gateway, tenant: Tenant, **extra: str
+) -> dict[str, str]:
     answer = await http.post(
-        gateway.mcp, json=modern_call(1, "whoami", {}), headers={**modern_headers(tenant, name="whoami"), **extra}
+        gateway.mcp,
+        json=modern_call(1, "whoami", {}),
+        headers={**modern_headers(tenant, name="whoami"), **extra},
     )
     assert answer.status_code == 200, answer.text
     return dict(answer.json()["result"]["structuredContent"])
@@ -28,7 +39,10 @@ async def test_mcp_headers_and_last_event_id_pass_both_ways_mcp_proxy_1_9_3_5(
     gateway: Gateway, http: httpx.AsyncClient
 ) -> None:
     async with scripted_upstream() as upstream:
-        upstream.handler = json_answer(RESULT, **{"Mcp-Session-Id": "s-1", "MCP-Protocol-Version": "2025-11-25", "Mcp-Custom": "x"})
+        upstream.handler = json_answer(
+            RESULT,
+            **{"Mcp-Session-Id": "s-1", "MCP-Protocol-Version": "2025-11-25", "Mcp-Custom": "x"},
+        )
         tenant = await create_tenant(gateway.app, upstream.url)
         sent = {
             "MCP-Protocol-Version": "2025-06-18",
@@ -36,7 +50,9 @@ async def test_mcp_headers_and_last_event_id_pass_both_ways_mcp_proxy_1_9_3_5(
             "Last-Event-ID": "42",
             "X-Custom": "kept",
         }
-        answer = await http.post(gateway.mcp, json=initialize_body(), headers={**tenant.headers(), **sent})
+        answer = await http.post(
+            gateway.mcp, json=initialize_body(), headers={**tenant.headers(), **sent}
+        )
     received = upstream.received[0].headers
     for name, value in sent.items():
         assert received[name.lower()] == value
@@ -60,10 +76,17 @@ async def test_host_origin_and_authorization_stay_at_the_gateway_mcp_proxy_1_10_
     gateway: Gateway, tenant: Tenant, http: httpx.AsyncClient
 ) -> None:
     seen = await whoami(
-        http, gateway, tenant, host="gateway.example.com", origin="http://localhost:6274", cookie="session=abc"
+        http,
+        gateway,
+        tenant,
+        host="gateway.example.com",
+        origin="http://localhost:6274",
+        cookie="session=abc",
     )
     assert seen["host"].startswith("127.0.0.1:")
-    assert "origin" not in seen and "authorization" not in seen and "cookie" not in seen
+    assert "origin" not in seen
+    assert "authorization" not in seen
+    assert "cookie" not in seen
 
 
 async def test_gateway_request_id_and_forwarded_for_go_upstream(
@@ -89,7 +112,9 @@ async def test_foreign_origin_is_refused_and_loopback_admitted_mcp_proxy_8(
     gateway: Gateway, tenant: Tenant, http: httpx.AsyncClient
 ) -> None:
     evil = await http.post(
-        gateway.mcp, json=initialize_body(), headers={**tenant.headers(), "origin": "http://evil.example.com"}
+        gateway.mcp,
+        json=initialize_body(),
+        headers={**tenant.headers(), "origin": "http://evil.example.com"},
     )
     assert evil.status_code == 403
     assert evil.json()["error"]["message"] == "Forbidden: Origin not allowed"
@@ -104,7 +129,9 @@ async def test_allowed_origins_setting_admits_listed_origins_only_mcp_proxy_8(
         tenant = await create_tenant(gateway.app, f"{upstream.url}/mcp")
         assert await whoami(http, gateway, tenant, origin="https://app.example.com")
         local = await http.post(
-            gateway.mcp, json=initialize_body(), headers={**tenant.headers(), "origin": "http://localhost"}
+            gateway.mcp,
+            json=initialize_body(),
+            headers={**tenant.headers(), "origin": "http://localhost"},
         )
         assert local.status_code == 403
 
@@ -122,7 +149,9 @@ async def test_mcp_method_mismatch_is_refused_before_policy_and_upstream_mcp_pro
             {k: v for k, v in modern_headers(tenant, name="add").items() if k != "mcp-method"},
         ]
         for headers in cases:
-            answer = await http.post(gateway.mcp, json=modern_call(7, "add", {"a": 1, "b": 2}), headers=headers)
+            answer = await http.post(
+                gateway.mcp, json=modern_call(7, "add", {"a": 1, "b": 2}), headers=headers
+            )
             assert answer.status_code == 400
             assert answer.json()["error"]["code"] == -32020
             assert answer.json()["id"] == 7
@@ -138,7 +167,9 @@ async def test_base64_encoded_mcp_name_matches_mcp_proxy_3_3(
         tenant = await create_tenant(gateway.app, upstream.url)
         encoded = "=?base64?" + base64.b64encode("café".encode()).decode() + "?="
         answer = await http.post(
-            gateway.mcp, json=modern_call(1, "café", {}), headers=modern_headers(tenant, name=encoded)
+            gateway.mcp,
+            json=modern_call(1, "café", {}),
+            headers=modern_headers(tenant, name=encoded),
         )
     assert answer.status_code == 200
 
@@ -182,16 +213,23 @@ async def test_unknown_modern_method_keeps_its_404_mcp_proxy_3_6(
 async def test_a_rewrite_of_a_mirrored_field_is_refused_not_sent_mcp_proxy_3_4(
     gateway: Gateway, http: httpx.AsyncClient
 ) -> None:
-    async with scripted_upstream() as upstream, installed(gateway.app, RewriteArguments(argument="region", value="us")):
+    async with (
+        scripted_upstream() as upstream,
+        installed(gateway.app, RewriteArguments(argument="region", value="us")),
+    ):
         upstream.handler = json_answer(RESULT)
         tenant = await create_tenant(gateway.app, upstream.url)
         headers = {**modern_headers(tenant, name="deploy"), "mcp-param-region": "eu"}
-        answer = await http.post(gateway.mcp, json=modern_call(1, "deploy", {"region": "eu"}), headers=headers)
+        answer = await http.post(
+            gateway.mcp, json=modern_call(1, "deploy", {"region": "eu"}), headers=headers
+        )
         assert answer.json()["error"]["code"] == -32001
         assert upstream.received == []
         # Not mirrored: the rewrite goes upstream.
         plain = modern_headers(tenant, name="deploy")
-        answer = await http.post(gateway.mcp, json=modern_call(2, "deploy", {"region": "eu"}), headers=plain)
+        answer = await http.post(
+            gateway.mcp, json=modern_call(2, "deploy", {"region": "eu"}), headers=plain
+        )
         assert answer.status_code == 200
     sent = orjson.loads(upstream.received[0].body)
     assert sent["params"]["arguments"]["region"] == "us"

@@ -1,4 +1,7 @@
-"""Every message passes the Pipeline: blocks, throttles, rewrites, decision ids (mcp-proxy 5.6, 7)."""
+"""Every message passes the Pipeline: blocks, throttles, rewrites, decision ids.
+
+Covers mcp-proxy 5.3, 5.6 and 7.
+"""
 
 from __future__ import annotations
 
@@ -24,38 +27,62 @@ from tests.proxy.test_transport import modern_call, modern_headers
 async def test_blocked_request_is_answered_32001_with_its_id_and_never_sent_mcp_proxy_5_6(
     gateway: Gateway, http: httpx.AsyncClient
 ) -> None:
-    async with scripted_upstream() as upstream, installed(gateway.app, BlockTool(tool="delete_all")):
+    async with (
+        scripted_upstream() as upstream,
+        installed(gateway.app, BlockTool(tool="delete_all")),
+    ):
         upstream.handler = json_answer(b'{"jsonrpc":"2.0","id":"x","result":{}}')
         tenant = await create_tenant(gateway.app, upstream.url)
-        call = {"jsonrpc": "2.0", "id": "x", "method": "tools/call", "params": {"name": "delete_all"}}
+        call = {
+            "jsonrpc": "2.0",
+            "id": "x",
+            "method": "tools/call",
+            "params": {"name": "delete_all"},
+        }
         answer = await http.post(gateway.mcp, json=call, headers=tenant.headers())
         assert upstream.received == []
     error = answer.json()["error"]
-    assert answer.status_code == 200 and answer.json()["id"] == "x"
+    assert answer.status_code == 200
+    assert answer.json()["id"] == "x"
     assert error["code"] == -32001
     assert error["data"]["action"] == "block"
     assert error["data"]["guardrails_triggered"] == ["test_block_tool"]
     assert error["data"]["decision_id"] == answer.headers["x-request-decision-id"]
     assert answer.headers["x-request-id"]
     (event,) = await audit_events(gateway.app, tenant.agent_id)
-    assert (event.decision_id, event.action, event.tool_name) == (error["data"]["decision_id"], "block", "delete_all")
-    assert event.guardrails_triggered[0]["findings"] == [{"type": "denied_tool", "count": 1, "where": []}]
+    assert (event.decision_id, event.action, event.tool_name) == (
+        error["data"]["decision_id"],
+        "block",
+        "delete_all",
+    )
+    assert event.guardrails_triggered[0]["findings"] == [
+        {"type": "denied_tool", "count": 1, "where": []}
+    ]
 
 
-async def test_throttled_request_carries_retry_after(gateway: Gateway, tenant: Tenant, http: httpx.AsyncClient) -> None:
+async def test_throttled_request_carries_retry_after(
+    gateway: Gateway, tenant: Tenant, http: httpx.AsyncClient
+) -> None:
     async with installed(gateway.app, ThrottleTool(tool="add")):
         answer = await http.post(
-            gateway.mcp, json=modern_call(1, "add", {"a": 1, "b": 2}), headers=modern_headers(tenant, name="add")
+            gateway.mcp,
+            json=modern_call(1, "add", {"a": 1, "b": 2}),
+            headers=modern_headers(tenant, name="add"),
         )
     assert answer.headers["retry-after"] == "3"
     data = answer.json()["error"]["data"]
-    assert data["action"] == "throttle" and data["retry_after_seconds"] == 2.5
+    assert data["action"] == "throttle"
+    assert data["retry_after_seconds"] == 2.5
 
 
-async def test_rewritten_request_is_what_the_upstream_gets(gateway: Gateway, tenant: Tenant, http: httpx.AsyncClient) -> None:
+async def test_rewritten_request_is_what_the_upstream_gets(
+    gateway: Gateway, tenant: Tenant, http: httpx.AsyncClient
+) -> None:
     async with installed(gateway.app, RewriteArguments(argument="b", value=40)):
         answer = await http.post(
-            gateway.mcp, json=modern_call(1, "add", {"a": 2, "b": 3}), headers=modern_headers(tenant, name="add")
+            gateway.mcp,
+            json=modern_call(1, "add", {"a": 2, "b": 3}),
+            headers=modern_headers(tenant, name="add"),
         )
     assert answer.json()["result"]["structuredContent"] == {"result": 42}
 
@@ -72,9 +99,11 @@ async def test_json_answer_is_decided_with_its_request_and_ids_match_audit(
     result = answer.json()["result"]
     assert result["structuredContent"]["email"] == "[REDACTED:email]"
     assert "jane@example.com" not in answer.text
-    response_context = [c for _, c in SEEN if c.direction == "response"][0]
-    assert response_context.method == "tools/call" and response_context.tool_name == "get_customer"
-    assert response_context.request is not None and response_context.request["params"]["arguments"] == {"customer_id": "c1"}
+    response_context = next(c for _, c in SEEN if c.direction == "response")
+    assert response_context.method == "tools/call"
+    assert response_context.tool_name == "get_customer"
+    assert response_context.request is not None
+    assert response_context.request["params"]["arguments"] == {"customer_id": "c1"}
     assert response_context.cache is gateway.app.state.cache
     events = await audit_events(gateway.app, tenant.agent_id)
     by_direction = {event.direction: event for event in events}
@@ -90,10 +119,19 @@ async def test_sse_answer_decision_id_is_the_one_named_in_the_header(
     from tests.proxy.conftest import open_session
 
     session_id = await open_session(http, gateway, tenant)
-    call = {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "add", "arguments": {"a": 1, "b": 1}}}
-    answer = await http.post(gateway.mcp, json=call, headers=tenant.headers(**{"mcp-session-id": session_id}))
+    call = {
+        "jsonrpc": "2.0",
+        "id": 3,
+        "method": "tools/call",
+        "params": {"name": "add", "arguments": {"a": 1, "b": 1}},
+    }
+    answer = await http.post(
+        gateway.mcp, json=call, headers=tenant.headers(**{"mcp-session-id": session_id})
+    )
     assert sse_messages(answer.text)[-1]["result"]["structuredContent"] == {"result": 2}
-    events = await audit_events(gateway.app, tenant.agent_id, direction="response", method="tools/call")
+    events = await audit_events(
+        gateway.app, tenant.agent_id, direction="response", method="tools/call"
+    )
     assert [event.decision_id for event in events] == [answer.headers["x-response-decision-id"]]
 
 
@@ -110,23 +148,34 @@ async def test_blocked_server_notification_is_dropped_and_blocked_answer_keeps_i
         "params": {"name": "slow_count", "arguments": {"steps": 2}, "_meta": {"progressToken": 1}},
     }
     async with installed(gateway.app, BlockServerMethod(method="notifications/progress")):
-        answer = await http.post(gateway.mcp, json=call, headers=tenant.headers(**{"mcp-session-id": session_id}))
+        answer = await http.post(
+            gateway.mcp, json=call, headers=tenant.headers(**{"mcp-session-id": session_id})
+        )
     messages = sse_messages(answer.text)
     assert [m.get("id") for m in messages] == [4]
     async with installed(gateway.app, BlockServerMethod(method="tools/call")):
-        blocked = await http.post(gateway.mcp, json=call, headers=tenant.headers(**{"mcp-session-id": session_id}))
+        blocked = await http.post(
+            gateway.mcp, json=call, headers=tenant.headers(**{"mcp-session-id": session_id})
+        )
     final = sse_messages(blocked.text)[-1]
-    assert final["id"] == 4 and final["error"]["code"] == -32001
+    assert final["id"] == 4
+    assert final["error"]["code"] == -32001
 
 
-async def test_blocked_client_notification_is_refused(gateway: Gateway, http: httpx.AsyncClient) -> None:
-    async with scripted_upstream() as upstream, installed(gateway.app, BlockMethod(method="notifications/cancelled")):
+async def test_blocked_client_notification_is_refused(
+    gateway: Gateway, http: httpx.AsyncClient
+) -> None:
+    async with (
+        scripted_upstream() as upstream,
+        installed(gateway.app, BlockMethod(method="notifications/cancelled")),
+    ):
         tenant = await create_tenant(gateway.app, upstream.url)
         note = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 1}}
         answer = await http.post(gateway.mcp, json=note, headers=tenant.headers())
         assert upstream.received == []
     assert answer.status_code == 403
-    assert answer.json()["error"]["code"] == -32001 and answer.json()["id"] is None
+    assert answer.json()["error"]["code"] == -32001
+    assert answer.json()["id"] is None
 
 
 async def test_blocked_client_answer_reaches_the_server_as_an_error_mcp_proxy_5_3(
@@ -136,22 +185,37 @@ async def test_blocked_client_answer_reaches_the_server_as_an_error_mcp_proxy_5_
 
     session_id = await open_session(http, gateway, tenant)
     headers = tenant.headers(**{"mcp-session-id": session_id})
-    call = {"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "ask_model", "arguments": {"prompt": "hi"}}}
-    async with installed(gateway.app, BlockMethod(method="sampling/createMessage")), http.stream(
-        "POST", gateway.mcp, json=call, headers=headers
-    ) as stream:
+    call = {
+        "jsonrpc": "2.0",
+        "id": 5,
+        "method": "tools/call",
+        "params": {"name": "ask_model", "arguments": {"prompt": "hi"}},
+    }
+    async with (
+        installed(gateway.app, BlockMethod(method="sampling/createMessage")),
+        http.stream("POST", gateway.mcp, json=call, headers=headers) as stream,
+    ):
         lines = stream.aiter_lines()
         async for line in lines:
             if line.startswith("data:") and line[5:].strip():
                 sampling = orjson.loads(line[5:])
                 break
-        answer = {"jsonrpc": "2.0", "id": sampling["id"], "result": {"role": "assistant", "content": {"type": "text", "text": "leak"}, "model": "m"}}
+        answer = {
+            "jsonrpc": "2.0",
+            "id": sampling["id"],
+            "result": {
+                "role": "assistant",
+                "content": {"type": "text", "text": "leak"},
+                "model": "m",
+            },
+        }
         accepted = await http.post(gateway.mcp, json=answer, headers=headers)
         assert accepted.status_code == 202
         rest = "\n".join([line async for line in lines])
     final = sse_messages(rest)[-1]
     # The server's sampling request failed with Cerberus' error, so its tool call failed too.
-    assert final["id"] == 5 and "error" in final
+    assert final["id"] == 5
+    assert "error" in final
     assert "Blocked by Cerberus" in final["error"]["message"]
     assert "leak" not in rest
 
@@ -159,7 +223,10 @@ async def test_blocked_client_answer_reaches_the_server_as_an_error_mcp_proxy_5_
 async def test_batch_elements_are_each_decided_and_forwarded_together_mcp_proxy_7(
     gateway: Gateway, http: httpx.AsyncClient
 ) -> None:
-    batch_answer = b'[{"jsonrpc":"2.0","id":1,"result":{"email":"jane@example.com"}},{"jsonrpc":"2.0","id":2,"result":{}}]'
+    batch_answer = (
+        b'[{"jsonrpc":"2.0","id":1,"result":{"email":"jane@example.com"}},'
+        b'{"jsonrpc":"2.0","id":2,"result":{}}]'
+    )
     async with scripted_upstream() as upstream, installed(gateway.app, Record(), RedactEmail()):
         upstream.handler = json_answer(batch_answer)
         tenant = await create_tenant(gateway.app, upstream.url)
@@ -168,7 +235,11 @@ async def test_batch_elements_are_each_decided_and_forwarded_together_mcp_proxy_
             {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "b"}},
             {"jsonrpc": "2.0", "method": "notifications/progress", "params": {}},
         ]
-        answer = await http.post(gateway.mcp, json=batch, headers=tenant.headers(**{"mcp-protocol-version": "2025-03-26"}))
+        answer = await http.post(
+            gateway.mcp,
+            json=batch,
+            headers=tenant.headers(**{"mcp-protocol-version": "2025-03-26"}),
+        )
         assert orjson.loads(upstream.received[0].body) == batch
     assert answer.json()[0]["result"]["email"] == "[REDACTED:email]"
     seen_requests = [c.tool_name for _, c in SEEN if c.direction == "request"]

@@ -5,7 +5,14 @@ from __future__ import annotations
 import httpx
 import orjson
 
-from tests.proxy.conftest import Gateway, Tenant, create_tenant, initialize_body, open_session, sse_messages
+from tests.proxy.conftest import (
+    Gateway,
+    Tenant,
+    create_tenant,
+    initialize_body,
+    open_session,
+    sse_messages,
+)
 from tests.proxy.guardrails import SEEN, Record, RedactEmail, installed
 from tests.servers import Server
 
@@ -93,7 +100,10 @@ async def test_a_session_the_gateway_never_issued_is_refused_mcp_proxy_2_5(
     direct = await http.post(
         f"{upstream.url}/mcp",
         json=initialize_body(),
-        headers={"accept": "application/json, text/event-stream", "content-type": "application/json"},
+        headers={
+            "accept": "application/json, text/event-stream",
+            "content-type": "application/json",
+        },
     )
     session_id = direct.headers["mcp-session-id"]
     answer = await http.post(
@@ -104,7 +114,7 @@ async def test_a_session_the_gateway_never_issued_is_refused_mcp_proxy_2_5(
     assert answer.status_code == 404
 
 
-async def test_get_stream_replays_a_result_with_response_policy_and_its_request_mcp_proxy_4_1_4_2_4_3(
+async def test_get_resumption_replays_result_through_policy_mcp_proxy_4_1_4_2_4_3(
     gateway: Gateway, tenant: Tenant, http: httpx.AsyncClient
 ) -> None:
     session_id = await open_session(http, gateway, tenant)
@@ -135,7 +145,10 @@ async def test_get_stream_replays_a_result_with_response_policy_and_its_request_
     contexts = [context for _, context in SEEN if context.direction == "response"]
     assert contexts[0].method == "tools/call"
     assert contexts[0].tool_name == "reconnect"
-    assert contexts[0].request == {"method": "tools/call", "params": {"name": "reconnect", "arguments": {}}}
+    assert contexts[0].request == {
+        "method": "tools/call",
+        "params": {"name": "reconnect", "arguments": {}},
+    }
 
 
 async def test_server_to_client_request_and_the_clients_answer_cross_mcp_proxy_5_3(
@@ -148,9 +161,12 @@ async def test_server_to_client_request_and_the_clients_answer_cross_mcp_proxy_5
         "method": "tools/call",
         "params": {"name": "ask_model", "arguments": {"prompt": "hi"}},
     }
-    async with installed(gateway.app, Record()), http.stream(
-        "POST", gateway.mcp, json=call, headers=in_session(tenant, session_id)
-    ) as stream:
+    async with (
+        installed(gateway.app, Record()),
+        http.stream(
+            "POST", gateway.mcp, json=call, headers=in_session(tenant, session_id)
+        ) as stream,
+    ):
         lines = stream.aiter_lines()
         async for line in lines:
             if line.startswith("data:") and line[5:].strip():
@@ -160,7 +176,11 @@ async def test_server_to_client_request_and_the_clients_answer_cross_mcp_proxy_5
         answer = {
             "jsonrpc": "2.0",
             "id": sampling["id"],
-            "result": {"role": "assistant", "content": {"type": "text", "text": "hello"}, "model": "m"},
+            "result": {
+                "role": "assistant",
+                "content": {"type": "text", "text": "hello"},
+                "model": "m",
+            },
         }
         accepted = await http.post(gateway.mcp, json=answer, headers=in_session(tenant, session_id))
         assert accepted.status_code == 202

@@ -17,7 +17,7 @@ def parse(*chunks: bytes) -> list[Event]:
 @pytest.mark.parametrize("newline", [b"\r\n", b"\n", b"\r"])
 def test_every_line_ending_yields_the_same_events_mcp_proxy_1_7(newline: bytes) -> None:
     body = newline.join(
-        [b"id: 7", b"retry: 100", b"data: ", b"", b"event: message", b"data: {\"a\":1}", b"", b""]
+        [b"id: 7", b"retry: 100", b"data: ", b"", b"event: message", b'data: {"a":1}', b"", b""]
     )
     events = parse(body)
     assert [(e.id, e.retry, e.data, e.event) for e in events] == [
@@ -39,8 +39,10 @@ def test_multi_line_data_is_joined_with_newlines_mcp_proxy_1_7() -> None:
 
 def test_comments_and_priming_events_pass_with_empty_data_mcp_proxy_1_7() -> None:
     events = parse(b": keep-alive\n\nid: 1\ndata:\n\n")
-    assert events[0].comments == [" keep-alive"] and events[0].data is None
-    assert events[1].id == "1" and events[1].data == ""
+    assert events[0].comments == [" keep-alive"]
+    assert events[0].data is None
+    assert events[1].id == "1"
+    assert events[1].data == ""
     assert events[0].encode() == b": keep-alive\n\n"
 
 
@@ -53,7 +55,9 @@ def test_byte_by_byte_delivery_gives_the_same_events_mcp_proxy_1_7() -> None:
 
 def test_field_rules_follow_whatwg_mcp_proxy_1_7() -> None:
     (event,) = parse(b"retry: soon\nid: a\0b\ndata:no-space\nfoo: bar\n\n")
-    assert event.retry is None and event.id is None and event.data == "no-space"
+    assert event.retry is None
+    assert event.id is None
+    assert event.data == "no-space"
 
 
 def test_an_unterminated_final_event_is_dropped_mcp_proxy_1_7() -> None:

@@ -1,4 +1,7 @@
-"""Streamable HTTP through the gateway: methods, content types, streaming, parsing (mcp-proxy 1.x, 5.x)."""
+"""Streamable HTTP through the gateway: methods, content types, streaming, parsing.
+
+Covers mcp-proxy 1.1-1.8, 4.5 and 5.1-5.9.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,14 @@ import httpx
 import orjson
 from aiohttp import web
 
-from tests.proxy.conftest import Gateway, Tenant, create_tenant, initialize_body, open_session, sse_messages
+from tests.proxy.conftest import (
+    Gateway,
+    Tenant,
+    create_tenant,
+    initialize_body,
+    open_session,
+    sse_messages,
+)
 from tests.proxy.scripted import json_answer, scripted_upstream, start_sse
 from tests.servers import Server
 
@@ -32,7 +42,9 @@ def modern_call(request_id: object, name: str, arguments: dict[str, object]) -> 
     }
 
 
-def modern_headers(tenant: Tenant, method: str = "tools/call", name: str | None = None) -> dict[str, str]:
+def modern_headers(
+    tenant: Tenant, method: str = "tools/call", name: str | None = None
+) -> dict[str, str]:
     extra = {"mcp-protocol-version": MODERN, "mcp-method": method}
     if name is not None:
         extra["mcp-name"] = name
@@ -50,7 +62,8 @@ async def test_post_get_delete_and_options_are_accepted_mcp_proxy_1_1(
         assert stream.status_code == 200
         assert stream.headers["content-type"].startswith("text/event-stream")
     options = await http.options(gateway.mcp)
-    assert options.status_code == 204 and "DELETE" in options.headers["allow"]
+    assert options.status_code == 204
+    assert "DELETE" in options.headers["allow"]
     deleted = await http.delete(gateway.mcp, headers=tenant.headers(**session))
     assert deleted.status_code == 200
     assert (await http.put(gateway.mcp, headers=tenant.headers())).status_code == 405
@@ -60,9 +73,13 @@ async def test_the_governance_plane_path_is_the_same_endpoint_mcp_proxy_1_1(
     gateway: Gateway, tenant: Tenant, http: httpx.AsyncClient
 ) -> None:
     for path in ("/governance-plane/api/v1/proxy", "/governance-plane/api/v1/proxy/mcp"):
-        answer = await http.post(f"{gateway.url}{path}", json=initialize_body(), headers=tenant.headers())
+        answer = await http.post(
+            f"{gateway.url}{path}", json=initialize_body(), headers=tenant.headers()
+        )
         assert answer.status_code == 200
-        assert sse_messages(answer.text)[0]["result"]["serverInfo"]["name"] == "cerberus-test-upstream"
+        assert (
+            sse_messages(answer.text)[0]["result"]["serverInfo"]["name"] == "cerberus-test-upstream"
+        )
 
 
 async def test_modern_get_is_answered_405_by_the_upstream_verbatim_mcp_proxy_1_1_2_6(
@@ -98,7 +115,9 @@ async def test_json_and_sse_answers_both_pass_mcp_proxy_1_4(
     legacy = await http.post(gateway.mcp, json=initialize_body(), headers=tenant.headers())
     assert legacy.headers["content-type"].startswith("text/event-stream")
     modern = await http.post(
-        gateway.mcp, json=modern_call(5, "add", {"a": 2, "b": 3}), headers=modern_headers(tenant, name="add")
+        gateway.mcp,
+        json=modern_call(5, "add", {"a": 2, "b": 3}),
+        headers=modern_headers(tenant, name="add"),
     )
     assert modern.headers["content-type"].startswith("application/json")
     assert modern.json()["result"]["structuredContent"] == {"result": 5}
@@ -124,7 +143,10 @@ async def test_events_are_relayed_one_by_one_without_buffering_mcp_proxy_1_6(
 
     async def stream(request: web.Request) -> web.StreamResponse:
         response = await start_sse(request)
-        await response.write(b'data: {"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":1,"progress":1}}\r\n\r\n')
+        await response.write(
+            b'data: {"jsonrpc":"2.0","method":"notifications/progress",'
+            b'"params":{"progressToken":1,"progress":1}}\r\n\r\n'
+        )
         await release.wait()
         await response.write(b'data: {"jsonrpc":"2.0","id":1,"result":{"content":[]}}\r\n\r\n')
         return response
@@ -154,7 +176,9 @@ async def test_cr_only_and_crlf_events_are_each_decided_mcp_proxy_1_7_5_1(
         await response.write(b"id: 1\rretry: 100\rdata:\r\r")
         await response.write(b'data: {"jsonrpc":"2.0","method":"notifications/message",\r\n')
         await response.write(b'data: "params":{"level":"info","data":"jane@example.com"}}\r\n\r\n')
-        await response.write(b'id: 2\rdata: {"jsonrpc":"2.0","id":1,"result":{"text":"jane@example.com"}}\r\r')
+        await response.write(
+            b'id: 2\rdata: {"jsonrpc":"2.0","id":1,"result":{"text":"jane@example.com"}}\r\r'
+        )
         return response
 
     async with scripted_upstream() as upstream, installed(gateway.app, RedactEmail()):
@@ -174,7 +198,9 @@ async def test_an_unparseable_event_ends_the_stream_mcp_proxy_5_1(
 ) -> None:
     async def stream(request: web.Request) -> web.StreamResponse:
         response = await start_sse(request)
-        await response.write(b'data: {"jsonrpc":"2.0","method":"notifications/message","params":{}}\n\n')
+        await response.write(
+            b'data: {"jsonrpc":"2.0","method":"notifications/message","params":{}}\n\n'
+        )
         await response.write(b"data: {this is not json\n\n")
         await response.write(b'data: {"jsonrpc":"2.0","id":1,"result":{"secret":"unchecked"}}\n\n')
         return response
@@ -185,7 +211,8 @@ async def test_an_unparseable_event_ends_the_stream_mcp_proxy_5_1(
         call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "x"}}
         answer = await http.post(gateway.mcp, json=call, headers=tenant.headers())
     assert "notifications/message" in answer.text
-    assert "not json" not in answer.text and "unchecked" not in answer.text
+    assert "not json" not in answer.text
+    assert "unchecked" not in answer.text
 
 
 async def test_client_disconnect_aborts_the_upstream_stream_mcp_proxy_1_8(
@@ -223,12 +250,15 @@ async def test_long_streams_end_cleanly_at_mcp_stream_max_seconds_mcp_proxy_4_2(
         await asyncio.sleep(3600)
         return response
 
-    async with scripted_upstream() as upstream, running_gateway(
-        proxy_settings(MCP_STREAM_MAX_SECONDS=0.5)
-    ) as gateway:
+    async with (
+        scripted_upstream() as upstream,
+        running_gateway(proxy_settings(MCP_STREAM_MAX_SECONDS=0.5)) as gateway,
+    ):
         upstream.handler = endless
         tenant = await create_tenant(gateway.app, upstream.url)
-        answer = await http.get(gateway.mcp, headers={**tenant.headers(), "accept": "text/event-stream"})
+        answer = await http.get(
+            gateway.mcp, headers={**tenant.headers(), "accept": "text/event-stream"}
+        )
     assert answer.status_code == 200
     assert answer.text == "id: 1\ndata: \n\n"
 
@@ -241,13 +271,19 @@ async def test_progress_notifications_arrive_in_order_before_the_result_mcp_prox
         "jsonrpc": "2.0",
         "id": 9,
         "method": "tools/call",
-        "params": {"name": "slow_count", "arguments": {"steps": 3}, "_meta": {"progressToken": "p"}},
+        "params": {
+            "name": "slow_count",
+            "arguments": {"steps": 3},
+            "_meta": {"progressToken": "p"},
+        },
     }
     answer = await http.post(
         gateway.mcp, json=call, headers=tenant.headers(**{"mcp-session-id": session_id})
     )
     messages = sse_messages(answer.text)
-    assert [m["params"]["progress"] for m in messages if m.get("method") == "notifications/progress"] == [1, 2, 3]
+    assert [
+        m["params"]["progress"] for m in messages if m.get("method") == "notifications/progress"
+    ] == [1, 2, 3]
     assert messages[-1]["id"] == 9
     assert messages[-1]["result"]["content"][0]["text"] == "counted to 3"
 
@@ -255,7 +291,10 @@ async def test_progress_notifications_arrive_in_order_before_the_result_mcp_prox
 async def test_ids_keep_their_json_type_and_unknown_fields_survive_mcp_proxy_5_8_5_9(
     gateway: Gateway, http: httpx.AsyncClient
 ) -> None:
-    raw = b'{"jsonrpc":"2.0","id":"1","result":{"x-unknown":{"k":[1,2.50,null]},"_meta":{"traceparent":"00-ab"},"resultType":"complete"}}'
+    raw = (
+        b'{"jsonrpc":"2.0","id":"1","result":{"x-unknown":{"k":[1,2.50,null]},'
+        b'"_meta":{"traceparent":"00-ab"},"resultType":"complete"}}'
+    )
     async with scripted_upstream() as upstream:
         upstream.handler = json_answer(raw)
         tenant = await create_tenant(gateway.app, upstream.url)
@@ -277,11 +316,15 @@ async def test_request_state_passes_byte_for_byte_mcp_proxy_5_4_5_5(
         upstream.handler = json_answer(raw)
         tenant = await create_tenant(gateway.app, upstream.url)
         first = await http.post(
-            gateway.mcp, json=modern_call(3, "ask_name", {}), headers=modern_headers(tenant, name="ask_name")
+            gateway.mcp,
+            json=modern_call(3, "ask_name", {}),
+            headers=modern_headers(tenant, name="ask_name"),
         )
         assert first.content == raw
         retry = modern_call(4, "ask_name", {})
-        retry["params"]["inputResponses"] = {"name": {"action": "accept", "content": {"name": "Ada"}}}
+        retry["params"]["inputResponses"] = {
+            "name": {"action": "accept", "content": {"name": "Ada"}}
+        }
         retry["params"]["requestState"] = first.json()["result"]["requestState"]
         body = orjson.dumps(retry)
         upstream.handler = json_answer(b'{"jsonrpc":"2.0","id":4,"result":{"content":[]}}')
@@ -293,14 +336,18 @@ async def test_input_required_round_trip_through_the_sdk_upstream_mcp_proxy_5_4(
     gateway: Gateway, tenant: Tenant, http: httpx.AsyncClient
 ) -> None:
     first = await http.post(
-        gateway.mcp, json=modern_call(1, "ask_name", {}), headers=modern_headers(tenant, name="ask_name")
+        gateway.mcp,
+        json=modern_call(1, "ask_name", {}),
+        headers=modern_headers(tenant, name="ask_name"),
     )
     result = first.json()["result"]
     assert result["resultType"] == "input_required"
     retry = modern_call(2, "ask_name", {})
     retry["params"]["inputResponses"] = {"name": {"action": "accept", "content": {"name": "Ada"}}}
     retry["params"]["requestState"] = result["requestState"]
-    second = await http.post(gateway.mcp, json=retry, headers=modern_headers(tenant, name="ask_name"))
+    second = await http.post(
+        gateway.mcp, json=retry, headers=modern_headers(tenant, name="ask_name")
+    )
     assert second.json()["result"]["content"][0]["text"] == "Hello, Ada!"
 
 

@@ -52,6 +52,8 @@ class AgentEntry:
     expires_at: float | None
     revoked_at: float | None
     active: bool
+    # When the entry was read from the database (epoch seconds, the reading instance's clock).
+    cached_at: float = 0.0
 
     def refusal(self, presented_hash: str, now: float) -> str | None:
         """Why this key may not be used right now, or None when it may."""
@@ -79,6 +81,9 @@ class AgentLookup:
         self._tasks: set[asyncio.Task[None]] = set()
         # Bumped by every invalidation: a load that raced one is used once, never cached.
         self._generation = 0
+        # When this instance last heard each object changed: a shared entry read from the
+        # database before that is stale, even if no instance has deleted it yet.
+        self._changed_at: dict[str, float] = {}
 
     async def start(self) -> None:
         await self._cache.subscribe(CHANNEL, self._on_invalidation)
@@ -106,7 +111,9 @@ class AgentLookup:
         if agent_id is not None:
             raw = await self._cache.get(f"cerberus:agent:{agent_id.decode()}")
             if raw is not None:
-                return AgentEntry(**orjson.loads(raw))
+                shared = AgentEntry(**orjson.loads(raw))
+                if not self._stale(shared):
+                    return shared
         entry = await self._query(presented)
         if entry is not None:
             await self._cache.set(
@@ -147,7 +154,16 @@ class AgentLookup:
                 and organisation.is_active
                 and organisation.deleted_at is None
             ),
+            cached_at=time.time(),
         )
+
+    def _stale(self, entry: AgentEntry) -> bool:
+        changed = max(
+            self._changed_at.get(f"agent:{entry.agent_id}", 0.0),
+            self._changed_at.get(f"workspace:{entry.workspace_id}", 0.0),
+            self._changed_at.get(f"organisation:{entry.organisation_id}", 0.0),
+        )
+        return entry.cached_at <= changed
 
     def _on_invalidation(self, raw: bytes) -> None:
         try:
@@ -161,6 +177,13 @@ class AgentLookup:
         if event.kind not in ("agent", "workspace", "organisation"):
             return
         self._generation += 1
+        now = time.time()
+        if len(self._changed_at) > 10_000:
+            # Older than any shared entry's TTL: those entries have expired anyway.
+            self._changed_at = {
+                key: at for key, at in self._changed_at.items() if at > now - self._ttl
+            }
+        self._changed_at[f"{event.kind}:{event.id}"] = now
         stale = {
             entry.agent_id
             for entry, _ in self._by_hash.values()
