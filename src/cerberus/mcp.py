@@ -41,6 +41,8 @@ _DATA_KEYS_WORDS = (
     " _meta"
 )
 DATA_KEYS = frozenset(_DATA_KEYS_WORDS.split())
+# Data subtrees that describe or annotate rather than carry records (not counted as rows).
+_NOT_RECORDS = frozenset({"_meta", "annotations", "inputSchema", "outputSchema", "requestedSchema"})
 # Methods whose params field is mirrored by the 2026-07-28 `Mcp-Name` header.
 NAME_BEARING = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
 _TEXT_MIME_PREFIXES = ("text/",)
@@ -137,7 +139,7 @@ def data_roots(message: Mapping[str, Any]) -> list[tuple[Path, Any]]:
         node, path = stack.pop()
         if isinstance(node, Mapping):
             for key, value in node.items():
-                if key in DATA_KEYS and key not in ("_meta", "annotations"):
+                if key in DATA_KEYS and key not in _NOT_RECORDS:
                     roots.append(((*path, key), value))
                 elif key not in SEALED_KEYS:
                     stack.append((value, (*path, key)))

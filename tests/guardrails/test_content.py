@@ -61,3 +61,10 @@ def test_source_code_over_max_chars_is_blocked_and_prose_is_not() -> None:
 def test_content_direction_setting() -> None:
     guard = ContentLargeDocuments(max_chars=10, direction="response")
     assert guard.check(tool_call({"a": "x" * 50}), context(REQUEST)).outcome is Outcome.ALLOW
+
+
+def test_schema_enums_are_not_rows() -> None:
+    schema = {"type": "object", "properties": {"c": {"enum": [f"v{i}" for i in range(50)]}}}
+    tools = {"jsonrpc": "2.0", "id": 1, "result": {"tools": [{"name": "t", "inputSchema": schema}]}}
+    guard = ContentStructuredData(max_rows=10)
+    assert guard.check(tools, context(RESPONSE)).outcome is Outcome.ALLOW
