@@ -68,3 +68,16 @@ def test_schema_enums_are_not_rows() -> None:
     tools = {"jsonrpc": "2.0", "id": 1, "result": {"tools": [{"name": "t", "inputSchema": schema}]}}
     guard = ContentStructuredData(max_rows=10)
     assert guard.check(tools, context(RESPONSE)).outcome is Outcome.ALLOW
+
+
+def test_large_structured_content_counts_as_a_document() -> None:
+    rows = [{"id": i, "note": "n" * 20} for i in range(100)]
+    message = tool_result("summary", structuredContent={"rows": rows})
+    verdict = ContentLargeDocuments(max_chars=1_000).check(message, context(RESPONSE))
+    assert verdict.outcome is Outcome.BLOCK
+    assert verdict.findings[0].where == ("$.result.structuredContent",)
+    small = tool_result("summary", structuredContent={"rows": rows[:3]})
+    assert (
+        ContentLargeDocuments(max_chars=1_000).check(small, context(RESPONSE)).outcome
+        is Outcome.ALLOW
+    )

@@ -1,4 +1,5 @@
-"""Stops documents too large to send through: any one text in a message over `max_chars`."""
+"""Stops documents too large to send through: any one text, or one structured JSON value
+(structuredContent, tool arguments), in a message over `max_chars` characters."""
 
 from __future__ import annotations
 
@@ -9,6 +10,23 @@ from pydantic import Field
 from cerberus import mcp
 from cerberus.guardrails import ALLOW, CheckContext, Family, Finding, Outcome, Verdict
 from cerberus.guardrails.text_checks import TextGuardrail
+
+
+def json_chars(value: Any, limit: int) -> int:
+    """About how long `value` is as JSON text (strings, keys, scalars), counting to `limit`."""
+    total = 0
+    stack = [value]
+    while stack and total <= limit:
+        node = stack.pop()
+        if isinstance(node, dict):
+            total += 2 + sum(len(str(key)) + 4 for key in node)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            total += 2 + len(node)
+            stack.extend(node)
+        else:
+            total += len(node) + 2 if isinstance(node, str) else len(str(node))
+    return total
 
 
 class ContentLargeDocuments(TextGuardrail):
@@ -23,8 +41,13 @@ class ContentLargeDocuments(TextGuardrail):
         if not self.applies(context):
             return ALLOW
         large = [slot.where for slot in mcp.texts(message) if len(slot.text) > self.max_chars]
+        large += [
+            mcp.where(path)
+            for path, value in mcp.data_roots(message)
+            if json_chars(value, self.max_chars) > self.max_chars
+        ]
         if not large:
             return ALLOW
         outcome = Outcome.BLOCK if self.action == "block" else Outcome.LOG_ONLY
-        reason = f"{self.type}: {len(large)} text(s) longer than {self.max_chars} characters"
+        reason = f"{self.type}: {len(large)} document(s) longer than {self.max_chars} characters"
         return self.verdict(outcome, [Finding("large_document", len(large), tuple(large))], reason)
