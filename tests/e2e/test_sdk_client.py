@@ -9,7 +9,7 @@ auto (2026-07-28) mode. Covers mcp-proxy 0 (both eras on one endpoint), 1.4, 1.6
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,15 +68,13 @@ def gateway(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 
 @pytest.fixture(scope="module")
-async def routes(
-    backend: Backend, upstream: Server, gateway: Server
-) -> AsyncIterator[dict[str, Route]]:
+async def routes(backend: Backend, upstream: Server, gateway: Server) -> dict[str, Route]:
     engine = create_engine(settings_for(backend))
     try:
         tenant = await create_tenant_in(create_sessionmaker(engine), f"{upstream.url}/mcp")
     finally:
         await engine.dispose()
-    yield {
+    return {
         "direct": Route(f"{upstream.url}/mcp", {}),
         "cerberus": Route(f"{gateway.url}/mcp", {"Authorization": f"Bearer {tenant.key}"}),
     }
