@@ -1,0 +1,92 @@
+"""The remaining rows of mcp-proxy.md, each checked where the gateway has a part in it."""
+
+from __future__ import annotations
+
+import httpx
+import orjson
+from aiohttp import web
+
+from tests.proxy.conftest import Gateway, Tenant, create_tenant, open_session, sse_messages
+from tests.proxy.guardrails import SEEN, Record, installed
+from tests.proxy.scripted import json_answer, scripted_upstream, start_sse
+
+
+async def test_each_upstream_event_is_relayed_exactly_once_mcp_proxy_4_4(
+    gateway: Gateway, http: httpx.AsyncClient
+) -> None:
+    async def stream(request: web.Request) -> web.StreamResponse:
+        response = await start_sse(request)
+        for number in range(1, 6):
+            await response.write(
+                b'id: %d\ndata: {"jsonrpc":"2.0","method":"notifications/message",'
+                b'"params":{"level":"info","data":%d}}\n\n' % (number, number)
+            )
+        await response.write(b'data: {"jsonrpc":"2.0","id":1,"result":{}}\n\n')
+        return response
+
+    async with scripted_upstream() as upstream:
+        upstream.handler = stream
+        tenant = await create_tenant(gateway.app, upstream.url)
+        call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "x"}}
+        answer = await http.post(gateway.mcp, json=call, headers=tenant.headers())
+    messages = sse_messages(answer.text)
+    assert [m["params"]["data"] for m in messages[:-1]] == [1, 2, 3, 4, 5]
+    assert messages[-1]["id"] == 1
+
+
+async def test_legacy_cancellation_reaches_the_same_session_mcp_proxy_5_6(
+    gateway: Gateway, tenant: Tenant, http: httpx.AsyncClient
+) -> None:
+    session_id = await open_session(http, gateway, tenant)
+    cancel = {
+        "jsonrpc": "2.0",
+        "method": "notifications/cancelled",
+        "params": {"requestId": 99, "reason": "user"},
+    }
+    answer = await http.post(
+        gateway.mcp, json=cancel, headers=tenant.headers(**{"mcp-session-id": session_id})
+    )
+    assert answer.status_code == 202
+
+
+async def test_task_results_are_decided_as_answers_to_their_own_method_mcp_proxy_5_7(
+    gateway: Gateway, http: httpx.AsyncClient
+) -> None:
+    async with scripted_upstream() as upstream, installed(gateway.app, Record()):
+        upstream.handler = json_answer(
+            b'{"jsonrpc":"2.0","id":2,"result":{"content":[{"type":"text","text":"done"}]}}'
+        )
+        tenant = await create_tenant(gateway.app, upstream.url)
+        poll = {"jsonrpc": "2.0", "id": 2, "method": "tasks/result", "params": {"taskId": "t1"}}
+        await http.post(gateway.mcp, json=poll, headers=tenant.headers())
+    (response,) = [context for _, context in SEEN if context.direction == "response"]
+    assert response.method == "tasks/result"
+    assert response.request == {"method": "tasks/result", "params": {"taskId": "t1"}}
+
+
+async def test_results_are_never_cached_across_agents_mcp_proxy_5_10(
+    gateway: Gateway, http: httpx.AsyncClient
+) -> None:
+    async with scripted_upstream() as upstream:
+        upstream.handler = json_answer(
+            b'{"jsonrpc":"2.0","id":1,"result":{"tools":[],"cacheScope":"private"}}'
+        )
+        first = await create_tenant(gateway.app, upstream.url)
+        second = await create_tenant(gateway.app, upstream.url)
+        for tenant in (first, second, first):
+            listed = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+            answer = await http.post(gateway.mcp, json=listed, headers=tenant.headers())
+            assert orjson.loads(answer.content)["result"]["cacheScope"] == "private"
+        assert len(upstream.received) == 3
+
+
+async def test_well_known_oauth_paths_are_not_proxied_nor_key_checked_mcp_proxy_9_4(
+    gateway: Gateway, http: httpx.AsyncClient
+) -> None:
+    for path in (
+        "/.well-known/oauth-protected-resource/mcp",
+        "/.well-known/oauth-protected-resource",
+    ):
+        answer = await http.get(f"{gateway.url}{path}")
+        assert answer.status_code == 404
+        assert "www-authenticate" not in answer.headers
