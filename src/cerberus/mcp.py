@@ -72,6 +72,9 @@ class TextSlot:
     # Why redaction may not rewrite this text (None: it may).
     locked: str | None = None
     data: bytes = field(default=b"", repr=False, compare=False)
+    # For a value inside user data, the object key it sits under: `{"password": "..."}` says
+    # what its value is, and detectors that read context ("SSN", "api_key =") need that.
+    key: str | None = None
 
     @property
     def where(self) -> str:
@@ -148,8 +151,11 @@ def data_roots(message: Mapping[str, Any]) -> list[tuple[Path, Any]]:
     return roots
 
 
-def _slot(path: Path, text: str, kind: SlotKind, locked: str | None) -> TextSlot:
-    return TextSlot(path, text, kind, locked, text.encode("utf-8", "surrogatepass"))
+def _slot(
+    path: Path, text: str, kind: SlotKind, locked: str | None, in_data: bool = False
+) -> TextSlot:
+    key = path[-1] if in_data and path and isinstance(path[-1], str) else None
+    return TextSlot(path, text, kind, locked, text.encode("utf-8", "surrogatepass"), key)
 
 
 def _walk(message: Mapping[str, Any]) -> Iterator[TextSlot]:
@@ -171,12 +177,12 @@ def _walk(message: Mapping[str, Any]) -> Iterator[TextSlot]:
                 locked = "mirrored by the Mcp-Name header"
             elif path[-1] == "uri" and not in_data:
                 locked = locked or "a URI"
-            yield _slot(path, node, SlotKind.TEXT, locked)
+            yield _slot(path, node, SlotKind.TEXT, locked, in_data)
         elif isinstance(node, bool) or node is None:
             continue
         elif isinstance(node, int | float):
             if in_data:
-                yield _slot(path, repr(node), SlotKind.NUMBER, "a number")
+                yield _slot(path, repr(node), SlotKind.NUMBER, "a number", in_data)
         elif isinstance(node, Mapping):
             blob = _decoded_blob(node)
             if blob is not None:

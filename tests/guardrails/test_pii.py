@@ -96,3 +96,9 @@ def test_config_schema_offers_action_choice_and_direction() -> None:
     assert kind.actions == ("block", "redact", "log_only")
     schema = kind.config_schema()
     assert schema["properties"]["direction"]["enum"] == ["request", "response", "both"]
+
+
+def test_nine_digits_under_an_ssn_key_are_an_ssn() -> None:
+    message = tool_result("ok", structuredContent={"ssn": "536224839", "order": "536224839"})
+    verdict = guardrail("pii_ssn").check(message, context(RESPONSE))
+    assert [finding.where for finding in verdict.findings] == [("$.result.structuredContent.ssn",)]

@@ -41,3 +41,12 @@ def test_placeholders_hashes_and_ids_are_allowed() -> None:
         "request_id = 550e8400-e29b-41d4-a716-446655440000",
     )
     assert Secrets().check(message, context(RESPONSE)).outcome is Outcome.ALLOW
+
+
+def test_a_value_is_read_with_the_key_it_sits_under() -> None:
+    arguments = {"login": {"user": "ana", "password": "hunter2hunter2"}, "note": "hunter2hunter2"}
+    verdict = Secrets(action="redact").check(tool_call(arguments), context(REQUEST))
+    assert verdict.message is not None
+    redacted = verdict.message["params"]["arguments"]
+    assert redacted["login"] == {"user": "ana", "password": "[REDACTED:SECRET]"}
+    assert redacted["note"] == "hunter2hunter2"  # the same text under another name is not a secret

@@ -74,7 +74,7 @@ class DetectorGuardrail(TextGuardrail):
         if not self.applies(context):
             return ALLOW
         compiled = self.scanner()
-        found = [(slot, hits) for slot in mcp.texts(message) if (hits := compiled.scan(slot.data))]
+        found = [(slot, hits) for slot in mcp.texts(message) if (hits := scan_slot(compiled, slot))]
         if not found:
             return ALLOW
         findings = _findings(found)
@@ -98,6 +98,20 @@ class DetectorGuardrail(TextGuardrail):
         if rewrite.message is None:
             return self.verdict(Outcome.BLOCK, findings, f"{reason}; {rewrite.refusal}")
         return Verdict(Outcome.MODIFY, self.type, tuple(findings), message=rewrite.message)
+
+
+def scan_slot(compiled: Scanner, slot: mcp.TextSlot) -> list[Hit]:
+    """Hits in one text; a value under an object key is read as `key = "value"`, so that
+    `{"password": "..."}` or `{"ssn": "123456789"}` is seen the way the same line of code is."""
+    if slot.key is None:
+        return compiled.scan(slot.data)
+    prefix = f'{slot.key} = "'.encode("utf-8", "surrogatepass")
+    shift, size = len(prefix), len(slot.data)
+    return [
+        Hit(hit.detector, hit.start - shift, min(hit.end - shift, size))
+        for hit in compiled.scan(prefix + slot.data + b'"')
+        if shift <= hit.start < shift + size
+    ]
 
 
 def _findings(found: Sequence[tuple[mcp.TextSlot, list[Hit]]]) -> list[Finding]:
