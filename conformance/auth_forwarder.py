@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import os
 import signal
 import sys
@@ -49,9 +50,10 @@ def forwarded_request_headers(request: web.Request, key: str) -> CIMultiDict[str
     return headers
 
 
-def build_app(target: str, key: str) -> web.Application:
+def build_app(targets: list[str], key: str) -> web.Application:
+    """Several targets take requests in turn, as a load balancer in front of instances would."""
     app = web.Application(client_max_size=64 * 1024 * 1024)
-    base = target.rstrip("/")
+    bases = itertools.cycle([target.rstrip("/") for target in targets])
 
     async def open_session(app: web.Application) -> None:
         app["client"] = ClientSession(
@@ -68,7 +70,7 @@ def build_app(target: str, key: str) -> web.Application:
         body = await request.read()
         async with client.request(
             request.method,
-            base + request.rel_url.raw_path_qs,
+            next(bases) + request.rel_url.raw_path_qs,
             headers=forwarded_request_headers(request, key),
             data=body if body else None,
             skip_auto_headers=NO_AUTO_HEADERS,
@@ -92,12 +94,12 @@ def build_app(target: str, key: str) -> web.Application:
     return app
 
 
-async def serve(host: str, port: int, target: str, key: str) -> None:
+async def serve(host: str, port: int, targets: list[str], key: str) -> None:
     # handler_cancellation: a client that hangs up also ends the upstream request at once.
-    runner = web.AppRunner(build_app(target, key), handler_cancellation=True, access_log=None)
+    runner = web.AppRunner(build_app(targets, key), handler_cancellation=True, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
-    sys.stdout.write(f"forwarding http://{host}:{port} -> {target}\n")
+    sys.stdout.write(f"forwarding http://{host}:{port} -> {', '.join(targets)}\n")
     sys.stdout.flush()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -111,7 +113,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--target", required=True, help="base URL, e.g. http://127.0.0.1:8000")
+    parser.add_argument(
+        "--target",
+        required=True,
+        action="append",
+        help="base URL, e.g. http://127.0.0.1:8000; repeat it to spread requests in turn",
+    )
     args = parser.parse_args()
     key = os.environ.get(KEY_ENV)
     if not key:

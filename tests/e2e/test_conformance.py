@@ -1,5 +1,6 @@
 """A fast subset of the official MCP conformance suite, through Cerberus in front of the SDK
-fixture upstream, compared check by check with the same scenarios run directly.
+fixture upstream, compared check by check with the same scenarios run directly. On PostgreSQL +
+Redis, two Cerberus instances take the requests in turn, as behind a load balancer.
 
 Needs Node 22 and the suite from npm (`make conformance-install`); without them the test is
 skipped, so `make test` never depends on npm. `make conformance` runs every scenario.
@@ -101,7 +102,8 @@ def start_upstream(stack: ExitStack, logs: Path) -> Server:
 
 
 def start_gateway(stack: ExitStack, backend: Backend, tenant: Tenant, logs: Path) -> str:
-    """Cerberus on the test backend, and the forwarder that adds the agent key."""
+    """Cerberus on the test backend (two instances taking requests in turn when there is a
+    shared cache for them), and the forwarder that adds the agent key."""
     forwarder_port = free_port()
     env = {
         "DATABASE_URL": backend.database_url,
@@ -113,16 +115,13 @@ def start_gateway(stack: ExitStack, backend: Backend, tenant: Tenant, logs: Path
         "LOG_LEVEL": "WARNING",
         "ALLOWED_ORIGINS": f"http://127.0.0.1:{forwarder_port}",
     }
-    (gateway,) = stack.enter_context(cerberus_servers(1, env, logs))
+    instances = stack.enter_context(cerberus_servers(2 if backend.redis_url else 1, env, logs))
+    argv = [sys.executable, str(ROOT / "conformance" / "auth_forwarder.py")]
+    argv += ["--port", str(forwarder_port)]
+    for instance in instances:
+        argv += ["--target", instance.url]
     forwarder = start(
-        [
-            sys.executable,
-            str(ROOT / "conformance" / "auth_forwarder.py"),
-            "--port",
-            str(forwarder_port),
-            "--target",
-            gateway.url,
-        ],
+        argv,
         port=forwarder_port,
         log_path=logs / "forwarder.log",
         env={"CONFORMANCE_AGENT_KEY": tenant.key},
