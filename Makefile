@@ -100,8 +100,9 @@ $(CONFORMANCE_STAMP):
 conformance-install: $(CONFORMANCE_STAMP)
 
 ## conformance: the MCP conformance suite (legacy and 2026-07-28), directly and through Cerberus
+## (CONFORMANCE_ARGS="--instances 2 --database-url ... --redis-url ..." and other run.py options)
 conformance: $(STAMP) $(CONFORMANCE_STAMP)
-	$(BIN)/python conformance/run.py --npm-dir $(CONFORMANCE_NPM)
+	$(BIN)/python conformance/run.py --npm-dir $(CONFORMANCE_NPM) $(CONFORMANCE_ARGS)
 
 ## bench: measure what the gateway costs (under 5 min): bench/results/, docs/benchmarks.md
 BENCH_STAMP := $(VENV)/.bench-installed
