@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi.exceptions import RequestValidationError
+
+
+def reject_null(value: Any) -> Any:
+    """For PATCH schemas: leaving a field out keeps it; sending null for a required one is 422."""
+    if value is None:
+        raise ValueError("may not be null; leave the field out to keep its value")
+    return value
 
 
 def field_error(field: str, message: str) -> RequestValidationError:

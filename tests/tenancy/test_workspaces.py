@@ -144,6 +144,7 @@ async def test_patch_is_partial_and_validates_settings(
     invalid = await client.patch(
         path, headers=headers_for(admin), json={"settings": {"fail_mode": "sometimes"}}
     )
+    nulled = await client.patch(path, headers=headers_for(admin), json={"name": None})
 
     assert opened.status_code == 200
     assert opened.json()["settings"]["fail_mode"] == "open"
@@ -152,6 +153,8 @@ async def test_patch_is_partial_and_validates_settings(
     await invalidations.wait_for("workspace", workspace.id)
     assert invalid.status_code == 422
     assert invalid.json()["errors"][0]["field"] == "settings.fail_mode"
+    assert nulled.status_code == 422
+    assert nulled.json()["errors"][0]["field"] == "name"
 
 
 async def test_list_filters_by_environment(

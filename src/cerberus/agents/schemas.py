@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from cerberus.field_errors import reject_null
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 AgentStatus = Literal["active", "expired", "revoked"]
@@ -23,11 +25,15 @@ class AgentCreate(BaseModel):
 
 
 class AgentUpdate(BaseModel):
+    """Partial; `null` clears `description` and `expires_at`."""
+
     model_config = ConfigDict(extra="forbid")
 
     name: Name | None = None
     description: str | None = Field(default=None, max_length=2000)
     expires_at: AwareDatetime | None = None
+
+    _not_null = field_validator("name", mode="before")(reject_null)
 
 
 class AgentRotate(BaseModel):

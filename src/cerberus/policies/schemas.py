@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from cerberus.field_errors import reject_null
 from cerberus.guardrails import POLICY_ACTIONS
 
 PolicyScope = Literal["organisation", "workspace", "agent"]
@@ -49,6 +50,10 @@ class PolicyUpdate(BaseModel):
     enabled: bool | None = None
     workspace_id: str | None = None
     agent_id: str | None = None
+
+    _not_null = field_validator("name", "action", "config", "priority", "enabled", mode="before")(
+        reject_null
+    )
 
 
 class PolicyRead(BaseModel):

@@ -5,9 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from cerberus.auth.passwords import check_password_strength
+from cerberus.field_errors import reject_null
 from cerberus.tenancy.upstream_urls import check_upstream_url
 
 Slug = Annotated[
@@ -57,6 +66,8 @@ class OrganisationUpdate(BaseModel):
     settings: dict[str, Any] | None = None
     is_active: bool | None = None
 
+    _not_null = field_validator("name", "slug", "settings", "is_active", mode="before")(reject_null)
+
 
 class OrganisationRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
@@ -101,6 +112,10 @@ class WorkspaceUpdate(BaseModel):
     settings: WorkspaceSettings | None = None
     is_active: bool | None = None
 
+    _not_null = field_validator(
+        "name", "slug", "environment_type", "mcp_server_url", "settings", "is_active", mode="before"
+    )(reject_null)
+
 
 class WorkspaceRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
@@ -134,6 +149,10 @@ class UserUpdate(BaseModel):
     role: OrgRole | None = None
     full_name: Name | None = None
     is_active: bool | None = None
+
+    _not_null = field_validator("email", "password", "role", "is_active", mode="before")(
+        reject_null
+    )
 
 
 class UserRead(BaseModel):
