@@ -134,7 +134,8 @@ def render(results: dict[str, Any]) -> str:
         f"Redis {system.get('redis')}. Commit {system.get('git_commit')}"
         f"{' (src/ modified)' if system.get('git_dirty') else ''}.",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in packages.items() if v) + ".",
-        f"Settings: {results.get('settings')}; harness took {results.get('harness_seconds')} s.",
+        f"Settings: {results.get('settings')}; harness took {results.get('harness_seconds')} s "
+        f"({results.get('phase_seconds')}).",
         f"Load average at start {results.get('load_average_at_start')}, at end "
         f"{results.get('load_average_at_end')}; 'other load' below is the share of all cores "
         "used by processes outside the benchmark during each run (median).",

@@ -44,8 +44,8 @@ class Scenario:
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--reps", type=int, default=3, help="repetitions of every run")
-    parser.add_argument("--seconds", type=float, default=2.5, help="measured seconds per run")
-    parser.add_argument("--warmup", type=float, default=0.4, help="unmeasured seconds per run")
+    parser.add_argument("--seconds", type=float, default=1.5, help="measured seconds per run")
+    parser.add_argument("--warmup", type=float, default=0.3, help="unmeasured seconds per run")
     parser.add_argument("--cold-starts", type=int, default=3)
     parser.add_argument("--no-postgres", action="store_true", help="skip PostgreSQL + Redis")
     parser.add_argument("--no-scan", action="store_true")
@@ -120,9 +120,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 name = spec.name if kind == "sdk" else f"stub_{spec.name}"
                 target = Target(name, f"{gateways[spec.name].url}/mcp", spec.keys[kind], redacts)
                 scenarios.append(Scenario(name, kind, target, proc, gateways[spec.name]))
+        references: dict[str, procs.Proc] = {}
         for kind, proc in (("sdk", upstream), ("stub", stub)):
             name = "reference_proxy" if kind == "sdk" else "stub_reference_proxy"
-            reference = _start_reference(name, urls[kind], logs, started)
+            reference = references[name] = _start_reference(name, urls[kind], logs, started)
             procs.wait_http(reference, "/mcp")
             target = Target(name, f"{reference.url}/mcp")
             scenarios.append(Scenario(name, kind, target, proc, reference))
@@ -131,22 +132,38 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         results["scenarios"] = {s.name: s.unavailable or "ok" for s in scenarios}
 
         live = [s for s in scenarios if s.unavailable is None]
+        phases = results["phase_seconds"] = {"start": round(time.perf_counter() - begun, 1)}
+        mark = time.perf_counter()
         results["runs"] = await _interleaved(live, args)
+        phases["scenarios"] = round(time.perf_counter() - mark, 1)
         results["rss_mib"] = {
             name: {"rss": round(p.rss_mib(), 1), "peak": round(p.peak_rss_mib(), 1)}
-            for name, p in {"upstream_sdk": upstream, "upstream_stub": stub, **gateways}.items()
+            for name, p in {
+                "upstream_sdk": upstream,
+                "upstream_stub": stub,
+                **gateways,
+                **references,
+            }.items()
         }
+        mark = time.perf_counter()
         results["cold_start"] = await _cold_starts(specs, urls, live, logs, args.cold_starts)
+        phases["cold_start"] = round(time.perf_counter() - mark, 1)
         await asyncio.sleep(1.0)  # let the audit writers flush their last batch
         results["audit_events"] = {
             spec.name: await gateway.audit_event_count(spec) for spec in specs
         }
         if not args.no_profile:
-            results["profiles"] = await profile.profile_gateway(live, work, 6.0)
+            mark = time.perf_counter()
+            results["profiles"] = await profile.profile_gateway(live, work, 5.0)
+            phases["profiles"] = round(time.perf_counter() - mark, 1)
+        mark = time.perf_counter()
         results["guardrail_cost"] = await asyncio.to_thread(guardrail_cost.run_guardrail_cost)
+        phases["guardrail_cost"] = round(time.perf_counter() - mark, 1)
         if not args.no_scan:
             # Its own event loop, in a thread: this one is busy awaiting it.
+            mark = time.perf_counter()
             results["scan_cost"] = await asyncio.to_thread(scan.run_scan_cost)
+            phases["scan_cost"] = round(time.perf_counter() - mark, 1)
         results["summary"] = report.summarise(results)
     finally:
         for proc in reversed(started):
@@ -267,10 +284,12 @@ async def _cold_starts(
     measured: dict[str, Any] = {}
     live_names = {s.name for s in live}
     for spec in specs:
+        # The target is for the full policy set; the policy-free gateway gets one start.
         if spec.name not in live_names:
             continue
+        starts = count if spec.policies else min(count, 1)
         samples, ready, rss = [], [], []
-        for index in range(count):
+        for index in range(starts):
             proc = gateway.start_gateway(spec, logs, suffix=f"-cold-{index}")
             try:
                 redacts = redacted_values(spec.policies)
