@@ -64,7 +64,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_exception_handler(Exception, _unexpected_error)
     app.include_router(health.router)
     app.include_router(api.router)
-    app.router.routes.extend(proxy_routes)
+    # First in the list: the proxy is the hot path, matched before any control-plane route.
+    app.router.routes[0:0] = proxy_routes
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.CORS_ORIGINS,
