@@ -21,6 +21,7 @@ from cerberus.errors import CerberusError
 from cerberus.logs import RequestLogMiddleware, configure_logging
 from cerberus.migrate import upgrade
 from cerberus.policies.compiled import PipelineCache
+from cerberus.proxy.routes import ProxyShortcut
 from cerberus.proxy.routes import routes as proxy_routes
 from cerberus.proxy.sessions import SessionStore
 from cerberus.proxy.upstream import UpstreamClient
@@ -79,6 +80,7 @@ def create_app(settings: Settings) -> FastAPI:
             "X-Response-Decision-ID",
         ],
     )
+    app.add_middleware(ProxyShortcut)
     app.add_middleware(RequestLogMiddleware)
     return app
 

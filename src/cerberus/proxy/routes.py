@@ -15,6 +15,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cerberus import jsonrpc
 from cerberus.agents.lookup import AgentEntry
@@ -260,6 +261,39 @@ def _readable_id(body: bytes) -> Any:
         if isinstance(candidate, str | int) and not isinstance(candidate, bool):
             return candidate
     return None
+
+
+PROXY_PREFIX = "/governance-plane/api/v1/proxy"
+
+
+class ProxyShortcut:
+    """Sends MCP requests straight to the endpoint, past the routing and middleware the
+    control plane needs (conventions.md, "The hot path").
+
+    Requests with an `Origin` (browsers) take the normal way so CORS applies; so does any
+    method the endpoint does not take, to get the router's 405.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and _is_proxy_path(scope["path"]) and _direct(scope):
+            request = Request(scope, receive, send)
+            response = await mcp_endpoint(request)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def _is_proxy_path(path: str) -> bool:
+    return path == "/mcp" or path == PROXY_PREFIX or path.startswith(PROXY_PREFIX + "/")
+
+
+def _direct(scope: Scope) -> bool:
+    if scope["method"] not in METHODS:
+        return False
+    return all(name != b"origin" for name, _ in scope["headers"])
 
 
 routes = [
