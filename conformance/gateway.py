@@ -57,7 +57,13 @@ class running:
 
 
 def start_gateway(
-    stack: ExitStack, upstream_url: str, backing: Backing, logs: Path, instances: int = 1
+    stack: ExitStack,
+    upstream_url: str,
+    backing: Backing,
+    logs: Path,
+    *,
+    instances: int = 1,
+    starter_policies: bool = False,
 ) -> Gateway:
     forwarder_port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
@@ -74,7 +80,7 @@ def start_gateway(
     settings = Settings(
         DATA_DIR=backing.data_dir, DATABASE_URL=backing.database_url, REDIS_URL=backing.redis_url
     )
-    tenant = asyncio.run(provision(settings, upstream_url))
+    tenant = asyncio.run(provision(settings, upstream_url, starter_policies=starter_policies))
     targets = []
     for index in range(instances):
         port = free_port()

@@ -58,7 +58,12 @@ def main() -> int:
             backing = Backing(data_dir, args.database_url, args.redis_url)
             with ExitStack() as gateway_stack:
                 gateway = start_gateway(
-                    gateway_stack, f"{upstream.base_url}/mcp", backing, logs, args.instances
+                    gateway_stack,
+                    f"{upstream.base_url}/mcp",
+                    backing,
+                    logs,
+                    instances=args.instances,
+                    starter_policies=args.starter_policies,
                 )
                 targets["cerberus"] = gateway.url
                 run_all(args, suites, targets, results, output)
@@ -114,6 +119,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--redis-url", help="Cerberus' shared cache (default: in-process)")
     parser.add_argument(
         "--instances", type=int, default=1, help="Cerberus instances, taking requests in turn"
+    )
+    parser.add_argument(
+        "--starter-policies",
+        action="store_true",
+        help="give the tenant the `cerberus demo` starter policies (rate limits left out)",
     )
     args = parser.parse_args()
     if args.instances > 1 and not args.redis_url:
