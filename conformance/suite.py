@@ -35,6 +35,12 @@ SUITES = (
         "0.1.16 (stable): its active 2025-06-18 and 2025-11-25 scenarios",
     ),
     Suite(
+        "2025-06-18",
+        "modern",
+        ("--spec-version", "2025-06-18"),
+        "0.2.0-alpha.12: the scenarios that apply to 2025-06-18, at that version",
+    ),
+    Suite(
         "2025-11-25",
         "modern",
         ("--requirements", "2025-11-25"),
@@ -120,8 +126,8 @@ def run_suite(
         if scenarios
         else [[*base, "server", "--url", url, *suite.args, "-o", str(output)]]
     )
-    if scenarios and suite.args[:1] == ("--requirements",):
-        # A single scenario runs at the wire version the requirement set names.
+    if scenarios and suite.args[:1] in (("--requirements",), ("--spec-version",)):
+        # A single scenario runs at the wire version the run names.
         runs = [[*run, "--spec-version", suite.args[1]] for run in runs]
     with (output / "suite.log").open("ab") as log:
         for argv in runs:
