@@ -13,10 +13,28 @@ PY="$INFRA_VENV/bin/python"
 # Keep every tool offline and quiet, and out of the work tree.
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
-echo '{}' > "$TMP/terraformrc"
 export CHECKPOINT_DISABLE=1 TF_IN_AUTOMATION=1 TF_INPUT=0
 export TF_CLI_CONFIG_FILE="$TMP/terraformrc" TF_DATA_DIR="$TMP/tfdata"
 unset BC_API_KEY PRISMA_API_URL
+
+# `terraform validate` needs the providers' schemas only: schema_provider.py serves them
+# (hashicorp/aws from the cdktn wheel's schema), installed as development overrides.
+ROOT="$(pwd)"
+mkdir -p "$TMP/providers"
+for provider in aws random; do
+  printf '#!/bin/sh\nexec "%s" "%s" %s "%s" "%s"\n' "$ROOT/$PY" "$ROOT/infra/checks/schema_provider.py" \
+    "$provider" "$ROOT/$AWS_SCHEMA" "$ROOT/infra" > "$TMP/providers/terraform-provider-$provider"
+  chmod +x "$TMP/providers/terraform-provider-$provider"
+done
+cat > "$TMP/terraformrc" <<RC
+provider_installation {
+  dev_overrides {
+    "hashicorp/aws"    = "$TMP/providers"
+    "hashicorp/random" = "$TMP/providers"
+  }
+  direct {}
+}
+RC
 
 pass=0
 fail=0
@@ -38,10 +56,11 @@ tf() { "$PY" infra/checks/tf.py "$@"; }
 # Exit 3 = not formatted, 2 = HCL syntax error.
 step "terraform fmt -check" tf fmt -check -recursive -diff -no-color infra
 
-# Terraform itself reads every module call: unknown or missing module arguments, duplicate
-# calls and bad module paths fail here (terraform 1.15 `get`, no provider needed).
+# Terraform itself checks each root with its modules: module arguments and outputs, types,
+# references, functions, and every resource against the provider schema.
+validate() { tf -chdir="$1" get -no-color && tf -chdir="$1" validate -no-color; }
 for dir in infra/bootstrap infra/environments/*/; do
-  step "terraform get ${dir%/}" tf -chdir="$dir" get -no-color
+  step "terraform validate ${dir%/}" validate "$dir"
 done
 
 # The schema half of `terraform validate`: argument and block names, required arguments, and
