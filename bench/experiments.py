@@ -29,6 +29,7 @@ VARIANTS: dict[str, tuple[dict[str, str], str | None]] = {
     "MCP_MAX_KEEPALIVE_CONNECTIONS=100": ({"MCP_MAX_KEEPALIVE_CONNECTIONS": "100"}, None),
     "FastAPI telemetry off": ({}, "bench.experiment_app:no_telemetry"),
     "/mcp routes matched first": ({}, "bench.experiment_app:proxy_routes_first"),
+    "MALLOC_ARENA_MAX=2 (fewer glibc arenas)": ({"MALLOC_ARENA_MAX": "2"}, None),
     "all four": (
         {"LOG_LEVEL": "WARNING", "MCP_MAX_KEEPALIVE_CONNECTIONS": "100"},
         "bench.experiment_app:all_fixes",
@@ -100,7 +101,10 @@ async def run(reps: int, seconds: float) -> dict[str, Any]:
                     runs[name].append(
                         {"concurrency": concurrency, **outcome.summary(), "gateway_cpu_ms": cpu}
                     )
-        return {"variants": {name: _medians(rows) for name, rows in runs.items()}, "runs": runs}
+        medians = {name: _medians(rows) for name, rows in runs.items()}
+        for name, proc in variants.items():
+            medians[name]["rss_mib"] = round(proc.rss_mib(), 1)
+        return {"variants": medians, "runs": runs}
     finally:
         for proc in reversed(started):
             proc.stop()
@@ -124,13 +128,15 @@ def main() -> None:
     args = parser.parse_args()
     results = uvloop.run(run(args.reps, args.seconds))
     (RESULTS / "experiments.json").write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
-    print("| variant | c=1 req/s | c=1 p50 ms | c=1 CPU ms/req | c=32 req/s | c=32 CPU ms/req |")  # noqa: T201
-    print("|---|---|---|---|---|---|")  # noqa: T201
+    print(  # noqa: T201
+        "| variant | c=1 req/s | c=1 p50 ms | c=1 CPU ms/req | c=32 req/s | c=32 CPU ms/req "
+        "| RSS MiB |\n|---|---|---|---|---|---|---|"
+    )
     for name, m in results["variants"].items():
         one, many = m["c1"], m["c32"]
         print(  # noqa: T201
             f"| {name} | {one['rps']:.0f} | {one['p50_ms']:.2f} | {one['gateway_cpu_ms']:.3f} "
-            f"| {many['rps']:.0f} | {many['gateway_cpu_ms']:.3f} |"
+            f"| {many['rps']:.0f} | {many['gateway_cpu_ms']:.3f} | {m['rss_mib']} |"
         )
 
 

@@ -88,7 +88,7 @@ def start(
     return Proc(name, process, port, log_path, started)
 
 
-def wait_http(proc: Proc, path: str, timeout: float = 30) -> None:
+def wait_http(proc: Proc, path: str, timeout: float = 120) -> None:
     """Until the server answers anything below 500 on `path` (405 on GET /mcp counts)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
