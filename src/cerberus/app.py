@@ -108,6 +108,7 @@ async def _stop_proxy(app: FastAPI) -> None:
     except Exception:
         logger.exception("audit events could not be written at shutdown")
     await app.state.upstream.close()
+    await app.state.agents.close()
 
 
 def app_from_env() -> FastAPI:

@@ -205,3 +205,15 @@ async def test_no_database_query_on_the_hot_path_once_warm(
         finally:
             event.remove(engine, "before_cursor_execute", count)
     assert statements == []
+
+
+async def test_keys_resolve_from_the_database_while_the_shared_cache_is_down(
+    proxy_settings, stateless_upstream: Server, http: httpx.AsyncClient
+) -> None:
+    from tests.servers import free_port
+
+    settings = proxy_settings(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    async with running_gateway(settings) as gateway:
+        tenant = await create_tenant(gateway.app, f"{stateless_upstream.url}/mcp")
+        assert (await call(http, gateway, tenant.key)).status_code == 200
+        assert (await call(http, gateway, "sk-unknown")).status_code == 401

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -35,6 +35,7 @@ logger = logging.getLogger("cerberus.agents.lookup")
 ENTRY_TTL_SECONDS = 30.0
 UNKNOWN_TTL_SECONDS = 2.0
 HASH_INDEX_TTL_SECONDS = 24 * 3600.0
+UNSUBSCRIBED_TTL_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -84,9 +85,33 @@ class AgentLookup:
         # When this instance last heard each object changed: a shared entry read from the
         # database before that is stale, even if no instance has deleted it yet.
         self._changed_at: dict[str, float] = {}
+        self._subscribed = False
 
     async def start(self) -> None:
-        await self._cache.subscribe(CHANNEL, self._on_invalidation)
+        if not await self._try_subscribe():
+            self._spawn(self._subscribe_later())
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _try_subscribe(self) -> bool:
+        try:
+            await self._cache.subscribe(CHANNEL, self._on_invalidation)
+        except Exception as exc:
+            logger.warning("cannot subscribe to invalidations yet", extra={"error": repr(exc)})
+            return False
+        self._subscribed = True
+        return True
+
+    async def _subscribe_later(self) -> None:
+        # The gateway starts while the cache is down; until it hears invalidations, entries
+        # live for one second only (see resolve).
+        while True:
+            await asyncio.sleep(1.0)
+            if await self._try_subscribe():
+                return
 
     async def resolve(self, key: str) -> tuple[AgentEntry | None, str]:
         """The agent for a presented key and "" , or None and the reason it is refused."""
@@ -100,6 +125,8 @@ class AgentLookup:
             entry = await self._load(presented)
             if generation == self._generation:
                 ttl = self._ttl if entry is not None else UNKNOWN_TTL_SECONDS
+                if not self._subscribed:
+                    ttl = min(ttl, UNSUBSCRIBED_TTL_SECONDS)
                 self._by_hash[presented] = (entry, time.monotonic() + ttl)
         if entry is None:
             return None, "unknown key"
@@ -107,21 +134,36 @@ class AgentLookup:
         return (None, reason) if reason else (entry, "")
 
     async def _load(self, presented: str) -> AgentEntry | None:
-        agent_id = await self._cache.get(f"cerberus:agent-key:{presented}")
-        if agent_id is not None:
-            raw = await self._cache.get(f"cerberus:agent:{agent_id.decode()}")
-            if raw is not None:
-                shared = AgentEntry(**orjson.loads(raw))
-                if not self._stale(shared):
-                    return shared
+        try:
+            agent_id = await self._cache.get(f"cerberus:agent-key:{presented}")
+            raw = (
+                await self._cache.get(f"cerberus:agent:{agent_id.decode()}")
+                if agent_id is not None
+                else None
+            )
+        except Exception as exc:
+            # The shared cache is a shortcut, not the source: go to the database.
+            logger.warning("shared cache unavailable for key lookup", extra={"error": repr(exc)})
+            return await self._query(presented)
+        if raw is not None:
+            shared = AgentEntry(**orjson.loads(raw))
+            if not self._stale(shared):
+                return shared
         entry = await self._query(presented)
         if entry is not None:
-            await self._cache.set(
-                f"cerberus:agent-key:{presented}", entry.agent_id.encode(), HASH_INDEX_TTL_SECONDS
-            )
-            await self._cache.set(
-                f"cerberus:agent:{entry.agent_id}", orjson.dumps(asdict(entry)), self._ttl
-            )
+            try:
+                await self._cache.set(
+                    f"cerberus:agent-key:{presented}",
+                    entry.agent_id.encode(),
+                    HASH_INDEX_TTL_SECONDS,
+                )
+                await self._cache.set(
+                    f"cerberus:agent:{entry.agent_id}", orjson.dumps(asdict(entry)), self._ttl
+                )
+            except Exception as exc:
+                logger.warning(
+                    "shared cache unavailable for key lookup", extra={"error": repr(exc)}
+                )
         return entry
 
     async def _query(self, presented: str) -> AgentEntry | None:
@@ -196,7 +238,10 @@ class AgentLookup:
             for h, (entry, expiry) in self._by_hash.items()
             if entry is not None and entry.agent_id not in stale
         }
-        task = asyncio.get_running_loop().create_task(self._forget_shared(stale))
+        self._spawn(self._forget_shared(stale))
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

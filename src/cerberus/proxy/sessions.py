@@ -10,12 +10,16 @@ instance agrees, with a bounded in-process copy in front.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections import OrderedDict
+from collections.abc import Awaitable
 from typing import Any
 
 import orjson
 
 from cerberus.cache import Cache
+
+logger = logging.getLogger("cerberus.proxy.sessions")
 
 SESSION_TTL_SECONDS = 24 * 3600.0
 REQUEST_TTL_SECONDS = 15 * 60.0
@@ -46,18 +50,28 @@ class SessionStore:
         self._owners = _Bounded()
         self._requests = _Bounded()
 
+    async def _shared(self, operation: Awaitable[Any]) -> Any:
+        """Run a shared-cache operation; while the cache is down, this instance's copy serves."""
+        try:
+            return await operation
+        except Exception as exc:
+            logger.warning("shared cache unavailable for sessions", extra={"error": repr(exc)})
+            return None
+
     async def bind(self, session_id: str, agent_id: str) -> None:
         key = _session_key(session_id)
         self._owners.put(key, agent_id)
-        await self._cache.set(f"cerberus:mcp-session:{key}", agent_id.encode(), SESSION_TTL_SECONDS)
+        await self._shared(
+            self._cache.set(f"cerberus:mcp-session:{key}", agent_id.encode(), SESSION_TTL_SECONDS)
+        )
 
     async def owner(self, session_id: str) -> str | None:
         key = _session_key(session_id)
         owner = self._owners.get(key)
         if owner is not None:
             return str(owner)
-        raw = await self._cache.get(f"cerberus:mcp-session:{key}")
-        if raw is None:
+        raw = await self._shared(self._cache.get(f"cerberus:mcp-session:{key}"))
+        if not isinstance(raw, bytes):
             return None
         self._owners.put(key, raw.decode())
         return raw.decode()
@@ -65,7 +79,7 @@ class SessionStore:
     async def forget(self, session_id: str) -> None:
         key = _session_key(session_id)
         self._owners.pop(key, None)
-        await self._cache.delete(f"cerberus:mcp-session:{key}")
+        await self._shared(self._cache.delete(f"cerberus:mcp-session:{key}"))
 
     async def remember(
         self, session_id: str, origin: str, message_id: Any, method: str, params: dict[str, Any]
@@ -78,15 +92,15 @@ class SessionStore:
             raw = orjson.dumps(request)
         key = f"{_session_key(session_id)}:{origin}:{id_key(message_id)}"
         self._requests.put(key, request)
-        await self._cache.set(f"cerberus:mcp-request:{key}", raw, REQUEST_TTL_SECONDS)
+        await self._shared(self._cache.set(f"cerberus:mcp-request:{key}", raw, REQUEST_TTL_SECONDS))
 
     async def recall(self, session_id: str, origin: str, message_id: Any) -> dict[str, Any] | None:
         key = f"{_session_key(session_id)}:{origin}:{id_key(message_id)}"
         request = self._requests.get(key)
         if request is not None:
             return dict(request)
-        raw = await self._cache.get(f"cerberus:mcp-request:{key}")
-        if raw is None:
+        raw = await self._shared(self._cache.get(f"cerberus:mcp-request:{key}"))
+        if not isinstance(raw, bytes):
             return None
         request = orjson.loads(raw)
         self._requests.put(key, request)
