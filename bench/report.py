@@ -213,6 +213,7 @@ def _other_tables(results: dict[str, Any]) -> list[str]:
         lines.append(f"- audit events written by `{name}`: {count}")
     lines.append("")
     lines += _guardrail_cost_table(results.get("guardrail_cost") or {})
+    lines += _overheads_table(results)
     for level, scan_cost in (results.get("scan_cost") or {}).items():
         lines += _scan_table(level, scan_cost)
     profiles = results.get("profiles") or {}
@@ -285,4 +286,20 @@ def _guardrail_cost_table(cost: dict[str, Any]) -> list[str]:
     for name, timings in cost["per_guardrail_ms"].items():
         cells = " | ".join(_fmt(timings.get(column), 4) for column in columns)
         lines.append(f"| {name} | {cells} |")
+    return [*lines, ""]
+
+
+def _overheads_table(results: dict[str, Any]) -> list[str]:
+    costs = results.get("overheads_us") or {}
+    if not costs:
+        return []
+    lines = [
+        "## Fixed costs per request outside the guardrails, in process (best of 7 x 2,000)",
+        "",
+        "| step | µs each |",
+        "|---|---|",
+    ]
+    lines += [f"| {name} | {micros} |" for name, micros in costs.items()]
+    for name, micros in (results.get("audit_write_us_per_event") or {}).items():
+        lines.append(f"| audit event written in batches of 500 (`{name}`, CPU) | {micros} |")
     return [*lines, ""]

@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 import uvloop
 
-from bench import gateway, guardrail_cost, procs, profile, report, scan, system
+from bench import gateway, guardrail_cost, overheads, procs, profile, report, scan, system
 from bench.gateway import GatewaySpec
 from bench.loadgen import Target, first_health, first_success, run_load
 from bench.policies import full_policy_set, redacted_values
@@ -158,6 +158,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             phases["profiles"] = round(time.perf_counter() - mark, 1)
         mark = time.perf_counter()
         results["guardrail_cost"] = await asyncio.to_thread(guardrail_cost.run_guardrail_cost)
+        results["overheads_us"] = await asyncio.to_thread(overheads.run_overheads)
+        results["audit_write_us_per_event"] = {
+            spec.name: await overheads.audit_write_cost(spec) for spec in specs
+        }
         phases["guardrail_cost"] = round(time.perf_counter() - mark, 1)
         if not args.no_scan:
             # Its own event loop, in a thread: this one is busy awaiting it.
