@@ -271,3 +271,26 @@ async def test_sdk_upstream_refuses_batches_and_the_400_is_relayed_mcp_proxy_7(
     batch = [{"jsonrpc": "2.0", "id": 1, "method": "tools/list"}]
     answer = await http.post(gateway.mcp, json=batch, headers=tenant.headers())
     assert answer.status_code == 400
+
+
+async def test_blocked_server_request_never_reaches_the_client_and_the_server_is_answered(
+    gateway: Gateway, tenant: Tenant, http: httpx.AsyncClient
+) -> None:
+    """mcp-proxy 5.3 and 5.6: the server is not left waiting for an answer that cannot come."""
+    from tests.proxy.conftest import open_session
+
+    session_id = await open_session(http, gateway, tenant)
+    call = {
+        "jsonrpc": "2.0",
+        "id": 6,
+        "method": "tools/call",
+        "params": {"name": "ask_model", "arguments": {"prompt": "hi"}},
+    }
+    async with installed(gateway.app, BlockServerMethod(method="sampling/createMessage")):
+        answer = await http.post(
+            gateway.mcp, json=call, headers=tenant.headers(**{"mcp-session-id": session_id})
+        )
+    messages = sse_messages(answer.text)
+    assert all(m.get("method") != "sampling/createMessage" for m in messages)
+    assert messages[-1]["id"] == 6
+    assert "Blocked by Cerberus" in orjson.dumps(messages[-1]).decode()

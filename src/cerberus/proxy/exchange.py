@@ -7,7 +7,7 @@ CheckContext that says what the message is and, for an answer, which request it 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +22,10 @@ from cerberus.proxy.sessions import SessionStore, id_key
 
 CLIENT = "client"
 SERVER = "server"
+
+
+async def _nowhere(message: Message) -> None:
+    return None
 
 
 @dataclass
@@ -50,6 +54,8 @@ class Exchange:
     answered_id: str | None = None
     upstream_status: int | None = None
     upstream_latency_ms: float | None = None
+    # Sends a message to the upstream in this session (an answer to a server request).
+    answer_server: Callable[[Message], Awaitable[None]] = field(default=_nowhere)
     _pending: list[_PendingAudit] = field(default_factory=list)
     _response_id_used: bool = False
 

@@ -127,7 +127,12 @@ async def _decide_data(exchange: Exchange, data: bytes | str) -> tuple[bytes, bo
             changed = True
             if kind is jsonrpc.Kind.NOTIFICATION:
                 continue
-            # A blocked answer or server request still answers its id, so nobody waits forever.
+            if kind is jsonrpc.Kind.REQUEST:
+                # A server->client request the client may not see: the server gets the
+                # error in the client's place, so it does not wait forever.
+                await exchange.answer_server(blocked_error(message.get("id"), decision))
+                continue
+            # A blocked answer still answers its id, so the client does not wait forever.
             out.append(blocked_error(message.get("id"), decision))
         elif decision.message is not message:
             changed = True

@@ -8,8 +8,10 @@ hand its answer to relay.py.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -32,6 +34,8 @@ from cerberus.proxy.pipeline import Decision
 from cerberus.proxy.relay import decision_headers, relay, rpc_error
 from cerberus.proxy.sessions import id_key
 from cerberus.proxy.upstream import UpstreamFailed, UpstreamTimeout
+
+logger = logging.getLogger("cerberus.proxy")
 
 METHODS = ["GET", "POST", "DELETE", "OPTIONS"]
 ALLOW = ", ".join(METHODS)
@@ -199,6 +203,7 @@ async def _forward(
     )
     if exchange.session_id is None:
         headers.pop("mcp-session-id", None)
+    exchange.answer_server = _answerer(request, exchange, headers)
     started = time.perf_counter()
     deadline = asyncio.get_running_loop().time() + settings.MCP_STREAM_MAX_SECONDS
     try:
@@ -220,6 +225,33 @@ async def _forward(
     return await relay(
         exchange, upstream, error_id=error_id, deadline=deadline, verbatim=request.method != "POST"
     )
+
+
+def _answerer(
+    request: Request, exchange: Exchange, headers: dict[str, str]
+) -> Callable[[Message], Awaitable[None]]:
+    """POSTs a message to the upstream as if from the client, in the same session."""
+
+    async def answer(message: Message) -> None:
+        sent = {
+            name: value
+            for name, value in headers.items()
+            if name not in ("last-event-id", "mcp-method", "mcp-name")
+        }
+        sent["content-type"] = "application/json"
+        sent["accept"] = "application/json, text/event-stream"
+        if exchange.session_id is not None:
+            sent["mcp-session-id"] = exchange.session_id
+        try:
+            answer = await request.app.state.upstream.send(
+                "POST", exchange.agent.upstream_url, sent, jsonrpc.dumps(message)
+            )
+        except (UpstreamTimeout, UpstreamFailed) as exc:
+            logger.warning("could not answer a blocked server request: %s", exc)
+            return
+        answer.release()
+
+    return answer
 
 
 async def _track_session(
