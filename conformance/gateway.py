@@ -73,9 +73,10 @@ def start_gateway(
         REDIS_URL=backing.redis_url or "",
         APP_ENV="development",
         LOG_LEVEL="WARNING",
-        # The suite's own origin (it sends Origin: http://<host:port of the URL it tests>).
-        ALLOWED_ORIGINS=f"http://127.0.0.1:{forwarder_port},http://localhost:{forwarder_port}",
     )
+    # ALLOWED_ORIGINS stays at its default, as a user gets it: the suite sends
+    # `Origin: http://127.0.0.1:<port>` and expects a local server to accept it.
+    env.pop("ALLOWED_ORIGINS", None)
     subprocess.run([str(BIN / "cerberus"), "migrate"], env=env, check=True, capture_output=True)
     settings = Settings(
         DATA_DIR=backing.data_dir, DATABASE_URL=backing.database_url, REDIS_URL=backing.redis_url
