@@ -38,7 +38,7 @@ class Backing:
 
 @dataclass(frozen=True)
 class Gateway:
-    url: str  # the forwarder's /mcp: what the suite talks to
+    base_url: str  # the forwarder's: the suite talks to an endpoint under it
     tenant: Tenant
     settings: Settings
 
@@ -100,7 +100,7 @@ def start_gateway(
     forwarder = start("forwarder", argv, port=forwarder_port, log_dir=logs, env=forwarder_env)
     stack.enter_context(running(forwarder))
     wait_until_serving(forwarder)
-    return Gateway(f"{forwarder.base_url}/mcp", tenant, settings)
+    return Gateway(forwarder.base_url, tenant, settings)
 
 
 def refuses_anonymous(url: str) -> None:

@@ -65,7 +65,7 @@ def main() -> int:
                     instances=args.instances,
                     starter_policies=args.starter_policies,
                 )
-                targets["cerberus"] = gateway.url
+                targets["cerberus"] = gateway.base_url + args.endpoint
                 run_all(args, suites, targets, results, output)
             audited.append(count_audit_events(gateway))
         else:
@@ -119,6 +119,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--redis-url", help="Cerberus' shared cache (default: in-process)")
     parser.add_argument(
         "--instances", type=int, default=1, help="Cerberus instances, taking requests in turn"
+    )
+    parser.add_argument(
+        "--endpoint",
+        default="/mcp",
+        help="Cerberus' MCP endpoint to test (or /governance-plane/api/v1/proxy)",
     )
     parser.add_argument(
         "--starter-policies",
