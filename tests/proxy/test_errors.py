@@ -172,3 +172,17 @@ async def test_upstream_4xx_bodies_reach_the_client_verbatim_mcp_proxy_3_2_2_3(
             assert answer.status_code == status
             assert answer.content == body
             assert answer.headers["allow"] == "POST"
+
+
+async def test_a_2xx_body_of_unknown_type_is_refused_not_relayed_mcp_proxy_5_1(
+    gateway: Gateway, http: httpx.AsyncClient
+) -> None:
+    async def untyped(request: web.Request) -> web.StreamResponse:
+        return web.Response(body=b'{"jsonrpc":"2.0","id":4,"result":{"secret":"x"}}')
+
+    async with scripted_upstream() as upstream:
+        upstream.handler = untyped
+        tenant = await create_tenant(gateway.app, upstream.url)
+        answer = await http.post(gateway.mcp, json=CALL, headers=tenant.headers())
+    assert answer.status_code == 502
+    assert "secret" not in answer.text

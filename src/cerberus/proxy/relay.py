@@ -75,7 +75,7 @@ async def relay(
     headers = dict(downstream_headers(upstream.headers.items()))
     content_type = upstream.headers.get("content-type", "")
     streaming = content_type.startswith("text/event-stream")
-    if status >= 300 or status in (202, 204) or not content_type or (verbatim and not streaming):
+    if status >= 300 or status in (202, 204) or (verbatim and not streaming):
         # Upstream refusals reach the client verbatim: clients choose their era, recover
         # sessions and find auth from these bodies (mcp-proxy.md 3.2, 2.3, 3.6). So does the
         # answer to a DELETE, which carries no message.
@@ -90,7 +90,11 @@ async def relay(
             _events(exchange, upstream, deadline), status_code=status, headers=headers
         )
     body = await _read(upstream)
+    if not body:
+        headers.update(decision_headers(exchange, None))
+        return Response(b"", status_code=status, headers=headers)
     if not content_type.startswith("application/json"):
+        # Anything else could carry a message past the policies: refused (fail closed).
         return rpc_error(
             502, error_id, jsonrpc.UPSTREAM_UNAVAILABLE, "Upstream answered with an unknown type"
         )
