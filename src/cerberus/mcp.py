@@ -15,10 +15,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 import jsonschema
 import orjson
@@ -62,16 +62,19 @@ class SlotKind(StrEnum):
     NUMBER = "number"  # a number inside user data, as its decimal text
 
 
-@dataclass(frozen=True, slots=True)
-class TextSlot:
-    """One piece of text in a message, where it is, and whether it can be rewritten in place."""
+class TextSlot(NamedTuple):
+    """One piece of text in a message, where it is, and whether it can be rewritten in place.
+
+    A tuple, not a dataclass: a large structured result yields hundreds of thousands of them.
+    """
 
     path: Path
     text: str
     kind: SlotKind = SlotKind.TEXT
     # Why redaction may not rewrite this text (None: it may).
     locked: str | None = None
-    data: bytes = field(default=b"", repr=False, compare=False)
+    # The text as UTF-8, which is what the scanners read.
+    data: bytes = b""
     # For a value inside user data, the object key it sits under: `{"password": "..."}` says
     # what its value is, and detectors that read context ("SSN", "api_key =") need that.
     key: str | None = None
@@ -114,24 +117,30 @@ def tool_name(message: Mapping[str, Any]) -> str | None:
     return None
 
 
-# One walk per message object, shared by the guardrails that scan it in turn. Holding the
+# One walk per message object, shared by the guardrails that read it in turn. Holding the
 # message itself (not its id) means a recycled id can never return stale slots.
-_last_walk: tuple[object, list[TextSlot]] | None = None
+_last_walk: tuple[object, list[TextSlot], int] | None = None
 
 
 def texts(message: Mapping[str, Any]) -> list[TextSlot]:
     """Every text the message carries, in document order."""
-    global _last_walk
-    cached = _last_walk
-    if cached is not None and cached[0] is message:
-        return cached[1]
-    slots = list(_walk(message))
-    _last_walk = (message, slots)
-    return slots
+    return _walked(message)[1]
 
 
 def text_size(message: Mapping[str, Any]) -> int:
-    return sum(len(slot.data) for slot in texts(message))
+    """Bytes of text the message carries (UTF-8), e.g. to decide to scan it off the loop."""
+    return _walked(message)[2]
+
+
+def _walked(message: Mapping[str, Any]) -> tuple[object, list[TextSlot], int]:
+    global _last_walk
+    cached = _last_walk
+    if cached is not None and cached[0] is message:
+        return cached
+    slots = _walk(message)
+    walked = (message, slots, sum(len(slot.data) for slot in slots))
+    _last_walk = walked
+    return walked
 
 
 def data_roots(message: Mapping[str, Any]) -> list[tuple[Path, Any]]:
@@ -151,49 +160,54 @@ def data_roots(message: Mapping[str, Any]) -> list[tuple[Path, Any]]:
     return roots
 
 
-def _slot(
-    path: Path, text: str, kind: SlotKind, locked: str | None, in_data: bool = False
-) -> TextSlot:
-    key = path[-1] if in_data and path and isinstance(path[-1], str) else None
-    return TextSlot(path, text, kind, locked, text.encode("utf-8", "surrogatepass"), key)
-
-
-def _walk(message: Mapping[str, Any]) -> Iterator[TextSlot]:
+def _walk(message: Mapping[str, Any]) -> list[TextSlot]:
     method = message.get("method")
-    is_request = isinstance(method, str) and "id" in message
     mirrored: Path | None = None
-    if is_request and isinstance(method, str) and method in NAME_BEARING:
+    if isinstance(method, str) and "id" in message and method in NAME_BEARING:
         mirrored = ("params", NAME_BEARING[method])
     mirrors = _structured_mirrors(message.get("result"))
+    slots: list[TextSlot] = []
+    # A record set repeats its keys on every row; each distinct key is read once (keys are
+    # never rewritten, so only whether one holds something matters, not each occurrence).
+    seen_keys: set[str] = set()
     # Stack entries: (node, path, in user data, locked reason).
-    stack: list[tuple[Any, Path, bool, str | None]] = []
-    for key in reversed(list(message)):
-        if key not in ("jsonrpc", "id", "method"):
-            stack.append((message[key], (key,), False, None))
+    stack: list[tuple[Any, Path, bool, str | None]] = [
+        (message[key], (key,), False, None)
+        for key in reversed(list(message))
+        if key not in ("jsonrpc", "id", "method")
+    ]
     while stack:
         node, path, in_data, locked = stack.pop()
         if isinstance(node, str):
             if path == mirrored:
                 locked = "mirrored by the Mcp-Name header"
-            elif path[-1] == "uri" and not in_data:
+            elif not in_data and path[-1] == "uri":
                 locked = locked or "a URI"
-            yield _slot(path, node, SlotKind.TEXT, locked, in_data)
+            key = path[-1] if in_data and isinstance(path[-1], str) else None
+            slots.append(TextSlot(path, node, SlotKind.TEXT, locked, _utf8(node), key))
         elif isinstance(node, bool) or node is None:
             continue
         elif isinstance(node, int | float):
             if in_data:
-                yield _slot(path, repr(node), SlotKind.NUMBER, "a number", in_data)
+                text = repr(node)
+                key = path[-1] if isinstance(path[-1], str) else None
+                slots.append(TextSlot(path, text, SlotKind.NUMBER, "a number", _utf8(text), key))
         elif isinstance(node, Mapping):
             blob = _decoded_blob(node)
             if blob is not None:
-                yield _slot((*path, "blob"), blob, SlotKind.BLOB, locked)
+                slots.append(TextSlot((*path, "blob"), blob, SlotKind.BLOB, locked, _utf8(blob)))
             children: list[tuple[Any, Path, bool, str | None]] = []
             for key, value in node.items():
-                if key in SEALED_KEYS or (key in ("blob",) and not in_data):
+                if key in SEALED_KEYS or (key == "blob" and not in_data):
                     continue
                 child_path = (*path, key)
                 if in_data:
-                    yield _slot(child_path, str(key), SlotKind.KEY, "an object key")
+                    if key not in seen_keys:
+                        seen_keys.add(key)
+                        name = str(key)
+                        slots.append(
+                            TextSlot(child_path, name, SlotKind.KEY, "an object key", _utf8(name))
+                        )
                     children.append((value, child_path, True, locked))
                 elif key in PROTOCOL_KEYS or (key == "data" and _is_binary_block(node)):
                     continue
@@ -210,6 +224,11 @@ def _walk(message: Mapping[str, Any]) -> Iterator[TextSlot]:
                 (value, (*path, index), in_data, locked)
                 for index, value in reversed(list(enumerate(node)))
             )
+    return slots
+
+
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
 
 
 def _is_binary_block(node: Mapping[str, Any]) -> bool:

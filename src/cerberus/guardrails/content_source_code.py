@@ -27,7 +27,9 @@ class ContentSourceCode(TextGuardrail):
         sizes = {
             slot.where: size
             for slot in mcp.texts(message)
+            # Code counts in runs of three lines, so a text of fewer lines holds none.
             if slot.kind in (mcp.SlotKind.TEXT, mcp.SlotKind.BLOB)
+            and slot.data.count(b"\n") >= 2
             and (size := code_chars(slot.text, self.max_chars)) > 0
         }
         total = sum(sizes.values())

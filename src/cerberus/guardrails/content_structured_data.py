@@ -28,6 +28,7 @@ class ContentStructuredData(TextGuardrail):
             slot.where
             for slot in mcp.texts(message)
             if slot.kind in (mcp.SlotKind.TEXT, mcp.SlotKind.BLOB)
+            and self._may_hold_rows(slot.data)
             and table_rows(slot.text, self.max_rows) > self.max_rows
         ]
         over += [
@@ -40,3 +41,11 @@ class ContentStructuredData(TextGuardrail):
         outcome = Outcome.BLOCK if self.action == "block" else Outcome.LOG_ONLY
         reason = f"{self.type}: data with more than {self.max_rows} rows"
         return self.verdict(outcome, [Finding("structured_data", len(over), tuple(over))], reason)
+
+    def _may_hold_rows(self, data: bytes) -> bool:
+        """A cheap bound first: rows are lines, `<tr` tags, or items of a JSON array."""
+        return (
+            data.count(b"\n") >= self.max_rows
+            or data.count(b"<tr") > self.max_rows
+            or data.lstrip()[:1] in (b"[", b"{")
+        )

@@ -21,6 +21,7 @@ from cerberus.guardrails import (
     Verdict,
 )
 from cerberus.scanning import Hit, Scanner, replace_spans, scanner
+from cerberus.scanning.batch import Batch
 
 # Above this many bytes of text a check runs in a worker thread so the event loop keeps
 # serving other requests; RE2 releases the GIL while it scans (docs/guardrails.md).
@@ -73,8 +74,10 @@ class DetectorGuardrail(TextGuardrail):
     def check(self, message: dict[str, Any], context: CheckContext) -> Verdict:
         if not self.applies(context):
             return ALLOW
-        compiled = self.scanner()
-        found = [(slot, hits) for slot in mcp.texts(message) if (hits := scan_slot(compiled, slot))]
+        slots = mcp.texts(message)
+        found = [
+            (slots[index], hits) for index, hits in _batch(message).scan(self.scanner()).items()
+        ]
         if not found:
             return ALLOW
         findings = _findings(found)
@@ -100,18 +103,19 @@ class DetectorGuardrail(TextGuardrail):
         return Verdict(Outcome.MODIFY, self.type, tuple(findings), message=rewrite.message)
 
 
-def scan_slot(compiled: Scanner, slot: mcp.TextSlot) -> list[Hit]:
-    """Hits in one text; a value under an object key is read as `key = "value"`, so that
-    `{"password": "..."}` or `{"ssn": "123456789"}` is seen the way the same line of code is."""
-    if slot.key is None:
-        return compiled.scan(slot.data)
-    prefix = f'{slot.key} = "'.encode("utf-8", "surrogatepass")
-    shift, size = len(prefix), len(slot.data)
-    return [
-        Hit(hit.detector, hit.start - shift, min(hit.end - shift, size))
-        for hit in compiled.scan(prefix + slot.data + b'"')
-        if shift <= hit.start < shift + size
-    ]
+# The joined texts of the last message scanned, shared by the detectors that scan it in turn
+# (holding the message itself, so a recycled id never returns another message's texts).
+_last_batch: tuple[object, Batch] | None = None
+
+
+def _batch(message: dict[str, Any]) -> Batch:
+    global _last_batch
+    cached = _last_batch
+    if cached is not None and cached[0] is message:
+        return cached[1]
+    batch = Batch([(slot.data, slot.key) for slot in mcp.texts(message)])
+    _last_batch = (message, batch)
+    return batch
 
 
 def _findings(found: Sequence[tuple[mcp.TextSlot, list[Hit]]]) -> list[Finding]:
