@@ -31,6 +31,8 @@ def local_url(host: str, port: int) -> str:
 
 def ensure_port_free(host: str, port: int, what: str, option: str) -> None:
     with socket.socket() as probe:
+        # As uvicorn binds: connections of a previous run lingering in TIME_WAIT do not count.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as exc:
