@@ -74,3 +74,20 @@ async def test_a_megabyte_tool_result_of_digits_passes_the_whole_pipeline() -> N
     )
     decision = await pipeline.decide(tool_result("1" * (1 << 20)), context(RESPONSE))
     assert decision.outcome is Outcome.ALLOW
+
+
+async def test_a_large_record_set_is_scanned_and_the_one_email_in_it_redacted() -> None:
+    rows: list[dict[str, Any]] = [
+        {"id": i, "name": f"user {i}", "note": "ok"} for i in range(20_000)
+    ]
+    rows[12_345]["note"] = "write to ana@example.org"
+    message = tool_result("20000 rows", structuredContent={"rows": rows})
+    pipeline = Pipeline([PiiEmail(action="redact"), Secrets(), PromptInjection()])
+    decision = await pipeline.decide(message, context(RESPONSE))
+    assert decision.outcome is Outcome.MODIFY
+    redacted_rows = decision.message["result"]["structuredContent"]["rows"]
+    assert redacted_rows[12_345]["note"] == "write to [REDACTED:EMAIL]"
+    assert redacted_rows[12_344] is rows[12_344]  # untouched rows are shared, not copied
+    assert decision.triggered[0]["findings"][0]["where"] == [
+        "$.result.structuredContent.rows[12345].note"
+    ]
