@@ -75,3 +75,19 @@ def test_a_busy_port_is_refused_naming_the_option() -> None:
         port = busy.getsockname()[1]
         with pytest.raises(command.DemoError, match=f"port {port} .* pass --port PORT"):
             command.ensure_port_free("127.0.0.1", port, "gateway", "--port")
+
+
+def test_connections_of_a_previous_run_in_time_wait_do_not_make_a_port_busy() -> None:
+    with socket.socket() as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        accepted, _address = server.accept()
+        # The server side closes first, as a stopping server does: its port enters TIME_WAIT.
+        accepted.close()
+        client.recv(1)
+        client.close()
+
+    command.ensure_port_free("127.0.0.1", port, "gateway", "--port")
