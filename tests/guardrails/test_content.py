@@ -81,3 +81,11 @@ def test_large_structured_content_counts_as_a_document() -> None:
         ContentLargeDocuments(max_chars=1_000).check(small, context(RESPONSE)).outcome
         is Outcome.ALLOW
     )
+
+
+def test_rows_separated_by_carriage_returns_count() -> None:
+    csv = "".join(f"{i},user{i}\r" for i in range(30))
+    assert (
+        ContentStructuredData(max_rows=20).check(tool_result(csv), context(RESPONSE)).outcome
+        is Outcome.BLOCK
+    )

@@ -45,7 +45,7 @@ class ContentStructuredData(TextGuardrail):
     def _may_hold_rows(self, data: bytes) -> bool:
         """A cheap bound first: rows are lines, `<tr` tags, or items of a JSON array."""
         return (
-            data.count(b"\n") >= self.max_rows
+            max(data.count(b"\n"), data.count(b"\r")) >= self.max_rows
             or data.count(b"<tr") > self.max_rows
             or data.lstrip()[:1] in (b"[", b"{")
         )
