@@ -43,6 +43,8 @@ _DATA_KEYS_WORDS = (
 DATA_KEYS = frozenset(_DATA_KEYS_WORDS.split())
 # Data subtrees that describe or annotate rather than carry records (not counted as rows).
 _NOT_RECORDS = frozenset({"_meta", "annotations", "inputSchema", "outputSchema", "requestedSchema"})
+# Content blocks whose `data` is base64 media, which no text detector can read.
+_MEDIA = ("image", "audio")
 # Methods whose params field is mirrored by the 2026-07-28 `Mcp-Name` header.
 NAME_BEARING = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
 _TEXT_MIME_PREFIXES = ("text/",)
@@ -209,7 +211,7 @@ def _walk(message: Mapping[str, Any]) -> list[TextSlot]:
                             TextSlot(child_path, name, SlotKind.KEY, "an object key", _utf8(name))
                         )
                     children.append((value, child_path, True, locked))
-                elif key in PROTOCOL_KEYS or (key == "data" and _is_binary_block(node)):
+                elif key in PROTOCOL_KEYS or (key == "data" and node.get("type") in _MEDIA):
                     continue
                 elif child_path in mirrors:
                     continue  # the serialised copy of structuredContent: redact() rebuilds it
@@ -229,11 +231,6 @@ def _walk(message: Mapping[str, Any]) -> list[TextSlot]:
 
 def _utf8(text: str) -> bytes:
     return text.encode("utf-8", "surrogatepass")
-
-
-def _is_binary_block(node: Mapping[str, Any]) -> bool:
-    """Image and audio blocks carry base64 media, which no text detector can read."""
-    return node.get("type") in ("image", "audio")
 
 
 def _is_elicit_content(value: object) -> bool:
