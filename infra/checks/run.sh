@@ -70,6 +70,14 @@ step "aws provider schema ($(basename "$AWS_SCHEMA"))" "$PY" infra/checks/schema
 # Terraform evaluates each environment's variable validations on good and bad values.
 step "variable validations" "$PY" infra/checks/variables_check.py "$PY" infra/checks/tf.py
 
+# A fresh plan of each environment with each compute, through the same schema-only provider:
+# every expression and module validation evaluated; then the planned resources are checked
+# against the guide's tables.
+step "terraform plan (stage, prod) x (apprunner, ecs_express)" \
+  "$PY" infra/checks/plan_check.py "$TMP/plans" "$PY" infra/checks/tf.py
+step "planned resources hold the tables" env PLANS_DIR="$TMP/plans" \
+  .venv/bin/python -m pytest -q -p no:cacheprovider infra/checks/test_plans.py
+
 # Wiring, the settings tables, security groups, the scripts against stand-in tools.
 step "pytest tests/infra" .venv/bin/python -m pytest -q -p no:cacheprovider tests/infra
 

@@ -8,6 +8,12 @@ over TLS) and serves the schema aws_schema.py extracted from the cdktn-provider-
 answer "no problems": what `validate` reports comes from Terraform's own checks against the
 schema (unknown or missing arguments, types, references, functions, module wiring).
 
+It can also plan, with no cloud behind it: a new resource's planned state is its
+configuration with every unset computed attribute unknown (as a real provider plans a
+create), and a data source reads as its configuration with placeholders of the right type.
+So `terraform plan` evaluates every expression, module variable validation and output of a
+fresh environment, and `terraform show -json` shows the values Terraform would send.
+
 usage (as a dev_overrides provider executable): schema_provider.py aws|random SCHEMA.json [DIR]
     DIR limits the served AWS types to those the *.tf files under it use.
 """
@@ -22,11 +28,13 @@ import json
 import os
 import re
 import sys
+import threading
 from concurrent import futures
 from pathlib import Path
 from typing import Any
 
 import grpc
+import msgpack
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -116,9 +124,63 @@ def load_schema(which: str, path: str, scan: str | None) -> Any:
     return response
 
 
+# cty's msgpack encoding of an unknown value: fixext1, extension type 0.
+UNKNOWN = msgpack.ExtType(0, b"\x00")
+
+
+def unpack(value: Any) -> Any:
+    return msgpack.unpackb(value.msgpack, raw=False, strict_map_key=False)
+
+
+def placeholder(kind: Any) -> Any:
+    """A known value of a cty type, for what a data source would have read."""
+    if kind == STRING:
+        return "placeholder"
+    if kind == NUMBER:
+        return 0
+    if kind == BOOL:
+        return False
+    if isinstance(kind, list) and kind[0] in {"list", "set"}:
+        return []
+    if isinstance(kind, list) and kind[0] == "map":
+        return {}
+    return None
+
+
+def fill(value: Any, block: Any, unknown: bool) -> Any:
+    """Set each computed attribute the configuration left null: unknown, or a placeholder."""
+    if not isinstance(value, dict):
+        return value
+    for a in block.attributes:
+        if a.computed and value.get(a.name) is None:
+            value[a.name] = UNKNOWN if unknown else placeholder(json.loads(a.type))
+    for nested in block.block_types:
+        items = value.get(nested.type_name)
+        if isinstance(items, list):
+            value[nested.type_name] = [fill(item, nested.block, unknown) for item in items]
+    return value
+
+
 class Provider(pb_grpc.ProviderServicer):  # type: ignore[misc]
     def __init__(self, schema: Any) -> None:
         self.schema = schema
+
+    def ConfigureProvider(self, request: Any, context: Any) -> Any:
+        return pb.ConfigureProvider.Response()
+
+    def PlanResourceChange(self, request: Any, context: Any) -> Any:
+        proposed = unpack(request.proposed_new_state)
+        if proposed is not None and unpack(request.prior_state) is None:
+            block = self.schema.resource_schemas[request.type_name].block
+            proposed = fill(proposed, block, unknown=True)
+        packed = msgpack.packb(proposed, use_bin_type=True)
+        return pb.PlanResourceChange.Response(planned_state=pb.DynamicValue(msgpack=packed))
+
+    def ReadDataSource(self, request: Any, context: Any) -> Any:
+        block = self.schema.data_source_schemas[request.type_name].block
+        state = fill(unpack(request.config), block, unknown=False)
+        packed = msgpack.packb(state, use_bin_type=True)
+        return pb.ReadDataSource.Response(state=pb.DynamicValue(msgpack=packed))
 
     def GetProviderSchema(self, request: Any, context: Any) -> Any:
         return self.schema
@@ -137,6 +199,19 @@ class Provider(pb_grpc.ProviderServicer):  # type: ignore[misc]
 
     def StopProvider(self, request: Any, context: Any) -> Any:
         return pb.StopProvider.Response()
+
+
+def controller() -> Any:
+    """go-plugin's GRPCController: Terraform asks the plugin to shut down, else waits 2 s."""
+
+    def shutdown(request: bytes, context: Any) -> bytes:
+        threading.Timer(0.05, os._exit, args=(0,)).start()
+        return b""  # plugin.Empty
+
+    handler = grpc.unary_unary_rpc_method_handler(
+        shutdown, request_deserializer=bytes, response_serializer=bytes
+    )
+    return grpc.method_handlers_generic_handler("plugin.GRPCController", {"Shutdown": handler})
 
 
 def server_certificate() -> tuple[bytes, bytes, str]:
@@ -185,6 +260,7 @@ def main() -> int:
     scan = sys.argv[3] if len(sys.argv) > 3 else None
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
     pb_grpc.add_ProviderServicer_to_server(Provider(load_schema(which, path, scan)), server)
+    server.add_generic_rpc_handlers((controller(),))
     health_servicer = health.HealthServicer()
     health_servicer.set("plugin", health_pb2.HealthCheckResponse.SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
