@@ -291,7 +291,12 @@ RULES: dict[str, tuple[Rule, ...]] = {
         Rule("ip_address", r"\b\d{1,3}(?:\.\d{1,3}){3}\b", _ipv4),
         Rule(
             "ip_address",
-            r"(?:[0-9A-Fa-f]{0,4}:){2,7}(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f]{1,4})?",
+            # Full (eight groups) or compressed (with "::"): so that times such as 08:12:18,
+            # common in logs, are not even candidates.
+            r"(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}"
+            r"|(?:[0-9A-Fa-f]{1,4}:){6}\d{1,3}(?:\.\d{1,3}){3}"
+            r"|(?:(?:[0-9A-Fa-f]{1,4}:){1,7}|:):(?:[0-9A-Fa-f]{1,4}:){0,6}"
+            r"(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f]{1,4})?",
             _ipv6,
         ),
     ),
