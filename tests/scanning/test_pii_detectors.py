@@ -81,6 +81,7 @@ def test_credit_card_look_alikes_are_left_alone(text: str) -> None:
         ("<BOB@EXAMPLE.ORG>", "BOB@EXAMPLE.ORG"),
         ("mailto:x9@uni.edu", "x9@uni.edu"),
         ('{"email":"a_b@c-d.io"}', "a_b@c-d.io"),
+        ("see https://example.com/x ana@example.org", "ana@example.org"),
     ],
 )
 def test_email_is_found(text: str, expected: str) -> None:

@@ -158,7 +158,8 @@ def _email(data: bytes, match: Any) -> tuple[int, int] | None:
         start += 1
     # user:password@host in a URL is not a mailbox. The look-back is bounded so that a text
     # full of addresses costs linear time.
-    word = data[max(0, start - 256) : start].split()[-1:]
+    touching = start > 0 and not data[start - 1 : start].isspace()
+    word = data[max(0, start - 256) : start].split()[-1:] if touching else []
     if word and b"://" in word[0]:
         return None
     local, _, domain = data[start:end].partition(b"@")
