@@ -148,6 +148,8 @@ def render(results: dict[str, Any]) -> str:
     missing = results.get("policy_set", {}).get("missing_types")
     if missing:
         lines += [f"Guardrail types not registered (left out of the full set): {missing}", ""]
+    if summary.get("medians"):
+        lines += ["## Summary", "", compact(results)]
     lines += _latency_table(summary)
     lines += _targets_table(summary)
     lines += _other_tables(results)
@@ -303,3 +305,83 @@ def _overheads_table(results: dict[str, Any]) -> list[str]:
     for name, micros in (results.get("audit_write_us_per_event") or {}).items():
         lines.append(f"| audit event written in batches of 500 (`{name}`, CPU) | {micros} |")
     return [*lines, ""]
+
+
+COMPACT = (
+    ("direct", "direct"),
+    ("reference_proxy", "reference proxy"),
+    ("gateway_none", "Cerberus, no policy"),
+    ("gateway_full", "Cerberus, full set (SQLite)"),
+    ("gateway_full_pg", "Cerberus, full set (PostgreSQL + Redis)"),
+)
+
+
+def compact(results: dict[str, Any]) -> str:
+    """The one-screen comparison docs/benchmarks.md opens with."""
+    medians = results["summary"]["medians"]
+    ratios = results["summary"]["comparisons"]
+    names = [(key, label) for key, label in COMPACT if f"{key}@1" in medians]
+
+    def cell(key: str, concurrency: int, field: str, digits: int = 2) -> str:
+        return _fmt(medians.get(f"{key}@{concurrency}", {}).get(field), digits)
+
+    def stub(key: str) -> str:
+        return "stub_direct" if key == "direct" else f"stub_{key}"
+
+    rows = [
+        "| | " + " | ".join(label for _, label in names) + " |",
+        "|---|" + "---|" * len(names),
+        "| SDK upstream, c=1: p50 / p99 ms | "
+        + " | ".join(f"{cell(k, 1, 'p50_ms')} / {cell(k, 1, 'p99_ms')}" for k, _ in names)
+        + " |",
+        "| SDK upstream, c=32: req/s (vs direct) | "
+        + " | ".join(
+            cell(k, 32, "rps", 0)
+            + (
+                ""
+                if k == "direct"
+                else f" ({_fmt(ratios.get(f'{k}@32', {}).get('throughput_vs_direct'))})"
+            )
+            for k, _ in names
+        )
+        + " |",
+        "| stub upstream, c=32: req/s | "
+        + " | ".join(cell(stub(k), 32, "rps", 0) for k, _ in names)
+        + " |",
+        "| proxy CPU ms per request, SDK upstream (c=1 / c=32) | "
+        + " | ".join(
+            "-"
+            if k == "direct"
+            else f"{cell(k, 1, 'gateway_cpu_ms_per_request', 3)} / "
+            f"{cell(k, 32, 'gateway_cpu_ms_per_request', 3)}"
+            for k, _ in names
+        )
+        + " |",
+        "| proxy CPU ms per request, stub upstream (c=1 / c=32) | "
+        + " | ".join(
+            "-"
+            if k == "direct"
+            else f"{cell(stub(k), 1, 'gateway_cpu_ms_per_request', 3)} / "
+            f"{cell(stub(k), 32, 'gateway_cpu_ms_per_request', 3)}"
+            for k, _ in names
+        )
+        + " |",
+        "| resident memory after load, MiB | "
+        + " | ".join(str(results.get("rss_mib", {}).get(k, {}).get("rss", "-")) for k, _ in names)
+        + " |",
+        "| cold start to first proxied calls, s (each start) | "
+        + " | ".join(
+            str(results.get("cold_start", {}).get(k, {}).get("seconds", "-")) for k, _ in names
+        )
+        + " |",
+    ]
+    runs = results.get("runs", [])
+    rows += [
+        "",
+        f"Checked calls: {sum(r['requests'] for r in runs):,}, errors: "
+        f"{sum(r['errors'] for r in runs)}. Other load during the runs (share of all cores "
+        f"used outside the benchmark): "
+        f"{min(r['foreign_cpu_share'] for r in runs):.2f}-"
+        f"{max(r['foreign_cpu_share'] for r in runs):.2f}.",
+    ]
+    return "\n".join(rows) + "\n"
