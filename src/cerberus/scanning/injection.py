@@ -13,6 +13,17 @@ _SECRETS = (
     r"|system prompt|cookies?)"
 )
 
+# Where smuggled data is sent: a URL, an address, or a field the attacker reads back. An
+# ordinary instruction ("pass the token in the Authorization header") names none of these.
+_SINKS = (
+    r"(?:side ?notes?|notes?|comments?|parameters?|arguments?|fields?|urls?|webhooks?"
+    r"|endpoints?|servers?|query strings?)\b"
+)
+_DESTINATION = (
+    r"(?:https?://|[\w.+\-]+@[\w\-]+\.|[\"'`]?\w*" + _SINKS + r"|(?:the|a|an|your|this|that)\s+"
+    r"(?:[\w\"'`\-]+\s+){0,2}?" + _SINKS + r")"
+)
+
 RULES: dict[str, tuple[Rule, ...]] = {
     "prompt_injection": (
         Rule(
@@ -42,7 +53,10 @@ RULES: dict[str, tuple[Rule, ...]] = {
         Rule(
             "exfiltration",
             r"(?i)\b(?:send|forward|upload|post|email|transmit|exfiltrate|leak|copy|pass|include)"
-            r"\s+(?:\w+\s+){0,4}?" + _SECRETS + r"\b.{0,60}?\b(?:to|into|in|via|as)\b",
+            r"\s+(?:\w+\s+){0,4}?"
+            + _SECRETS
+            + r"\b.{0,60}?\b(?:to|into|in|via|as|with)\s+"
+            + _DESTINATION,
         ),
         Rule(
             "exfiltration",
