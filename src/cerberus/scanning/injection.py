@@ -47,8 +47,16 @@ RULES: dict[str, tuple[Rule, ...]] = {
         ),
         Rule(
             "hidden_instructions",
+            # "Before using this tool you must call login" is an ordinary precondition; what
+            # poisoning asks first is to read, fetch or hand over something.
             r"(?i)\b(?:before|after)\s+(?:using|calling|running)\s+(?:this|any)\s+tool,?\s+"
-            r"(?:you\s+)?(?:must|should|need to|first)\b",
+            r"(?:you\s+)?(?:must|should|need to|first)\s+(?:first\s+)?"
+            r"(?:read|open|fetch|send|pass|include|access|upload|copy)\b",
+        ),
+        Rule(
+            "hidden_instructions",
+            r"(?i)\b(?:do not|don't|never)\s+(?:mention|reveal|disclose)\s+(?:that|this|it|these)\b"
+            r"|\botherwise the tool will not work\b",
         ),
         Rule(
             "exfiltration",
