@@ -1,0 +1,134 @@
+"""Small measurements behind the diagnoses in docs/benchmarks.md: `python -m bench.probes`.
+
+- `churn`: upstream TCP connections the gateway closes during a c=32 run, with the default
+  MCP_MAX_KEEPALIVE_CONNECTIONS and with a bound above the concurrency (`ss` TIME-WAIT count).
+- `imports`: resident memory and time each heavy import adds to the serving process.
+- `patterns`: RE2 candidates and time of the current PII patterns and of tighter ones, on
+  the adversarial inputs where validation in Python dominates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import uvloop
+
+from bench import gateway, procs
+from bench.loadgen import Target, run_load
+from bench.scan import ADVERSARIAL
+
+WORK = Path(__file__).parent / "results" / "tmp" / "probes"
+
+
+def _time_wait(port: int) -> int:
+    out = subprocess.run(
+        ["ss", "-Htan", "state", "time-wait", f"dport = :{port}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    return out.count("\n")
+
+
+async def churn(seconds: float = 2.0) -> None:
+    shutil.rmtree(WORK, ignore_errors=True)
+    (WORK / "logs").mkdir(parents=True)
+    port = procs.free_port()
+    argv = [procs.PYTHON, "-m", "bench.stub_upstream", "--port", str(port)]
+    stub = procs.start("stub", argv, port=port, log_dir=WORK / "logs")
+    started = [stub]
+    try:
+        procs.wait_http(stub, "/mcp")
+        spec = gateway.embedded_spec("churn", WORK, [])
+        await gateway.seed(spec, {"stub": f"{stub.url}/mcp"})
+        for bound in (None, "100"):
+            if bound:
+                spec.env["MCP_MAX_KEEPALIVE_CONNECTIONS"] = bound
+            proc = gateway.start_gateway(spec, WORK / "logs", suffix=f"-{bound or 'default'}")
+            started.append(proc)
+            procs.wait_http(proc, "/health")
+            before = _time_wait(port)
+            outcome = await run_load(
+                Target("churn", f"{proc.url}/mcp", spec.keys["stub"]),
+                concurrency=32,
+                seconds=seconds,
+            )
+            closed = _time_wait(port) - before
+            label = f"MCP_MAX_KEEPALIVE_CONNECTIONS={bound or 'default (20)'}"
+            line = (
+                f"{label}: {outcome.requests} calls at c=32, {closed} upstream connections closed"
+            )
+            print(line)  # noqa: T201
+            proc.stop()
+    finally:
+        for proc in reversed(started):
+            proc.stop()
+
+
+def imports() -> None:
+    base = "import fastapi, sqlalchemy.ext.asyncio, aiohttp, pydantic, uvicorn, uvloop, orjson, re2"
+    base += ", aiosqlite, redis.asyncio, asyncpg"
+    for label, module in (
+        ("the MCP SDK (cerberus/mcp.py imports mcp.shared.inbound)", "mcp.shared.inbound"),
+        (
+            "alembic (migrations in the serving process)",
+            "alembic.command, alembic.runtime.migration",
+        ),
+        ("jwt + bcrypt", "jwt, bcrypt"),
+        ("jsonschema", "jsonschema"),
+        ("bcrypt dummy hash of auth/passwords.py", "cerberus.auth.passwords"),
+    ):
+        code = (
+            "import time\n"
+            "def rss():\n"
+            "    for line in open('/proc/self/status'):\n"
+            "        if line.startswith('VmRSS'): return int(line.split()[1]) / 1024\n"
+            f"{base}\n"
+            "before, started = rss(), time.perf_counter()\n"
+            f"import {module}\n"
+            "print(f'+{rss() - before:.1f} MiB, {1000 * (time.perf_counter() - started):.0f} ms')"
+        )
+        out = subprocess.run(
+            [procs.PYTHON, "-c", code], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        print(f"{label}: {out}")  # noqa: T201
+
+
+def patterns() -> None:
+    import re2
+
+    cases = (
+        ("ip_like", r"\b\d{1,3}(?:\.\d{1,3}){3}\b", r"\b\d{1,3}(?:\.\d{1,3})+\b"),
+        ("digits_dashed", r"\b\d(?:[ \-]?\d){12,18}\b", r"\b\d{4}(?:[ \-]?\d){9,15}\b"),
+        ("digits_spaced", r"\b\d(?:[ \-]?\d){12,18}\b", r"\b\d{4}(?:[ \-]?\d){9,15}\b"),
+    )
+    for name, current, tighter in cases:
+        data = ADVERSARIAL[name](1_024_000).encode()
+        for label, pattern in (("current", current), ("tighter", tighter)):
+            compiled = re2.compile(pattern)
+            started = time.perf_counter()
+            count = sum(1 for _ in compiled.finditer(data))
+            took = (time.perf_counter() - started) * 1000
+            print(f"1 MB of {name}, {label} {pattern}: {count} candidates, {took:.1f} ms")  # noqa: T201
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "probe", choices=("churn", "imports", "patterns", "all"), default="all", nargs="?"
+    )
+    args = parser.parse_args()
+    if args.probe in ("churn", "all"):
+        uvloop.run(churn())
+    if args.probe in ("imports", "all"):
+        imports()
+    if args.probe in ("patterns", "all"):
+        patterns()
+
+
+if __name__ == "__main__":
+    main()
