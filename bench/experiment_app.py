@@ -17,17 +17,3 @@ def no_telemetry() -> FastAPI:
     app = app_from_env()
     app._telemetry.update(tracing=False, metrics=False, logs=False)  # type: ignore[attr-defined]
     return app
-
-
-def proxy_routes_first() -> FastAPI:
-    """create_app appends the /mcp routes after every control-plane route, so each proxy
-    request is first matched against all of those; put them at the front instead."""
-    app = app_from_env()
-    app.router.routes.sort(key=lambda route: getattr(route, "path", "") != "/mcp")
-    return app
-
-
-def all_fixes() -> FastAPI:
-    app = proxy_routes_first()
-    app._telemetry.update(tracing=False, metrics=False, logs=False)  # type: ignore[attr-defined]
-    return app
