@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import re
 import time
 from collections.abc import Callable
@@ -66,7 +67,7 @@ def percentile(ordered: list[float], pct: float) -> float:
     """Nearest-rank percentile of an already sorted list."""
     if not ordered:
         return float("nan")
-    rank = max(1, round(pct / 100 * len(ordered) + 0.5))
+    rank = max(1, math.ceil(pct / 100 * len(ordered)))
     return round(ordered[min(rank, len(ordered)) - 1], 4)
 
 
