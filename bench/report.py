@@ -209,7 +209,8 @@ def _other_tables(results: dict[str, Any]) -> list[str]:
     for name, cold in results.get("cold_start", {}).items():
         lines.append(
             f"- cold start `{name}`: first successful proxied calls after {cold['seconds']} s "
-            f"(/health answered after {cold.get('health_ok_seconds')} s)"
+            f"(/health answered after {cold.get('health_ok_seconds')} s; resident memory "
+            f"right after the first call {cold.get('rss_after_first_call_mib')} MiB)"
         )
     for name, count in results.get("audit_events", {}).items():
         lines.append(f"- audit events written by `{name}`: {count}")
