@@ -23,7 +23,7 @@ from bench.loadgen import run_load
 if TYPE_CHECKING:
     from bench.run import Scenario
 
-PROFILED = ("gateway_full", "stub_gateway_full", "stub_gateway_full_pg")
+PROFILED = ("stub_gateway_none", "gateway_full", "stub_gateway_full", "stub_gateway_full_pg")
 PROFILE_DIR = Path(__file__).parent / "results" / "profiles"
 RATE = 400
 # Inclusive share of samples whose stack passes through each area (first match per frame).
