@@ -39,7 +39,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy --strict src
 
 clean:
-	rm -rf $(VENV) data .mypy_cache .ruff_cache
+	rm -rf $(VENV) data .mypy_cache .ruff_cache .venv-infra .venv-checkov .tools
 
 # Offline infrastructure checks (docs/deployment.md): tools live outside .venv because
 # checkov's bc-python-hcl2 installs the same `hcl2` import name as python-hcl2.
