@@ -28,6 +28,10 @@ esac
 """
 FAKE_TERRAFORM = r"""#!/bin/bash
 printf 'terraform %s\n' "$*" >> "$FAKE_LOG"
+if [ "$2" = apply ] && [ -n "${FAKE_APPLY_FAILS:-}" ] && [[ "$*" != *-target=* ]]; then
+  echo "Error: creating App Runner Service: AccessDeniedException" >&2
+  exit 1
+fi
 env="$(basename "${1#-chdir=}")"
 if [ "$2" = output ]; then
   case "$4" in

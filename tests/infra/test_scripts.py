@@ -165,6 +165,17 @@ def test_a_failed_deployment_fails_the_script(sandbox: Sandbox) -> None:
     assert not run.called(tf(sandbox, "stage", "output -raw app_url"))
 
 
+def test_a_failed_apply_stops_before_any_deployment(sandbox: Sandbox) -> None:
+    run = sandbox.run("deploy-stage.sh", "v4", FAKE_APPLY_FAILS="1")
+
+    assert run.returncode == 1
+    assert "AccessDeniedException" in run.stderr
+    assert run.calls[-1] == tf(
+        sandbox, "stage", "apply -input=false -auto-approve -var image_tag=v4"
+    )
+    assert not run.called("aws apprunner")
+
+
 def test_deploy_on_ecs_express_redeploys_and_waits_for_a_stable_service(sandbox: Sandbox) -> None:
     run = sandbox.run("deploy-stage.sh", "v3", FAKE_COMPUTE="ecs_express")
 
