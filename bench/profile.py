@@ -33,7 +33,8 @@ AREAS = {
     "proxy (routes, upstream, sse)": ("cerberus/proxy/",),
     "agent key lookup": ("cerberus/agents/",),
     "audit": ("cerberus/audit/",),
-    "request logging": ("cerberus/logs.py", "logging/"),
+    # Only the logging work: RequestLogMiddleware itself wraps every request.
+    "request logging": ("JsonFormatter", "scrub (", "logging/"),
     "aiohttp client": ("aiohttp/",),
     "uvicorn / httptools": ("uvicorn/", "httptools"),
     "starlette / fastapi": ("starlette/", "fastapi/"),
