@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import subprocess
 import time
@@ -21,7 +22,9 @@ from bench import gateway, procs
 from bench.loadgen import Target, run_load
 from bench.scan import ADVERSARIAL
 
-WORK = Path(__file__).parent / "results" / "tmp" / "probes"
+RESULTS = Path(__file__).parent / "results"
+WORK = RESULTS / "tmp" / "probes"
+FOUND: dict[str, str] = {}
 
 
 def _time_wait(port: int) -> int:
@@ -96,6 +99,7 @@ def imports() -> None:
             [procs.PYTHON, "-c", code], capture_output=True, text=True, check=True
         ).stdout.strip()
         print(f"{label}: {out}")  # noqa: T201
+        FOUND[f"import {module}"] = out
 
 
 def patterns() -> None:
@@ -118,7 +122,9 @@ def patterns() -> None:
             started = time.perf_counter()
             count = sum(1 for _ in compiled.finditer(data))
             took = (time.perf_counter() - started) * 1000
-            print(f"1 MB of {name}, {label} {pattern}: {count} candidates, {took:.1f} ms")  # noqa: T201
+            line = f"1 MB of {name}, {label} {pattern}: {count} candidates, {took:.1f} ms"
+            print(line)  # noqa: T201
+            FOUND[f"pattern {name} {label}"] = line
 
 
 def main() -> None:
@@ -133,6 +139,7 @@ def main() -> None:
         imports()
     if args.probe in ("patterns", "all"):
         patterns()
+    (RESULTS / "probes.json").write_text(json.dumps(FOUND, indent=2) + "\n")
 
 
 if __name__ == "__main__":
