@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from cerberus.scanning.engine import Rule
 
-_PRIOR = r"(?:previous|prior|above|earlier|preceding|former|original|system|all|any)"
-_ORDERS = r"(?:instructions?|prompts?|directions?|rules|guidelines|messages|context|commands?)"
+_PRIOR = r"(?:previous|prior|above|earlier|preceding|former|original|system)"
+_ORDERS = r"(?:instructions?|prompts?|directions|rules|guidelines|messages|context|commands)"
 _SECRETS = (
     r"(?:secrets?|credentials?|passwords?|api[ _\-]?keys?|tokens?|ssh[ _\-]?keys?|private keys?"
     r"|id_rsa|\.env|\.ssh|mcp\.json|environment variables|conversation|chat history"
@@ -28,8 +28,10 @@ RULES: dict[str, tuple[Rule, ...]] = {
     "prompt_injection": (
         Rule(
             "instruction_override",
-            r"(?i)\b(?:ignore|disregard|forget|override|bypass|skip)\s+(?:all\s+|any\s+|the\s+|your\s+"
-            r"|of\s+|everything\s+)*" + _PRIOR + r"\s+(?:\w+\s+){0,2}" + _ORDERS,
+            # "Later rules override previous rules" and "skip all block rules" are documentation;
+            # the attack tells the reader to drop what it was told.
+            r"(?i)\b(?:ignore|disregard|forget)\s+(?:(?:all|any|the|your|my|these|of|everything)\s+)*"
+            r"(?:" + _PRIOR + r"\s+(?:\w+\s+){0,2})?" + _ORDERS + r"\b",
         ),
         Rule(
             "instruction_override",
@@ -86,7 +88,7 @@ RULES: dict[str, tuple[Rule, ...]] = {
         ),
         Rule(
             "model_markup",
-            r"(?is)<!--.{0,1000}?\b(?:ignore|instruction|assistant|model|AI|must|do not)\b"
+            r"(?is)<!--.{0,1000}?\b(?:ignore|instructions?|assistant|model|AI|system prompt)\b"
             r".{0,1000}?-->",
         ),
         Rule(
