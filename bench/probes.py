@@ -66,6 +66,7 @@ async def churn(seconds: float = 2.0) -> None:
                 f"{label}: {outcome.requests} calls at c=32, {closed} upstream connections closed"
             )
             print(line)  # noqa: T201
+            FOUND[f"churn {bound or 'default'}"] = line
             proc.stop()
     finally:
         for proc in reversed(started):
