@@ -14,6 +14,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,6 +73,7 @@ class PipelineCache:
         # Bumped by every invalidation; a build that saw it move is not cached (it may be stale).
         self._epoch = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
 
     async def start(self) -> None:
         await self.pins.start()
@@ -94,6 +96,8 @@ class PipelineCache:
                 return
 
     async def close(self) -> None:
+        # An invalidation delivered after this must not start work on a disposed engine.
+        self._closed = True
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -232,6 +236,8 @@ class PipelineCache:
         ]
 
     def _on_invalidation(self, raw: bytes) -> None:
+        if self._closed:
+            return
         try:
             event = Invalidation.decode(raw)
         except Exception:
@@ -263,7 +269,7 @@ class PipelineCache:
         except Exception:
             logger.exception("could not move the shared policy cache to a new generation")
 
-    def _spawn(self, coroutine: Any) -> None:
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -15,7 +15,7 @@ import contextlib
 import hashlib
 import logging
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,12 +96,14 @@ class PinStore:
         self._commits = 0
         self._writer: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
 
     async def start(self) -> None:
         self._writer = asyncio.create_task(self._write_forever())
 
     async def close(self) -> None:
         await self.flush()
+        self._closed = True
         tasks = [*self._tasks, *([self._writer] if self._writer else [])]
         for task in tasks:
             task.cancel()
@@ -335,7 +337,10 @@ class PinStore:
         schema = (definition or {}).get("outputSchema")
         return schema if isinstance(schema, dict) else None
 
-    def _spawn(self, coroutine: Any) -> None:
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        if self._closed:
+            coroutine.close()
+            return
         task = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
