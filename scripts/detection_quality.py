@@ -3,7 +3,8 @@
 
 Usage: `.venv/bin/python scripts/detection_quality.py [corpus.jsonl ...]` (default: every
 corpus in tests/guardrails/corpus). A sample counts as a detection for a type when that
-type's guardrail would find anything in it; precision is over all samples (every other type's positives are that type's negatives, plus the hard negatives).
+type's guardrail would find anything in it; precision is over all samples (every other
+type's positives are that type's negatives, plus the hard negatives).
 The floors are enforced by tests/guardrails/test_detection_quality.py and documented in
 docs/guardrails.md.
 """
@@ -83,7 +84,8 @@ def report(path: Path) -> bool:
     samples = load(path)
     positives = sum(1 for sample in samples if sample["labels"])
     print(
-        f"{path.name}: {len(samples)} samples, {positives} positive, {len(samples) - positives} negative"
+        f"{path.name}: {len(samples)} samples, {positives} positive, "
+        f"{len(samples) - positives} negative"
     )
     scores, mistakes = measure(samples)
     print(f"{'type':<18}{'precision':>10}{'recall':>8}{'TP':>6}{'FP':>5}{'FN':>5}")
