@@ -35,7 +35,9 @@ async def health_detailed(request: Request) -> JSONResponse:
 
     async def database() -> None:
         async with state.engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
+            # A read-only probe must not queue behind writers for SQLite's write lock.
+            read_only = await connection.execution_options(sqlite_begin="DEFERRED")
+            await read_only.execute(text("SELECT 1"))
 
     checks = {
         "database": await _timed(database()),
