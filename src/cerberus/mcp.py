@@ -43,6 +43,10 @@ _DATA_KEYS_WORDS = (
 DATA_KEYS = frozenset(_DATA_KEYS_WORDS.split())
 # Data subtrees that describe or annotate rather than carry records (not counted as rows).
 _NOT_RECORDS = frozenset({"_meta", "annotations", "inputSchema", "outputSchema", "requestedSchema"})
+# `_meta` entries the protocol itself defines: identifiers and client/server descriptions,
+# never content (a progress token named "...Token" must not read as a credential).
+_META_PROTOCOL_KEYS = frozenset({"progressToken"})
+_META_RESERVED_PREFIXES = ("io.modelcontextprotocol/", "modelcontextprotocol.io/")
 # Content blocks whose `data` is base64 media, which no text detector can read.
 _MEDIA = ("image", "audio")
 # Methods whose params field is mirrored by the 2026-07-28 `Mcp-Name` header.
@@ -199,8 +203,11 @@ def _walk(message: Mapping[str, Any]) -> list[TextSlot]:
             if blob is not None:
                 slots.append(TextSlot((*path, "blob"), blob, SlotKind.BLOB, locked, _utf8(blob)))
             children: list[tuple[Any, Path, bool, str | None]] = []
+            in_meta = bool(path) and path[-1] == "_meta"
             for key, value in node.items():
                 if key in SEALED_KEYS or (key == "blob" and not in_data):
+                    continue
+                if in_meta and _is_protocol_meta(key):
                     continue
                 child_path = (*path, key)
                 if in_data:
@@ -227,6 +234,12 @@ def _walk(message: Mapping[str, Any]) -> list[TextSlot]:
                 for index, value in reversed(list(enumerate(node)))
             )
     return slots
+
+
+def _is_protocol_meta(key: object) -> bool:
+    return isinstance(key, str) and (
+        key in _META_PROTOCOL_KEYS or key.startswith(_META_RESERVED_PREFIXES)
+    )
 
 
 def _utf8(text: str) -> bytes:

@@ -50,3 +50,19 @@ def test_a_value_is_read_with_the_key_it_sits_under() -> None:
     redacted = verdict.message["params"]["arguments"]
     assert redacted["login"] == {"user": "ana", "password": "[REDACTED:SECRET]"}
     assert redacted["note"] == "hunter2hunter2"  # the same text under another name is not a secret
+
+
+def test_protocol_meta_such_as_a_progress_token_is_not_read_as_a_secret() -> None:
+    """Found by the conformance suite: `_meta.progressToken` looked like a token assignment."""
+    message = tool_call({"message": "hello"})
+    message["params"]["_meta"] = {
+        "progressToken": "progress-test-1",
+        "io.modelcontextprotocol/clientInfo": {"name": "client", "version": "1.0"},
+    }
+    assert Secrets().check(message, context(REQUEST)).outcome is Outcome.ALLOW
+
+
+def test_a_secret_smuggled_in_other_meta_fields_is_still_found() -> None:
+    message = tool_call({"message": "hello"})
+    message["params"]["_meta"] = {"note": f"key {AWS}"}
+    assert Secrets().check(message, context(REQUEST)).outcome is Outcome.BLOCK
