@@ -73,7 +73,24 @@ async def churn(seconds: float = 2.0) -> None:
             proc.stop()
 
 
+def _rss_of(code: str) -> str:
+    return subprocess.run(
+        [procs.PYTHON, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
 def imports() -> None:
+    whole = _rss_of(
+        "import time\n"
+        "def rss():\n"
+        "    for line in open('/proc/self/status'):\n"
+        "        if line.startswith('VmRSS'): return int(line.split()[1]) / 1024\n"
+        "started = time.perf_counter()\n"
+        "import cerberus.app\n"
+        "print(f'{rss():.1f} MiB resident, {1000 * (time.perf_counter() - started):.0f} ms')"
+    )
+    print(f"a bare interpreter after import cerberus.app: {whole}")  # noqa: T201
+    FOUND["import cerberus.app"] = whole
     base = "import fastapi, sqlalchemy.ext.asyncio, aiohttp, pydantic, uvicorn, uvloop, orjson, re2"
     base += ", aiosqlite, redis.asyncio, asyncpg"
     for label, module in (
@@ -140,7 +157,10 @@ def main() -> None:
         imports()
     if args.probe in ("patterns", "all"):
         patterns()
-    (RESULTS / "probes.json").write_text(json.dumps(FOUND, indent=2) + "\n")
+    # Merged with earlier probes, so running one probe keeps the others' last findings.
+    path = RESULTS / "probes.json"
+    found = json.loads(path.read_text()) if path.exists() else {}
+    path.write_text(json.dumps({**found, **FOUND}, indent=2) + "\n")
 
 
 if __name__ == "__main__":
