@@ -43,11 +43,15 @@ def start_upstream(tmp: Path, *extra: str) -> Server:
         port=port,
         log_path=tmp / f"upstream-{port}.log",
     )
-    wait_until_listening(server)
+    try:
+        wait_until_listening(server)
+    except BaseException:
+        server.stop()
+        raise
     return server
 
 
-def wait_until_listening(server: Server, timeout: float = 30) -> None:
+def wait_until_listening(server: Server, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:

@@ -98,12 +98,15 @@ async def test_queued_events_are_drained_on_shutdown(
             )
         assert gateway.app.state.audit.pending == 6
         writer = gateway.app.state.audit
-        sessionmaker = gateway.app.state.sessionmaker
     assert writer.pending == 0
-    async with sessionmaker() as session:
-        rows = (
-            await session.scalars(select(AuditEvent).where(AuditEvent.agent_id == tenant.agent_id))
-        ).all()
+    # The gateway's engine is disposed by now: read with one of our own.
+    engine = create_engine(settings)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            statement = select(AuditEvent).where(AuditEvent.agent_id == tenant.agent_id)
+            rows = (await session.scalars(statement)).all()
+    finally:
+        await engine.dispose()
     assert len(rows) == 6
 
 
