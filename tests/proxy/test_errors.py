@@ -186,3 +186,55 @@ async def test_a_2xx_body_of_unknown_type_is_refused_not_relayed_mcp_proxy_5_1(
         answer = await http.post(gateway.mcp, json=CALL, headers=tenant.headers())
     assert answer.status_code == 502
     assert "secret" not in answer.text
+
+
+async def test_upstream_connections_are_reused_and_idle_ones_bounded(
+    proxy_settings, http: httpx.AsyncClient
+) -> None:
+    """MCP_MAX_KEEPALIVE_CONNECTIONS: a burst keeps its connections for the next burst;
+    connections idle past the grace period are closed down to the bound."""
+    from cerberus.proxy.upstream import IDLE_GRACE_SECONDS
+
+    ports: list[int] = []
+    arrived: list[asyncio.Event] = []
+    width = 10
+
+    async def held(request: web.Request) -> web.StreamResponse:
+        ports.append(request.transport.get_extra_info("peername")[1])  # type: ignore[union-attr]
+        if len(ports) % width == 0:
+            for event in arrived:
+                event.set()
+            arrived.clear()
+        else:
+            event = asyncio.Event()
+            arrived.append(event)
+            await event.wait()
+        return web.Response(
+            body=b'{"jsonrpc":"2.0","id":4,"result":{}}', content_type="application/json"
+        )
+
+    async def burst(gateway, tenant, size: int) -> None:  # type: ignore[no-untyped-def]
+        answers = await asyncio.gather(
+            *(http.post(gateway.mcp, json=CALL, headers=tenant.headers()) for _ in range(size))
+        )
+        assert all(answer.status_code == 200 for answer in answers)
+
+    async with (
+        scripted_upstream() as upstream,
+        running_gateway(proxy_settings(MCP_MAX_KEEPALIVE_CONNECTIONS=2)) as gateway,
+    ):
+        upstream.handler = held
+        tenant = await create_tenant(gateway.app, upstream.url)
+        await burst(gateway, tenant, width)
+        await burst(gateway, tenant, width)
+        assert len(set(ports)) == width  # the second burst reused every connection
+        await asyncio.sleep(IDLE_GRACE_SECONDS + 0.2)
+        upstream.handler = json_answer(b'{"jsonrpc":"2.0","id":4,"result":{}}')
+        await http.post(gateway.mcp, json=CALL, headers=tenant.headers())
+        first = set(ports)
+        ports.clear()
+        upstream.handler = held
+        await burst(gateway, tenant, width)
+    # The trim left two idle connections; the burst reused them and opened eight.
+    assert len(set(ports)) == width
+    assert len(set(ports) & first) == 2

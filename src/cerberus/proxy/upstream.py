@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,6 +23,7 @@ from cerberus.settings import Settings
 logger = logging.getLogger("cerberus.upstream")
 
 BACKOFF_SECONDS = 0.05
+IDLE_GRACE_SECONDS = 1.0
 
 
 class UpstreamTimeout(Exception):
@@ -33,7 +35,11 @@ class UpstreamFailed(Exception):
 
 
 class _BoundedIdleConnector(aiohttp.TCPConnector):
-    """A connector that keeps at most `max_idle` idle connections (aiohttp has no such knob)."""
+    """A connector that keeps at most `max_idle` idle connections (aiohttp has no such knob).
+
+    Only connections idle for IDLE_GRACE_SECONDS are closed: under load more than `max_idle`
+    are idle for an instant between calls, and closing those would reopen one per call.
+    """
 
     def __init__(self, *, max_idle: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -42,8 +48,19 @@ class _BoundedIdleConnector(aiohttp.TCPConnector):
     def _release(
         self, key: ConnectionKey, protocol: ResponseHandler, *, should_close: bool = False
     ) -> None:
+        super()._release(key, protocol, should_close=should_close)
         idle = sum(len(conns) for conns in self._conns.values())
-        super()._release(key, protocol, should_close=should_close or idle >= self._max_idle)
+        if idle <= self._max_idle:
+            return
+        now = time.monotonic()
+        for pool_key, conns in list(self._conns.items()):
+            # Oldest first: aiohttp appends released connections on the right.
+            while conns and idle > self._max_idle and now - conns[0][1] > IDLE_GRACE_SECONDS:
+                stale, _ = conns.popleft()
+                stale.close()
+                idle -= 1
+            if not conns:
+                del self._conns[pool_key]
 
 
 class UpstreamClient:
