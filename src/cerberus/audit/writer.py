@@ -53,6 +53,7 @@ class AuditWriter:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._lock = asyncio.Lock()
 
     def record(self, **fields: Any) -> None:
         """Queue one audit event (AuditEvent's columns); never blocks, never raises."""
@@ -101,6 +102,11 @@ class AuditWriter:
                 await asyncio.sleep(RETRY_SECONDS)
 
     async def flush(self) -> None:
+        # One writer at a time: two would take the same rows off the queue.
+        async with self._lock:
+            await self._flush()
+
+    async def _flush(self) -> None:
         while self._events or self._usage:
             batch = self._events[: self._batch_size]
             usage = self._usage
