@@ -118,6 +118,9 @@ def ask_name(ctx: Context) -> str | InputRequiredResult:
 @server.tool()
 async def reconnect(ctx: Context) -> str:
     """Closes its SSE stream mid-call; the client resumes with Last-Event-ID (SEP-1699)."""
+    # The SDK writes its priming event (the id to resume from) concurrently with the handler;
+    # closing at once sometimes beats it, leaving the client nothing to resume from.
+    await asyncio.sleep(0.05)
     await ctx.close_sse_stream()
     await asyncio.sleep(0.3)
     return "resumed and done"
