@@ -294,3 +294,20 @@ async def test_blocked_server_request_never_reaches_the_client_and_the_server_is
     assert all(m.get("method") != "sampling/createMessage" for m in messages)
     assert messages[-1]["id"] == 6
     assert "Blocked by Cerberus" in orjson.dumps(messages[-1]).decode()
+
+
+async def test_redacted_modern_argument_is_sent_when_no_header_mirrors_it(
+    gateway: Gateway, tenant: Tenant, http: httpx.AsyncClient
+) -> None:
+    """A 2026-07-28 tools/call argument without an Mcp-Param-* header may be redacted."""
+    from cerberus.guardrails.pii_email import PiiEmail
+
+    async with installed(gateway.app, PiiEmail(action="redact")):
+        answer = await http.post(
+            gateway.mcp,
+            json=modern_call(1, "get_customer", {"customer_id": "ask bob@corp.example"}),
+            headers=modern_headers(tenant, name="get_customer"),
+        )
+    body = answer.json()
+    assert "error" not in body, body
+    assert body["result"]["structuredContent"]["customer_id"] == "ask [REDACTED:EMAIL]"

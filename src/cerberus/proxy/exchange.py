@@ -75,6 +75,8 @@ class Exchange:
             tool_name=tool_name,
             request=request,
             cache=self.cache,
+            # Redaction checks these: a body field an Mcp-Param-* header mirrors must not change.
+            request_headers=self.headers if direction is Direction.REQUEST else None,
             extras={"request_id": self.request_id},
         )
 
