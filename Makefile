@@ -31,9 +31,11 @@ test: lint typecheck pytest
 pytest: $(STAMP)
 	$(BIN)/pytest
 
+LINTED := src tests bench conformance scripts infra
+
 lint: $(STAMP)
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src
