@@ -22,7 +22,8 @@ from typing import Any, NamedTuple
 
 import jsonschema
 import orjson
-from mcp.shared.inbound import decode_header_value
+
+from cerberus.header_encoding import decode_header_value
 
 Path = tuple[str | int, ...]
 

@@ -7,12 +7,11 @@ that drops them breaks sessions and the 2026-07-28 header checks); the client's 
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from cerberus.header_encoding import decode_header_value
 from cerberus.jsonrpc import Message, params_of
 from cerberus.settings import Settings
 
@@ -110,16 +109,6 @@ def origin_allowed(origin: str | None, settings: Settings) -> bool:
 def is_modern(headers: Mapping[str, str]) -> bool:
     version = headers.get("mcp-protocol-version")
     return version is not None and version >= FIRST_MODERN_VERSION
-
-
-def decode_header_value(value: str) -> str:
-    """Undo the `=?base64?...?=` encoding 2026-07-28 uses for non-ASCII header values."""
-    if value.startswith("=?base64?") and value.endswith("?="):
-        try:
-            return base64.b64decode(value[9:-2], validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
-            return value
-    return value
 
 
 def header_mismatch(headers: Mapping[str, str], message: Message) -> str | None:
