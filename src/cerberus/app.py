@@ -58,6 +58,9 @@ def create_app(settings: Settings) -> FastAPI:
         description="Governance gateway for the Model Context Protocol.",
         lifespan=lifespan,
         debug=settings.DEBUG,
+        # FastAPI's native OpenTelemetry looks up the global providers on every request
+        # (3.6 µs, /mcp included); Cerberus exports nothing through it.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.add_exception_handler(CerberusError, _cerberus_error)  # type: ignore[arg-type]
