@@ -19,7 +19,6 @@ from cerberus.cache import create_cache
 from cerberus.db import create_engine, create_sessionmaker
 from cerberus.errors import CerberusError
 from cerberus.logs import RequestLogMiddleware, configure_logging
-from cerberus.migrate import upgrade
 from cerberus.policies.compiled import PipelineCache
 from cerberus.proxy.routes import ProxyShortcut
 from cerberus.proxy.routes import routes as proxy_routes
@@ -34,6 +33,10 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.RUN_MIGRATIONS_ON_STARTUP:
+            # Imported here: alembic and mako cost ~11 MiB, and `cerberus serve` migrates
+            # before its workers start (it turns this off for them).
+            from cerberus.migrate import upgrade
+
             await upgrade(settings)
         app.state.engine = create_engine(settings)
         app.state.sessionmaker = create_sessionmaker(app.state.engine)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
@@ -136,6 +137,8 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
         with_database(settings, lambda: upgrade(settings))
     else:
         with_database(settings, lambda: current_revision(settings))
+    # Done here once: the workers' lifespan need not migrate again (nor import alembic).
+    os.environ["RUN_MIGRATIONS_ON_STARTUP"] = "false"
     uvicorn.run(
         "cerberus.app:app_from_env",
         factory=True,
