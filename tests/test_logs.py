@@ -81,3 +81,13 @@ def test_scrub_masks_credential_shapes(text: str) -> None:
     assert "swordfish" not in masked
     assert "abcdefghijklmnop" not in masked
     assert "abc.def.ghi" not in masked
+
+
+async def test_access_line_scrubs_credentials_a_client_put_in_the_path_or_request_id(
+    client: httpx.AsyncClient, log_stream: io.StringIO
+) -> None:
+    await client.get(f"/nowhere/{SECRETS[0]}", headers={"X-Request-ID": SECRETS[0]})
+    access = [line for line in log_lines(log_stream) if line["message"] == "request"]
+    assert len(access) == 1
+    assert access[0]["status"] == 404
+    assert SECRETS[0] not in log_stream.getvalue()
