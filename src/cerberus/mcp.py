@@ -26,6 +26,9 @@ import orjson
 from cerberus.header_encoding import decode_header_value
 
 Path = tuple[str | int, ...]
+# A path as a parent link, `(parent, step)` (None: the message itself): extending one costs
+# O(1), where copying a tuple path costs its depth, which made deep nesting quadratic.
+Link = tuple["Link", str | int] | None
 
 # Keys whose values identify protocol objects rather than carry content (outside user data).
 _PROTOCOL_KEYS_WORDS = (
@@ -73,9 +76,11 @@ class TextSlot(NamedTuple):
     """One piece of text in a message, where it is, and whether it can be rewritten in place.
 
     A tuple, not a dataclass: a large structured result yields hundreds of thousands of them.
+    The path is kept as a parent link and built only when read (for the few slots a finding
+    or a redaction names), so walking a message stays linear in its size at any depth.
     """
 
-    path: Path
+    link: Link
     text: str
     kind: SlotKind = SlotKind.TEXT
     # Why redaction may not rewrite this text (None: it may).
@@ -87,9 +92,35 @@ class TextSlot(NamedTuple):
     key: str | None = None
 
     @property
+    def path(self) -> Path:
+        return path_of(self.link)
+
+    @property
     def where(self) -> str:
         suffix = {SlotKind.KEY: " (key)", SlotKind.BLOB: " (base64)"}.get(self.kind, "")
         return where(self.path) + suffix
+
+
+def path_of(link: Link) -> Path:
+    """The tuple path a link stands for (iterative: a path may be deeper than the stack)."""
+    steps: list[str | int] = []
+    while link is not None:
+        link, step = link
+        steps.append(step)
+    steps.reverse()
+    return tuple(steps)
+
+
+def _short_path(link: Link, limit: int) -> Path | None:
+    """The link's path if it has at most `limit` steps (None if deeper), in O(limit)."""
+    steps: list[str | int] = []
+    while link is not None:
+        if len(steps) == limit:
+            return None
+        link, step = link
+        steps.append(step)
+    steps.reverse()
+    return tuple(steps)
 
 
 def where(path: Sequence[str | int]) -> str:
@@ -153,17 +184,17 @@ def _walked(message: Mapping[str, Any]) -> tuple[object, list[TextSlot], int]:
 def data_roots(message: Mapping[str, Any]) -> list[tuple[Path, Any]]:
     """The user-data JSON values in a message (arguments, structuredContent, ...), with paths."""
     roots: list[tuple[Path, Any]] = []
-    stack: list[tuple[Any, Path]] = [(message, ())]
+    stack: list[tuple[Any, Link]] = [(message, None)]
     while stack:
-        node, path = stack.pop()
+        node, link = stack.pop()
         if isinstance(node, Mapping):
             for key, value in node.items():
                 if key in DATA_KEYS and key not in _NOT_RECORDS:
-                    roots.append(((*path, key), value))
+                    roots.append((path_of((link, key)), value))
                 elif key not in SEALED_KEYS:
-                    stack.append((value, (*path, key)))
+                    stack.append((value, (link, key)))
         elif isinstance(node, list):
-            stack.extend((value, (*path, index)) for index, value in enumerate(node))
+            stack.extend((value, (link, index)) for index, value in enumerate(node))
     return roots
 
 
@@ -177,61 +208,63 @@ def _walk(message: Mapping[str, Any]) -> list[TextSlot]:
     # A record set repeats its keys on every row; each distinct key is read once (keys are
     # never rewritten, so only whether one holds something matters, not each occurrence).
     seen_keys: set[str] = set()
-    # Stack entries: (node, path, in user data, locked reason).
-    stack: list[tuple[Any, Path, bool, str | None]] = [
-        (message[key], (key,), False, None)
+    # Stack entries: (node, link to its path, in user data, locked reason). Every entry's
+    # link is a (parent, step) pair, never None: the message root itself is not pushed.
+    stack: list[tuple[Any, tuple[Link, str | int], bool, str | None]] = [
+        (message[key], (None, key), False, None)
         for key in reversed(list(message))
         if key not in ("jsonrpc", "id", "method")
     ]
     while stack:
-        node, path, in_data, locked = stack.pop()
+        node, link, in_data, locked = stack.pop()
+        step = link[1]
         if isinstance(node, str):
-            if path == mirrored:
+            if mirrored is not None and step == mirrored[1] and _short_path(link, 2) == mirrored:
                 locked = "mirrored by the Mcp-Name header"
-            elif not in_data and path[-1] == "uri":
+            elif not in_data and step == "uri":
                 locked = locked or "a URI"
-            key = path[-1] if in_data and isinstance(path[-1], str) else None
-            slots.append(TextSlot(path, node, SlotKind.TEXT, locked, _utf8(node), key))
+            key = step if in_data and isinstance(step, str) else None
+            slots.append(TextSlot(link, node, SlotKind.TEXT, locked, _utf8(node), key))
         elif isinstance(node, bool) or node is None:
             continue
         elif isinstance(node, int | float):
             if in_data:
                 text = repr(node)
-                key = path[-1] if isinstance(path[-1], str) else None
-                slots.append(TextSlot(path, text, SlotKind.NUMBER, "a number", _utf8(text), key))
+                key = step if isinstance(step, str) else None
+                slots.append(TextSlot(link, text, SlotKind.NUMBER, "a number", _utf8(text), key))
         elif isinstance(node, Mapping):
             blob = _decoded_blob(node)
             if blob is not None:
-                slots.append(TextSlot((*path, "blob"), blob, SlotKind.BLOB, locked, _utf8(blob)))
-            children: list[tuple[Any, Path, bool, str | None]] = []
-            in_meta = bool(path) and path[-1] == "_meta"
+                slots.append(TextSlot((link, "blob"), blob, SlotKind.BLOB, locked, _utf8(blob)))
+            children: list[tuple[Any, tuple[Link, str | int], bool, str | None]] = []
+            in_meta = step == "_meta"
             for key, value in node.items():
                 if key in SEALED_KEYS or (key == "blob" and not in_data):
                     continue
                 if in_meta and _is_protocol_meta(key):
                     continue
-                child_path = (*path, key)
+                child_link = (link, key)
                 if in_data:
                     if key not in seen_keys:
                         seen_keys.add(key)
                         name = str(key)
                         slots.append(
-                            TextSlot(child_path, name, SlotKind.KEY, "an object key", _utf8(name))
+                            TextSlot(child_link, name, SlotKind.KEY, "an object key", _utf8(name))
                         )
-                    children.append((value, child_path, True, locked))
+                    children.append((value, child_link, True, locked))
                 elif key in PROTOCOL_KEYS or (key == "data" and node.get("type") in _MEDIA):
                     continue
-                elif child_path in mirrors:
+                elif mirrors and key == "text" and _short_path(child_link, 4) in mirrors:
                     continue  # the serialised copy of structuredContent: redact() rebuilds it
                 elif key in DATA_KEYS or (key == "content" and _is_elicit_content(value)):
                     reason = "protocol metadata" if key == "_meta" else locked
-                    children.append((value, child_path, True, reason))
+                    children.append((value, child_link, True, reason))
                 else:
-                    children.append((value, child_path, False, locked))
+                    children.append((value, child_link, False, locked))
             stack.extend(reversed(children))
         elif isinstance(node, list):
             stack.extend(
-                (value, (*path, index), in_data, locked)
+                (value, (link, index), in_data, locked)
                 for index, value in reversed(list(enumerate(node)))
             )
     return slots
