@@ -344,3 +344,46 @@ def test_deeply_nested_json_is_redacted_without_recursion() -> None:
         verdict.message["result"]["structuredContent"]["other"]
         is message["result"]["structuredContent"]["other"]
     )
+
+
+def test_a_message_nested_20000_deep_is_walked_and_redacted_at_the_right_path() -> None:
+    # Built directly: orjson refuses to parse JSON nested deeper than 255.
+    depth = 20_000
+    node: Any = {"note": f"write to {EMAIL}", "n": 7}
+    for level in range(depth):
+        node = {"child": node} if level % 2 else {"items": [node]}
+    message = request("tools/call", {"name": "store", "arguments": {"doc": node}})
+    steps: list[str | int] = ["params", "arguments", "doc"]
+    for level in reversed(range(depth)):
+        steps += ["child"] if level % 2 else ["items", 0]
+    expected = (*steps, "note")
+
+    bottom = [slot for slot in mcp.texts(message) if slot.text.endswith(EMAIL)]
+    assert [slot.path for slot in bottom] == [expected]
+    assert bottom[0].where.endswith(".child.items[0].note")
+    assert bottom[0].key == "note"
+    numbers = [slot for slot in mcp.texts(message) if slot.kind is mcp.SlotKind.NUMBER]
+    assert [(slot.path, slot.locked) for slot in numbers] == [((*steps, "n"), "a number")]
+    assert [path for path, _ in mcp.data_roots(message)] == [("params", "arguments")]
+
+    verdict = PiiEmail(action="redact").check(
+        message, CheckContext("o", "w", "a", Direction.REQUEST)
+    )
+    assert verdict.outcome is Outcome.MODIFY
+    assert verdict.message is not None
+    redacted: Any = verdict.message
+    original: Any = message
+    for step in steps:
+        redacted, original = redacted[step], original[step]
+    assert redacted["note"] == f"write to {REDACTED}"
+    assert original["note"] == f"write to {EMAIL}"  # the original is not modified
+    assert redacted["n"] == 7
+
+    # redact() itself writes at the slot's path, however deep.
+    rewrite = mcp.redact(message, [(bottom[0], "gone")])
+    assert rewrite.refusal is None
+    assert rewrite.message is not None
+    node = rewrite.message
+    for step in steps:
+        node = node[step]
+    assert node["note"] == "gone"
