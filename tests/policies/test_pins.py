@@ -6,11 +6,12 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 from sqlalchemy import event
 
 from cerberus.guardrails import CheckContext, Direction, Outcome
 from cerberus.policies.compiled import PipelineCache
-from cerberus.policies.pins import definition_hash
+from cerberus.policies.pins import CATALOGUE_RECHECK_SECONDS, definition_hash
 from cerberus.proxy.pipeline import Decision
 from tests.policies.live_app import Live, Tenant, live_fixture  # noqa: F401
 
@@ -263,3 +264,18 @@ async def test_a_warm_tools_list_and_call_need_no_database_query(live: Live) -> 
     finally:
         event.remove(engine, "before_cursor_execute", record)
     assert statements == []
+
+
+async def test_a_missing_tool_is_not_looked_up_in_the_shared_cache_on_every_answer(
+    live: Live,
+) -> None:
+    """A client that never lists tools made every tools/call answer read the shared cache."""
+    tenant = await live.tenant()
+    pins = live.app.state.pipelines.pins
+    assert await pins.output_schema(tenant.workspace.id, "add") is None
+    # Another instance shares the catalogue right after this instance missed.
+    catalogue = orjson.dumps({"add": ADD})
+    await live.app.state.cache.set(f"cerberus:tools:{tenant.workspace.id}", catalogue, 60)
+    assert await pins.output_schema(tenant.workspace.id, "add") is None
+    await asyncio.sleep(CATALOGUE_RECHECK_SECONDS + 0.1)
+    assert await pins.output_schema(tenant.workspace.id, "add") == ADD["outputSchema"]

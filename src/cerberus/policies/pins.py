@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
@@ -35,6 +36,9 @@ PIN_STORE_EXTRA = "cerberus.tool_pins"
 # The parts of a tool that change what the model is told or what the tool accepts and returns.
 HASHED_FIELDS = ("name", "title", "description", "inputSchema", "outputSchema", "annotations")
 CATALOGUE_TTL_SECONDS = 24 * 3600
+# After the shared catalogue lacked a tool, it is not read again for this long: without it a
+# client that never lists tools (stateless agents) cost a shared-cache read on every answer.
+CATALOGUE_RECHECK_SECONDS = 1.0
 WRITE_ATTEMPTS = 5
 
 # Asked on each use, so tests that swap app.state.sessionmaker for a rolled-back one are seen.
@@ -88,6 +92,7 @@ class PinStore:
         self._pins: dict[str, dict[str, PinState]] = {}
         self._loading: dict[str, asyncio.Lock] = {}
         self._catalogue: dict[str, dict[str, dict[str, Any]]] = {}
+        self._catalogue_read_at: dict[str, float] = {}
         self._writes: asyncio.Queue[_Write] = asyncio.Queue()
         # Pins observed here but not yet in the database: a reload must not forget them.
         self._unwritten: dict[tuple[str, str], PinState] = {}
@@ -325,6 +330,12 @@ class PinStore:
         known = self._catalogue.get(workspace_id, {})
         if tool_name in known:
             return known[tool_name]
+        now = time.monotonic()
+        if now - self._catalogue_read_at.get(workspace_id, -CATALOGUE_RECHECK_SECONDS) < (
+            CATALOGUE_RECHECK_SECONDS
+        ):
+            return None
+        self._catalogue_read_at[workspace_id] = now
         raw = await self._cache.get(_catalogue_key(workspace_id))
         if raw is None:
             return None
