@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from starlette.types import Receive, Scope, Send
 
 from cerberus import __version__, api, health
 from cerberus.agents.lookup import AgentLookup
@@ -20,13 +21,29 @@ from cerberus.db import create_engine, create_sessionmaker
 from cerberus.errors import CerberusError
 from cerberus.logs import RequestLogMiddleware, configure_logging
 from cerberus.policies.compiled import PipelineCache
-from cerberus.proxy.routes import ProxyShortcut
+from cerberus.proxy.routes import is_direct, serve_direct
 from cerberus.proxy.routes import routes as proxy_routes
 from cerberus.proxy.sessions import SessionStore
 from cerberus.proxy.upstream import UpstreamClient
 from cerberus.settings import Settings, load_settings
 
 logger = logging.getLogger("cerberus.app")
+
+
+class CerberusApp(FastAPI):
+    """FastAPI, with MCP requests sent to the proxy before FastAPI's own layers.
+
+    Each middleware layer (error handling, telemetry, body limit, request log, CORS) is a
+    coroutine and often a wrapped `send` per request; the proxy needs none of them but the
+    request id and access line, which `serve_direct` gives it.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and is_direct(scope):
+            scope["app"] = self
+            await serve_direct(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -55,7 +72,7 @@ def create_app(settings: Settings) -> FastAPI:
             await app.state.cache.close()
             await app.state.engine.dispose()
 
-    app = FastAPI(
+    app = CerberusApp(
         title="Cerberus",
         version=__version__,
         description="Governance gateway for the Model Context Protocol.",
@@ -86,7 +103,6 @@ def create_app(settings: Settings) -> FastAPI:
             "X-Response-Decision-ID",
         ],
     )
-    app.add_middleware(ProxyShortcut)
     app.add_middleware(RequestLogMiddleware)
     return app
 

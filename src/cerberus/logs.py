@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 import time
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -152,10 +152,7 @@ class RequestLogMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = _incoming_request_id(scope)
-        chosen = incoming is not None
-        request_id = incoming or uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
+        request_id, chosen = assign_request_id(scope)
         started = time.perf_counter()
         status = 500
 
@@ -171,9 +168,28 @@ class RequestLogMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            if access_logger.isEnabledFor(logging.INFO):
-                duration_ms = round((time.perf_counter() - started) * 1000, 3)
-                _log_access(scope["method"], scope["path"], status, duration_ms, request_id, chosen)
+            log_request(scope, status, started, request_id, chosen)
+
+
+def new_request_id() -> str:
+    # os.urandom: a quarter of uuid4().hex's cost, the same 32 random hex digits.
+    return os.urandom(16).hex()
+
+
+def assign_request_id(scope: Scope) -> tuple[str, bool]:
+    """The request's id (the client's if sane, else a new one), stored in scope["state"];
+    the flag says the client chose it (then it is scrubbed before it is logged)."""
+    incoming = _incoming_request_id(scope)
+    request_id = incoming or new_request_id()
+    scope.setdefault("state", {})["request_id"] = request_id
+    return request_id, incoming is not None
+
+
+def log_request(scope: Scope, status: int, started: float, request_id: str, chosen: bool) -> None:
+    """The access line of one finished request (`started` from time.perf_counter())."""
+    if access_logger.isEnabledFor(logging.INFO):
+        duration_ms = round((time.perf_counter() - started) * 1000, 3)
+        _log_access(scope["method"], scope["path"], status, duration_ms, request_id, chosen)
 
 
 def _incoming_request_id(scope: Scope) -> str | None:

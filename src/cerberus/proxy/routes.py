@@ -10,18 +10,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from cerberus import jsonrpc
 from cerberus.agents.lookup import AgentEntry
 from cerberus.jsonrpc import JsonRpcError, Kind, Message
+from cerberus.logs import assign_request_id, log_request, new_request_id
 from cerberus.proxy.exchange import Exchange, blocked_error, retry_after_header
 from cerberus.proxy.headers import (
     header_mismatch,
@@ -59,7 +59,7 @@ async def mcp_endpoint(request: Request) -> Response:
         # Unknown here or opened by another agent: the client starts a new session.
         return rpc_error(404, None, jsonrpc.GATEWAY_REFUSED, "Session not found")
     exchange = Exchange(
-        request_id=request.scope.get("state", {}).get("request_id") or uuid.uuid4().hex,
+        request_id=request.scope.get("state", {}).get("request_id") or new_request_id(),
         agent=agent,
         pipeline=await state.pipelines.for_agent(
             agent.organisation_id, agent.workspace_id, agent.agent_id, agent.fail_mode
@@ -298,24 +298,33 @@ def _readable_id(body: bytes) -> Any:
 PROXY_PREFIX = "/governance-plane/api/v1/proxy"
 
 
-class ProxyShortcut:
-    """Sends MCP requests straight to the endpoint, past the routing and middleware the
-    control plane needs (conventions.md, "The hot path").
+def is_direct(scope: Scope) -> bool:
+    """Whether an HTTP request goes straight to the endpoint, past FastAPI's routing and
+    middleware (conventions.md, "The hot path"): an MCP path, a method it takes, no `Origin`.
 
     Requests with an `Origin` (browsers) take the normal way so CORS applies; so does any
     method the endpoint does not take, to get the router's 405.
     """
+    return _is_proxy_path(scope["path"]) and _direct(scope)
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and _is_proxy_path(scope["path"]) and _direct(scope):
-            request = Request(scope, receive, send)
-            response = await mcp_endpoint(request)
-            await response(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
+async def serve_direct(scope: Scope, receive: Receive, send: Send) -> None:
+    """The endpoint with what the skipped middleware gave it: a request id on the answer and
+    in the access log, and a 500 (logged, never a stack trace to the client) on a bug."""
+    request_id, chosen = assign_request_id(scope)
+    started = time.perf_counter()
+    status = 500
+    try:
+        try:
+            response = await mcp_endpoint(Request(scope, receive, send))
+        except Exception:
+            logger.exception("unhandled error", extra={"request_id": request_id})
+            response = rpc_error(500, None, jsonrpc.INTERNAL_ERROR, "Internal error")
+        response.raw_headers.append((b"x-request-id", request_id.encode()))
+        status = response.status_code
+        await response(scope, receive, send)
+    finally:
+        log_request(scope, status, started, request_id, chosen)
 
 
 def _is_proxy_path(path: str) -> bool:
