@@ -3,25 +3,34 @@
 The proxy only appends to memory; one background task writes a batch when AUDIT_BATCH_SIZE
 events are waiting or AUDIT_FLUSH_INTERVAL_SECONDS have passed. Shutdown drains the queue,
 so every call that completed is recorded.
+
+Both sides run for every proxied message, so both are kept to the bare minimum: `record`
+appends one tuple (no id, no datetime), and a batch goes to the driver's executemany as
+rows already in the form the database takes (text ids, JSON text from orjson, a timestamp
+SQLite or asyncpg accepts as is), with no per-row work in SQLAlchemy. Readers still see the
+same values through the `AuditEvent` model.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
-from collections.abc import Callable
+import os
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, update
-from sqlalchemy.exc import DataError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+import orjson
+from sqlalchemy import update
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from cerberus.agents.models import Agent
 from cerberus.audit.models import AuditEvent
-from cerberus.db import new_id, utcnow
 
 # Read at use: tests swap app.state.sessionmaker for one bound to a rolled-back connection.
 SessionmakerSource = Callable[[], async_sessionmaker[AsyncSession]]
@@ -30,11 +39,32 @@ logger = logging.getLogger("cerberus.audit")
 
 RETRY_SECONDS = 1.0
 
+# A queued event is a tuple of these columns in this order, then its time (epoch seconds).
+COLUMNS = (
+    "request_id",
+    "decision_id",
+    "organisation_id",
+    "workspace_id",
+    "agent_id",
+    "direction",
+    "method",
+    "tool_name",
+    "action",
+    "guardrails_triggered",
+    "processing_ms",
+    "upstream_status",
+    "upstream_latency_ms",
+)
+_TRIGGERED = COLUMNS.index("guardrails_triggered")
+_EMPTY = "[]"
+# The UUID variant nibble (10xx) for any random hex digit.
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+
 
 @dataclass
 class _Usage:
     count: int
-    last_used_at: datetime
+    last_used_at: float
 
 
 class AuditWriter:
@@ -48,30 +78,63 @@ class AuditWriter:
         self._sessionmaker = sessionmaker
         self._batch_size = batch_size
         self._interval = flush_interval
-        self._events: list[dict[str, Any]] = []
+        self._events: list[tuple[Any, ...]] = []
         self._usage: dict[str, _Usage] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._lock = asyncio.Lock()
+        # SQLite's timestamp text up to the second, for the last second seen.
+        self._second = -1
+        self._second_text = ""
 
-    def record(self, **fields: Any) -> None:
+    def record(
+        self,
+        *,
+        request_id: str,
+        decision_id: str,
+        organisation_id: str,
+        workspace_id: str,
+        agent_id: str,
+        direction: str,
+        action: str,
+        method: str | None = None,
+        tool_name: str | None = None,
+        guardrails_triggered: Sequence[dict[str, Any]] = (),
+        processing_ms: float = 0.0,
+        upstream_status: int | None = None,
+        upstream_latency_ms: float | None = None,
+    ) -> None:
         """Queue one audit event (AuditEvent's columns); never blocks, never raises."""
-        fields.setdefault("id", new_id())
-        fields.setdefault("created_at", utcnow())
-        self._events.append(fields)
+        self._events.append(
+            (
+                request_id,
+                decision_id,
+                organisation_id,
+                workspace_id,
+                agent_id,
+                direction,
+                method,
+                tool_name,
+                action,
+                guardrails_triggered,
+                processing_ms,
+                upstream_status,
+                upstream_latency_ms,
+                time.time(),
+            )
+        )
         if len(self._events) >= self._batch_size:
             self._wake.set()
 
     def used(self, agent_id: str) -> None:
         """Count one authenticated proxy request for the agent's usage counters."""
-        now = utcnow()
         usage = self._usage.get(agent_id)
         if usage is None:
-            self._usage[agent_id] = _Usage(1, now)
+            self._usage[agent_id] = _Usage(1, time.time())
         else:
             usage.count += 1
-            usage.last_used_at = now
+            usage.last_used_at = time.time()
 
     @property
     def pending(self) -> int:
@@ -113,41 +176,90 @@ class AuditWriter:
             self._usage = {}
             try:
                 async with self._sessionmaker()() as session:
+                    connection = await session.connection()
                     if batch:
-                        await session.execute(insert(AuditEvent), batch)
-                    for agent_id, counted in usage.items():
-                        await session.execute(
-                            update(Agent)
-                            .where(Agent.id == agent_id)
-                            .values(
-                                usage_count=Agent.usage_count + counted.count,
-                                last_used_at=counted.last_used_at,
-                            )
-                            .execution_options(synchronize_session=False)
-                        )
+                        sql, rows = self._prepared(connection, batch)
+                        if rows:
+                            await connection.exec_driver_sql(sql, rows)
+                    await _count_usage(session, usage)
                     await session.commit()
-            except (IntegrityError, DataError):
+            except BaseException as exc:
+                refused = _refused(exc)
+                if batch or not refused:
+                    for agent_id, counted in usage.items():
+                        self._merge_usage(agent_id, counted)
+                else:
+                    # Nothing else was written: the counters themselves were refused.
+                    logger.error("usage counters refused by the database; dropped")
+                if not refused:
+                    raise
                 # One bad row must not hold the queue forever: write the rest one by one.
-                for agent_id, counted in usage.items():
-                    self._merge_usage(agent_id, counted)
                 await self._insert_one_by_one(batch)
-            except BaseException:
-                for agent_id, counted in usage.items():
-                    self._merge_usage(agent_id, counted)
-                raise
             del self._events[: len(batch)]
 
-    async def _insert_one_by_one(self, batch: list[dict[str, Any]]) -> None:
-        for row in batch:
+    async def _insert_one_by_one(self, batch: list[tuple[Any, ...]]) -> None:
+        done = 0
+        try:
+            for event in batch:
+                try:
+                    async with self._sessionmaker()() as session:
+                        connection = await session.connection()
+                        sql, rows = self._prepared(connection, [event])
+                        if rows:
+                            await connection.exec_driver_sql(sql, rows)
+                        await session.commit()
+                except Exception as exc:
+                    if not _refused(exc):
+                        raise
+                    logger.error(
+                        "audit event refused by the database; dropped",
+                        extra={"decision_id": event[1]},
+                    )
+                done += 1
+        finally:
+            # Rows written (or dropped) here must not be written again by the retry.
+            if done < len(batch):
+                del self._events[:done]
+
+    def _prepared(
+        self, connection: AsyncConnection, batch: list[tuple[Any, ...]]
+    ) -> tuple[str, list[tuple[Any, ...]]]:
+        """The INSERT in the driver's own placeholders, and the batch as rows it takes as is."""
+        dialect = connection.dialect
+        sqlite = dialect.name == "sqlite"
+        sql = _INSERT_SQL[dialect.paramstyle]
+        ids = os.urandom(16 * len(batch)).hex()
+        rows: list[tuple[Any, ...]] = []
+        for index, event in enumerate(batch):
             try:
-                async with self._sessionmaker()() as session:
-                    await session.execute(insert(AuditEvent), [row])
-                    await session.commit()
-            except (IntegrityError, DataError):
-                logger.error(
-                    "audit event refused by the database; dropped",
-                    extra={"decision_id": row.get("decision_id")},
+                triggered = _json(event[_TRIGGERED])
+                at = event[13]
+                created_at = self._sqlite_time(at) if sqlite else datetime.fromtimestamp(at, UTC)
+            except Exception:
+                logger.exception(
+                    "audit event could not be serialised; dropped",
+                    extra={"decision_id": event[1]},
                 )
+                continue
+            h = ids[index * 32 : index * 32 + 32]
+            rows.append(
+                (
+                    f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}",
+                    *event[:_TRIGGERED],
+                    triggered,
+                    *event[_TRIGGERED + 1 : 13],
+                    created_at,
+                )
+            )
+        return sql, rows
+
+    def _sqlite_time(self, at: float) -> str:
+        """SQLAlchemy's SQLite DATETIME text (UTC): what the model writes and queries compare."""
+        second = int(at)
+        if second != self._second:
+            self._second_text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%d %H:%M:%S")
+            self._second = second
+        return f"{self._second_text}.{int((at - second) * 1_000_000):06d}"
 
     def _merge_usage(self, agent_id: str, counted: _Usage) -> None:
         current = self._usage.get(agent_id)
@@ -156,3 +268,50 @@ class AuditWriter:
         else:
             current.count += counted.count
             current.last_used_at = max(current.last_used_at, counted.last_used_at)
+
+
+def _insert_sql(placeholder: Callable[[int], str]) -> str:
+    names = ("id", *COLUMNS, "created_at")
+    values = ", ".join(placeholder(number) for number in range(1, len(names) + 1))
+    return f"INSERT INTO {AuditEvent.__tablename__} ({', '.join(names)}) VALUES ({values})"
+
+
+# The two drivers Settings accepts: aiosqlite (qmark) and asyncpg (numeric_dollar).
+_INSERT_SQL = {
+    "qmark": _insert_sql(lambda _: "?"),
+    "numeric_dollar": _insert_sql(lambda number: f"${number}"),
+}
+
+
+def _json(value: Any) -> str:
+    if not value:
+        return _EMPTY
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        # What orjson will not take (a huge int, a non-str key) the stdlib still writes.
+        return json.dumps(value, default=str)
+
+
+async def _count_usage(session: AsyncSession, usage: dict[str, _Usage]) -> None:
+    for agent_id, counted in usage.items():
+        await session.execute(
+            update(Agent)
+            .where(Agent.id == agent_id)
+            .values(
+                usage_count=Agent.usage_count + counted.count,
+                last_used_at=datetime.fromtimestamp(counted.last_used_at, UTC),
+            )
+            .execution_options(synchronize_session=False)
+        )
+
+
+def _refused(exc: BaseException) -> bool:
+    """The database refused the values (a row to drop), as opposed to not being reachable."""
+    if isinstance(exc, IntegrityError | DataError):
+        return True
+    # asyncpg's data and constraint errors reach SQLAlchemy as plain DBAPIError.
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return (
+        isinstance(exc, DBAPIError) and isinstance(sqlstate, str) and sqlstate[:2] in ("22", "23")
+    )

@@ -1,0 +1,236 @@
+"""The audit writer: rows go straight to the driver, yet read back exactly through the model."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cerberus.agents.models import Agent
+from cerberus.audit.models import AuditEvent
+from cerberus.audit.writer import AuditWriter
+from cerberus.db import create_engine, create_sessionmaker
+from cerberus.settings import Settings
+from tests.audit.events import add_event
+from tests.factories import create_agent, create_organisation, create_workspace
+
+TRIGGERED = [
+    {
+        "guardrail": "pii_email",
+        "action": "modify",
+        "findings": [{"type": "email", "count": 2, "where": ["params.arguments.text", "é€"]}],
+    }
+]
+
+
+async def _agent(session: AsyncSession) -> Agent:
+    organisation = await create_organisation(session)
+    workspace = await create_workspace(session, organisation)
+    agent, _ = await create_agent(session, workspace)
+    await session.commit()
+    return agent
+
+
+def _writer(app: FastAPI, batch_size: int = 500) -> AuditWriter:
+    return AuditWriter(lambda: app.state.sessionmaker, batch_size=batch_size, flush_interval=3600)
+
+
+def _record(writer: AuditWriter, agent: Agent, decision_id: str, **fields: Any) -> None:
+    values: dict[str, Any] = {
+        "request_id": "req-1",
+        "decision_id": decision_id,
+        "organisation_id": agent.organisation_id,
+        "workspace_id": agent.workspace_id,
+        "agent_id": agent.id,
+        "direction": "request",
+        "method": "tools/call",
+        "tool_name": "echo",
+        "action": "allow",
+        "guardrails_triggered": [],
+        "processing_ms": 0.25,
+        "upstream_status": 200,
+        "upstream_latency_ms": 3.5,
+    }
+    values.update(fields)
+    writer.record(**values)
+
+
+async def _events(session: AsyncSession, agent: Agent) -> list[AuditEvent]:
+    statement = select(AuditEvent).where(AuditEvent.agent_id == agent.id)
+    return list((await session.scalars(statement.order_by(AuditEvent.decision_id))).all())
+
+
+async def test_written_events_read_back_with_every_value(
+    app: FastAPI, session: AsyncSession
+) -> None:
+    agent = await _agent(session)
+    writer = _writer(app)
+    before = datetime.now(UTC) - timedelta(seconds=1)
+    _record(writer, agent, "d-1", action="modify", guardrails_triggered=TRIGGERED)
+    _record(
+        writer,
+        agent,
+        "d-2",
+        direction="response",
+        method=None,
+        tool_name=None,
+        upstream_status=None,
+        upstream_latency_ms=None,
+    )
+    await writer.flush()
+    after = datetime.now(UTC) + timedelta(seconds=1)
+
+    first, second = await _events(session, agent)
+    assert (first.action, first.guardrails_triggered, first.processing_ms) == (
+        "modify",
+        TRIGGERED,
+        0.25,
+    )
+    assert (first.request_id, first.method, first.tool_name) == ("req-1", "tools/call", "echo")
+    assert (first.upstream_status, first.upstream_latency_ms) == (200, 3.5)
+    assert (second.direction, second.method, second.tool_name) == ("response", None, None)
+    assert (second.guardrails_triggered, second.upstream_status) == ([], None)
+    for event in (first, second):
+        assert uuid.UUID(event.id).version == 4
+        assert event.created_at.tzinfo is not None
+        assert before <= event.created_at <= after
+    # Time filters (the audit list, analytics, export) find them.
+    in_range = select(AuditEvent.id).where(
+        AuditEvent.agent_id == agent.id,
+        AuditEvent.created_at >= before,
+        AuditEvent.created_at <= after,
+    )
+    assert len((await session.scalars(in_range)).all()) == 2
+
+
+async def test_timestamps_are_stored_as_the_model_stores_them(
+    app: FastAPI, session: AsyncSession, settings: Settings
+) -> None:
+    agent = await _agent(session)
+    modelled = await add_event(session, agent)
+    await session.commit()
+    writer = _writer(app)
+    _record(writer, agent, "written")
+    await writer.flush()
+
+    raw = text("SELECT created_at FROM audit_events WHERE decision_id = :d")
+    by_model = (await session.execute(raw, {"d": modelled.decision_id})).scalar_one()
+    by_writer = (await session.execute(raw, {"d": "written"})).scalar_one()
+    if settings.is_postgres:
+        assert isinstance(by_writer, datetime)
+        assert by_writer.tzinfo is not None
+    else:
+        # SQLite compares this text in every time filter: same shape as SQLAlchemy's.
+        shape = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}")
+        assert shape.fullmatch(by_model)
+        assert shape.fullmatch(by_writer)
+
+
+async def test_a_refused_row_is_dropped_and_the_rest_written(
+    app: FastAPI, session: AsyncSession
+) -> None:
+    agent = await _agent(session)
+    existing = await add_event(session, agent)
+    await session.commit()
+    writer = _writer(app)
+    _record(writer, agent, "a")
+    _record(writer, agent, existing.decision_id)  # the unique index refuses it
+    _record(writer, agent, "b")
+    await writer.flush()
+
+    assert writer.pending == 0
+    decisions = [event.decision_id for event in await _events(session, agent)]
+    assert sorted(decisions) == sorted(["a", "b", existing.decision_id])
+
+
+async def test_values_orjson_cannot_write_are_written_by_the_stdlib(
+    app: FastAPI, session: AsyncSession
+) -> None:
+    agent = await _agent(session)
+    writer = _writer(app)
+    triggered = [{"guardrail": "x", "action": "block", "findings": [{"count": 2**70}]}]
+    _record(writer, agent, "big", guardrails_triggered=triggered)
+    await writer.flush()
+    (event,) = await _events(session, agent)
+    assert event.guardrails_triggered == triggered
+
+
+async def test_events_stay_queued_while_the_database_is_unreachable(
+    app: FastAPI, session: AsyncSession, tmp_path: Path
+) -> None:
+    agent = await _agent(session)
+    # A SQLite file in a folder that does not exist: every connection attempt fails.
+    unreachable = create_engine(
+        Settings(DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'db.sqlite'}")
+    )
+    target = {"sessionmaker": create_sessionmaker(unreachable)}
+    writer = AuditWriter(lambda: target["sessionmaker"], batch_size=2, flush_interval=3600)
+    for index in range(5):
+        _record(writer, agent, f"q-{index}")
+        writer.used(agent.id)
+    try:
+        for _ in range(2):
+            try:
+                await writer.flush()
+            except Exception:
+                pass
+            else:
+                raise AssertionError("the flush should have failed")
+            assert writer.pending == 5
+    finally:
+        await unreachable.dispose()
+
+    target["sessionmaker"] = app.state.sessionmaker
+    await writer.flush()
+    assert writer.pending == 0
+    assert len(await _events(session, agent)) == 5
+    await session.refresh(agent)
+    assert agent.usage_count == 5
+    assert agent.last_used_at is not None
+
+
+async def test_usage_counts_add_up_across_flushes(app: FastAPI, session: AsyncSession) -> None:
+    agent = await _agent(session)
+    writer = _writer(app)
+    for _ in range(3):
+        writer.used(agent.id)
+    await writer.flush()
+    writer.used(agent.id)
+    await writer.flush()
+    await session.refresh(agent)
+    assert agent.usage_count == 4
+
+
+async def test_stop_drains_every_batch(app: FastAPI, session: AsyncSession) -> None:
+    agent = await _agent(session)
+    writer = _writer(app, batch_size=3)
+    writer.start()
+    for index in range(10):
+        _record(writer, agent, f"s-{index:02d}")
+    await writer.stop()
+    assert writer.pending == 0
+    assert [event.decision_id for event in await _events(session, agent)] == [
+        f"s-{index:02d}" for index in range(10)
+    ]
+
+
+async def test_a_value_too_long_for_its_column_does_not_hold_the_queue(
+    app: FastAPI, session: AsyncSession, settings: Settings
+) -> None:
+    agent = await _agent(session)
+    writer = _writer(app)
+    _record(writer, agent, "short-1")
+    _record(writer, agent, "long", request_id="r" * 65)  # String(64): PostgreSQL refuses it
+    _record(writer, agent, "short-2")
+    await writer.flush()
+
+    assert writer.pending == 0
+    written = {event.decision_id for event in await _events(session, agent)}
+    expected = {"short-1", "short-2"} | (set() if settings.is_postgres else {"long"})
+    assert written == expected
