@@ -91,3 +91,30 @@ async def test_access_line_scrubs_credentials_a_client_put_in_the_path_or_reques
     assert len(access) == 1
     assert access[0]["status"] == 404
     assert SECRETS[0] not in log_stream.getvalue()
+
+
+async def test_access_line_is_the_same_whether_written_directly_or_through_a_filter(
+    client: httpx.AsyncClient, log_stream: io.StringIO
+) -> None:
+    # With only configure_logging's handler, the access line is written without a LogRecord;
+    # a filter on the handler makes it take the logging hierarchy. Both must give the same line.
+    await client.get(f"/nowhere?token={SECRETS[2]}", headers={"X-Request-ID": "trace-1"})
+    handler = logging.getLogger().handlers[0]
+    seen: list[logging.LogRecord] = []
+
+    def keep(record: logging.LogRecord) -> bool:
+        seen.append(record)
+        return True
+
+    handler.addFilter(keep)
+    try:
+        await client.get(f"/nowhere?token={SECRETS[2]}", headers={"X-Request-ID": "trace-1"})
+    finally:
+        handler.removeFilter(keep)
+    direct, filtered = [line for line in log_lines(log_stream) if line["message"] == "request"]
+    assert any(record.name == "cerberus.access" for record in seen)
+    for line in (direct, filtered):
+        assert line.pop("time")
+        assert isinstance(line.pop("duration_ms"), float)
+    assert direct == filtered
+    assert SECRETS[2] not in json.dumps(direct)

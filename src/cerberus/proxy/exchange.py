@@ -6,7 +6,6 @@ CheckContext that says what the message is and, for an answer, which request it 
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +16,7 @@ from cerberus.audit.writer import AuditWriter
 from cerberus.cache import Cache
 from cerberus.guardrails import CheckContext, Direction, Outcome
 from cerberus.jsonrpc import Kind, Message
-from cerberus.proxy.pipeline import Decision, Pipeline
+from cerberus.proxy.pipeline import Decision, Pipeline, new_decision_id
 from cerberus.proxy.sessions import SessionStore, id_key
 
 CLIENT = "client"
@@ -50,7 +49,7 @@ class Exchange:
     request_decision_id: str | None = None
     # Named in X-Response-Decision-ID before a stream starts; given to the decision of the
     # answer to this request's (single) request when it arrives.
-    response_decision_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    response_decision_id: str = field(default_factory=new_decision_id)
     answered_id: str | None = None
     upstream_status: int | None = None
     upstream_latency_ms: float | None = None
