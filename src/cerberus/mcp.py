@@ -348,12 +348,33 @@ def redact(
     metadata, a field a 2026-07-28 header mirrors) or when the redacted structuredContent would
     no longer match the tool's declared outputSchema.
     """
+    refused = refusal(message, changes, request_headers)
+    if refused is not None:
+        return Rewrite(None, refused)
+    return rewrite(message, changes, output_schema=output_schema)
+
+
+def refusal(
+    message: Mapping[str, Any],
+    changes: Sequence[tuple[TextSlot, str]],
+    request_headers: Mapping[str, str] | None = None,
+) -> str | None:
+    """Why these slots cannot be rewritten in place (None: they can), short of the
+    outputSchema, which only the rewritten message can be checked against."""
     for slot, _ in changes:
         if slot.locked is not None:
-            return Rewrite(None, f"cannot redact {slot.where}: it is {slot.locked}")
-    refusal = _mirrored_argument(message, changes, request_headers)
-    if refusal is not None:
-        return Rewrite(None, refusal)
+            return f"cannot redact {slot.where}: it is {slot.locked}"
+    return _mirrored_argument(message, changes, request_headers)
+
+
+def rewrite(
+    message: Mapping[str, Any],
+    changes: Sequence[tuple[TextSlot, str]],
+    *,
+    output_schema: Mapping[str, Any] | None = None,
+) -> Rewrite:
+    """`message` with each slot's text replaced (slots `refusal` accepted), in one copy; a
+    refusal only when the redacted structuredContent would not match `output_schema`."""
     paths = [slot.path for slot, _ in changes]
     structured_changed = any(path[:2] == ("result", "structuredContent") for path in paths)
     # The text block that serialises structuredContent is rebuilt, so it is copied too.

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from cerberus import mcp
 from cerberus.guardrails import ALLOW, CheckContext, Family, Finding, Outcome, Verdict
-from cerberus.guardrails.text_checks import TextGuardrail
+from cerberus.guardrails.text_checks import TextGuardrail, TextPass
 
 
 def json_chars(value: Any, limit: int) -> int:
@@ -37,13 +37,13 @@ class ContentLargeDocuments(TextGuardrail):
     action: Literal["block", "log_only"] = "block"
     max_chars: int = Field(100_000, ge=1)
 
-    def check(self, message: dict[str, Any], context: CheckContext) -> Verdict:
+    def review(self, text: TextPass, context: CheckContext) -> Verdict:
         if not self.applies(context):
             return ALLOW
-        large = [slot.where for slot in mcp.texts(message) if len(slot.text) > self.max_chars]
+        large = [slot.where for slot in text.slots() if len(slot.text) > self.max_chars]
         large += [
             mcp.where(path)
-            for path, value in mcp.data_roots(message)
+            for path, value in text.data_roots()
             if json_chars(value, self.max_chars) > self.max_chars
         ]
         if not large:

@@ -3,13 +3,13 @@ looks like code (fenced blocks, runs of code-like lines) in one message."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 
 from cerberus import mcp
 from cerberus.guardrails import ALLOW, CheckContext, Family, Finding, Outcome, Verdict
-from cerberus.guardrails.text_checks import TextGuardrail
+from cerberus.guardrails.text_checks import TextGuardrail, TextPass
 from cerberus.scanning.shape import code_chars
 
 
@@ -21,12 +21,12 @@ class ContentSourceCode(TextGuardrail):
     action: Literal["block", "log_only"] = "block"
     max_chars: int = Field(5_000, ge=0)
 
-    def check(self, message: dict[str, Any], context: CheckContext) -> Verdict:
+    def review(self, text: TextPass, context: CheckContext) -> Verdict:
         if not self.applies(context):
             return ALLOW
         sizes = {
             slot.where: size
-            for slot in mcp.texts(message)
+            for slot in text.slots()
             # Code counts in runs of three lines, so a text of fewer lines holds none.
             if slot.kind in (mcp.SlotKind.TEXT, mcp.SlotKind.BLOB)
             and slot.data.count(b"\n") >= 2

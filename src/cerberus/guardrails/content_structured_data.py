@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 
 from cerberus import mcp
 from cerberus.guardrails import ALLOW, CheckContext, Family, Finding, Outcome, Verdict
-from cerberus.guardrails.text_checks import TextGuardrail
+from cerberus.guardrails.text_checks import TextGuardrail, TextPass
 from cerberus.scanning.shape import json_rows, table_rows
 
 
@@ -21,20 +21,18 @@ class ContentStructuredData(TextGuardrail):
     action: Literal["block", "log_only"] = "block"
     max_rows: int = Field(1_000, ge=1)
 
-    def check(self, message: dict[str, Any], context: CheckContext) -> Verdict:
+    def review(self, text: TextPass, context: CheckContext) -> Verdict:
         if not self.applies(context):
             return ALLOW
         over = [
             slot.where
-            for slot in mcp.texts(message)
+            for slot in text.slots()
             if slot.kind in (mcp.SlotKind.TEXT, mcp.SlotKind.BLOB)
             and self._may_hold_rows(slot.data)
             and table_rows(slot.text, self.max_rows) > self.max_rows
         ]
         over += [
-            mcp.where(path)
-            for path, value in mcp.data_roots(message)
-            if json_rows(value) > self.max_rows
+            mcp.where(path) for path, value in text.data_roots() if json_rows(value) > self.max_rows
         ]
         if not over:
             return ALLOW

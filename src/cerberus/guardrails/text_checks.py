@@ -1,11 +1,19 @@
 """The shared shape of guardrails that read the texts a message carries (PII, secrets,
 injection, content limits): the `direction` setting, large-text offloading, and for
-detectors the block / redact / log_only verdicts with findings that never hold a value."""
+detectors the block / redact / log_only verdicts with findings that never hold a value.
+
+A text guardrail reviews a `TextPass`: the message walked once and scanned once with one
+scanner for every detector the pipeline runs, plus the redactions earlier guardrails chose.
+The pipeline hands one pass to all of them in turn (docs/guardrails.md, "One text pass"); a
+guardrail checked on its own builds a pass of its own, so both give the same verdicts.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Sequence
+from functools import cache
 from typing import Any, ClassVar, Literal
 
 import anyio.to_thread
@@ -33,6 +41,119 @@ DirectionSetting = Literal["request", "response", "both"]
 MAX_PLACES = 50
 
 
+class TextPass:
+    """One message's texts, walked once and scanned once, and the redactions made so far.
+
+    Each guardrail sees the texts as the guardrails before it left them: a text an earlier
+    guardrail redacted is read (and rescanned, with the others it redacted, in one batch) in
+    its redacted form, exactly as if the message had been copied between the two; the copy
+    itself is made once, when `message()` is first read after a redaction.
+    """
+
+    def __init__(self, message: dict[str, Any], scanner: Scanner | None) -> None:
+        self.base = message
+        self._walked = mcp.texts(message)
+        # Bytes of text the message carries as redacted so far (decides offloading).
+        self.size = mcp.text_size(message)
+        self._scanner = scanner
+        self._hits: dict[int, list[Hit]] | None = None
+        self._ordered: list[tuple[int, list[Hit]]] | None = None
+        # Slot index -> the slot as earlier guardrails rewrote it.
+        self._rewritten: dict[int, mcp.TextSlot] = {}
+        self._dirty: set[int] = set()
+        self._slots: list[mcp.TextSlot] | None = self._walked
+        self._message: dict[str, Any] | None = message
+        self._roots: list[tuple[mcp.Path, Any]] | None = None
+
+    @property
+    def changed(self) -> bool:
+        return bool(self._rewritten)
+
+    def slots(self) -> list[mcp.TextSlot]:
+        """Every text of the message, as redacted so far, in document order."""
+        slots = self._slots
+        if slots is None:
+            slots = list(self._walked)
+            for index, slot in self._rewritten.items():
+                slots[index] = slot
+            self._slots = slots
+        return slots
+
+    def hits(self) -> list[tuple[int, list[Hit]]]:
+        """(slot index, hits of every detector of the pass's scanner), by slot index."""
+        ordered = self._ordered
+        if ordered is not None:
+            return ordered
+        if self._scanner is None:
+            raise RuntimeError("this text pass was built without a scanner")
+        hits = self._hits
+        if hits is None:
+            batch = Batch([(slot.data, slot.key) for slot in self._walked])
+            hits = self._hits = batch.scan(self._scanner)
+        if self._dirty:
+            dirty = sorted(self._dirty)
+            self._dirty.clear()
+            for index in dirty:
+                hits.pop(index, None)
+            batch = Batch([(self._rewritten[i].data, self._rewritten[i].key) for i in dirty])
+            for position, found in batch.scan(self._scanner).items():
+                hits[dirty[position]] = found
+            hits = self._hits = dict(sorted(hits.items()))
+        ordered = self._ordered = list(hits.items())
+        return ordered
+
+    def data_roots(self) -> list[tuple[mcp.Path, Any]]:
+        """The user-data JSON values of the message as redacted so far."""
+        if self._roots is None:
+            self._roots = mcp.data_roots(self.message())
+        return self._roots
+
+    def message(self) -> dict[str, Any]:
+        """The message with every redaction made so far, copied once."""
+        message = self._message
+        if message is None:
+            changes = [(self._walked[i], slot.text) for i, slot in self._rewritten.items()]
+            rewrite = mcp.rewrite(self.base, changes)
+            if rewrite.message is None:  # only an outputSchema refuses, checked in redact()
+                raise RuntimeError(f"redaction refused late: {rewrite.refusal}")
+            message = self._message = rewrite.message
+        return message
+
+    def redact(self, changes: Sequence[tuple[int, str]], context: CheckContext) -> str | None:
+        """Rewrite these slots (index, new text); or, when the rewritten message would not
+        be valid, change nothing and return why (the guardrail then blocks)."""
+        slots = self.slots()
+        proposed = [(slots[index], text) for index, text in changes]
+        refused = mcp.refusal(self.base, proposed, context.request_headers)
+        if refused is not None:
+            return refused
+        message: dict[str, Any] | None = None
+        if context.output_schema is not None and any(
+            slot.path[:2] == ("result", "structuredContent") for slot, _ in proposed
+        ):
+            merged = {index: slot.text for index, slot in self._rewritten.items()}
+            merged.update(changes)
+            rewrite = mcp.rewrite(
+                self.base,
+                [(self._walked[index], text) for index, text in merged.items()],
+                output_schema=context.output_schema,
+            )
+            if rewrite.message is None:
+                return rewrite.refusal
+            message = rewrite.message
+        for index, text in changes:
+            slot = slots[index]
+            data = text.encode("utf-8", "surrogatepass")
+            self.size += len(data) - len(slot.data)
+            self._rewritten[index] = slot._replace(text=text, data=data)
+            self._dirty.add(index)
+        self._slots = None
+        self._ordered = None
+        self._message = message
+        self._roots = None
+        return None
+
+
 class TextGuardrail(Guardrail):
     """A guardrail over message texts; `direction` narrows where it runs."""
 
@@ -41,17 +162,52 @@ class TextGuardrail(Guardrail):
     direction: DirectionSetting = "both"
 
     def applies(self, context: CheckContext) -> bool:
-        return self.direction == "both" or self.direction == context.direction.value
+        return self.applies_to(context.direction)
+
+    def applies_to(self, direction: Direction) -> bool:
+        return self.direction == "both" or self.direction == direction.value
+
+    def detector_groups(self) -> tuple[str, ...]:
+        """The detector groups this guardrail reads hits of (none: it reads texts only)."""
+        return ()
+
+    def review(self, text: TextPass, context: CheckContext) -> Verdict:
+        """The verdict on a pass's texts; a MODIFY verdict's redactions are recorded in the
+        pass (its message is the pass's to build), so it carries no message itself."""
+        raise NotImplementedError(f"{self.type} does not review texts")
+
+    def check(self, message: dict[str, Any], context: CheckContext) -> Verdict:
+        if not self.applies(context):
+            return ALLOW
+        groups = self.detector_groups()
+        text = TextPass(message, scanner(groups) if groups else None)
+        verdict = self.review(text, context)
+        if verdict.outcome is Outcome.MODIFY and text.changed:
+            return dataclasses.replace(verdict, message=text.message())
+        return verdict
 
     async def check_async(self, message: dict[str, Any], context: CheckContext) -> Verdict:
         if self.applies(context) and mcp.text_size(message) > OFFLOAD_BYTES:
             return await anyio.to_thread.run_sync(self.check, message, context)
         return self.check(message, context)
 
+    def reviews_passes(self) -> bool:
+        """True unless a subclass replaced how the message is checked: then the pipeline
+        calls its check on the message as it stands instead of handing it the pass."""
+        kind = type(self)
+        return kind.check is TextGuardrail.check and kind.check_async is TextGuardrail.check_async
+
     def verdict(self, outcome: Outcome, findings: Sequence[Finding], reason: str) -> Verdict:
         return Verdict(
             outcome, self.type, tuple(findings), reason if outcome is Outcome.BLOCK else ""
         )
+
+
+async def review_async(guardrail: TextGuardrail, text: TextPass, context: CheckContext) -> Verdict:
+    """`guardrail.review`, in a worker thread when the message's texts are large."""
+    if text.size > OFFLOAD_BYTES:
+        return await anyio.to_thread.run_sync(guardrail.review, text, context)
+    return guardrail.review(text, context)
 
 
 class DetectorGuardrail(TextGuardrail):
@@ -71,16 +227,22 @@ class DetectorGuardrail(TextGuardrail):
     def scanner(self) -> Scanner:
         return scanner(self.detectors)
 
-    def check(self, message: dict[str, Any], context: CheckContext) -> Verdict:
+    def detector_groups(self) -> tuple[str, ...]:
+        return self.detectors
+
+    def review(self, text: TextPass, context: CheckContext) -> Verdict:
         if not self.applies(context):
             return ALLOW
-        slots = mcp.texts(message)
-        found = [
-            (slots[index], hits) for index, hits in _batch(message).scan(self.scanner()).items()
-        ]
+        kinds = _hit_types(self.detectors)
+        slots = text.slots()
+        found: list[tuple[int, list[Hit]]] = []
+        for index, hits in text.hits():
+            mine = [hit for hit in hits if hit.detector in kinds]
+            if mine:
+                found.append((index, mine))
         if not found:
             return ALLOW
-        findings = _findings(found)
+        findings = _findings([(slots[index], hits) for index, hits in found])
         total = sum(finding.count for finding in findings)
         reason = f"{self.type}: {total} {self.noun} found in the {context.direction.value}"
         if self.action == "log_only":
@@ -89,42 +251,32 @@ class DetectorGuardrail(TextGuardrail):
             return self.verdict(Outcome.BLOCK, findings, reason)
         marker = f"[REDACTED:{self.label}]"
         changes = [
-            (slot, replace_spans(slot.data, [(hit.start, hit.end, marker) for hit in hits]))
-            for slot, hits in found
+            (
+                index,
+                replace_spans(slots[index].data, [(hit.start, hit.end, marker) for hit in hits]),
+            )
+            for index, hits in found
         ]
-        rewrite = mcp.redact(
-            message,
-            changes,
-            output_schema=context.output_schema,
-            request_headers=context.request_headers,
-        )
-        if rewrite.message is None:
-            return self.verdict(Outcome.BLOCK, findings, f"{reason}; {rewrite.refusal}")
-        return Verdict(Outcome.MODIFY, self.type, tuple(findings), message=rewrite.message)
+        refused = text.redact(changes, context)
+        if refused is not None:
+            return self.verdict(Outcome.BLOCK, findings, f"{reason}; {refused}")
+        return Verdict(Outcome.MODIFY, self.type, tuple(findings))
 
 
-# The joined texts of the last message scanned, shared by the detectors that scan it in turn
-# (holding the message itself, so a recycled id never returns another message's texts).
-_last_batch: tuple[object, Batch] | None = None
-
-
-def _batch(message: dict[str, Any]) -> Batch:
-    global _last_batch
-    cached = _last_batch
-    if cached is not None and cached[0] is message:
-        return cached[1]
-    batch = Batch([(slot.data, slot.key) for slot in mcp.texts(message)])
-    _last_batch = (message, batch)
-    return batch
+@cache
+def _hit_types(groups: tuple[str, ...]) -> frozenset[str]:
+    """The detector names a group's hits carry (`secrets` -> `aws_access_key`, ...)."""
+    return frozenset(scanner(groups).detectors)
 
 
 def _findings(found: Sequence[tuple[mcp.TextSlot, list[Hit]]]) -> list[Finding]:
     counts: dict[str, int] = defaultdict(int)
     places: dict[str, dict[str, None]] = defaultdict(dict)
     for slot, hits in found:
+        place = slot.where
         for hit in hits:
             counts[hit.detector] += 1
-            places[hit.detector][slot.where] = None
+            places[hit.detector][place] = None
     return [
         Finding(kind, counts[kind], tuple(places[kind])[:MAX_PLACES]) for kind in sorted(counts)
     ]
