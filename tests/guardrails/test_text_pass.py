@@ -1,0 +1,273 @@
+"""The pipeline's one text pass per message decides exactly as the guardrails did one by one,
+each reading the message as the guardrails before it had redacted it."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cerberus.guardrails import CheckContext, Direction, Guardrail, Outcome
+from cerberus.guardrails.content_large_documents import ContentLargeDocuments
+from cerberus.guardrails.content_source_code import ContentSourceCode
+from cerberus.guardrails.content_structured_data import ContentStructuredData
+from cerberus.guardrails.pii_credit_card import PiiCreditCard
+from cerberus.guardrails.pii_email import PiiEmail
+from cerberus.guardrails.pii_ip_address import PiiIpAddress
+from cerberus.guardrails.pii_phone import PiiPhone
+from cerberus.guardrails.pii_ssn import PiiSsn
+from cerberus.guardrails.prompt_injection import PromptInjection
+from cerberus.guardrails.secrets import Secrets
+from cerberus.guardrails.text_checks import OFFLOAD_BYTES, TextPass
+from cerberus.proxy.pipeline import Pipeline
+from tests.guardrails.messages import REQUEST, RESPONSE, context, tool_call, tool_result
+
+CORPUS = Path(__file__).parent / "corpus" / "samples.jsonl"
+SAMPLES = [str(json.loads(line)["text"]) for line in CORPUS.read_text().splitlines() if line]
+
+
+def full_set(action: str = "redact") -> list[Guardrail]:
+    return [
+        # Low limits, so that what a redaction does to a text's length and shape matters.
+        ContentLargeDocuments(max_chars=60, action="log_only"),
+        ContentSourceCode(max_chars=10, action="log_only"),
+        ContentStructuredData(max_rows=2, action="log_only"),
+        PiiSsn(action=action),
+        PiiCreditCard(action=action),
+        PiiEmail(action=action),
+        PiiPhone(action=action),
+        PiiIpAddress(action=action),
+        Secrets(action=action),
+        PromptInjection(action="log_only", direction="both"),
+    ]
+
+
+async def one_by_one(
+    guardrails: Sequence[Guardrail], message: dict[str, Any], ctx: CheckContext
+) -> tuple[Outcome, dict[str, Any], list[dict[str, Any]], str]:
+    """What the pipeline decided before the text pass: each guardrail checks the message the
+    previous one left, on its own (its check walks, scans and copies the message itself)."""
+    outcome, triggered, reason = Outcome.ALLOW, [], ""
+    for guardrail in Pipeline(guardrails).guardrails(ctx.direction):
+        verdict = await guardrail.check_async(message, ctx)
+        if verdict.outcome is Outcome.ALLOW:
+            continue
+        triggered.append(
+            {
+                "guardrail": verdict.guardrail,
+                "action": verdict.outcome.value,
+                "findings": [finding.as_dict() for finding in verdict.findings],
+            }
+        )
+        if verdict.outcome is Outcome.MODIFY:
+            assert verdict.message is not None
+            message = verdict.message
+            outcome = Outcome.MODIFY
+        elif verdict.outcome is Outcome.LOG_ONLY:
+            outcome = Outcome.LOG_ONLY if outcome is Outcome.ALLOW else outcome
+        else:
+            return verdict.outcome, message, triggered, verdict.reason
+    return outcome, message, triggered, reason
+
+
+def corpus_messages() -> list[tuple[Direction, dict[str, Any]]]:
+    messages: list[tuple[Direction, dict[str, Any]]] = []
+    for start in range(0, len(SAMPLES), 6):
+        texts = SAMPLES[start : start + 6]
+        joined = " ; ".join(texts)
+        messages.append((RESPONSE, tool_result(*texts)))
+        messages.append((RESPONSE, tool_result(joined)))
+        structured = {f"field{i}": text for i, text in enumerate(texts)}
+        messages.append(
+            (RESPONSE, tool_result(json.dumps(structured), structuredContent=structured))
+        )
+        messages.append((REQUEST, tool_call({"body": joined, "items": texts})))
+    return messages
+
+
+@pytest.mark.parametrize("action", ["redact", "block", "log_only"])
+async def test_the_pass_decides_the_corpus_as_the_guardrails_did_one_by_one(action: str) -> None:
+    guardrails = full_set(action)
+    pipeline = Pipeline(guardrails)
+    redacted = 0
+    for direction, message in corpus_messages():
+        decision = await pipeline.decide(message, context(direction))
+        expected = await one_by_one(guardrails, message, context(direction))
+        assert (decision.outcome, decision.message, decision.triggered, decision.reason) == (
+            expected
+        ), message
+        redacted += decision.outcome is Outcome.MODIFY
+    assert redacted > 50 if action == "redact" else redacted == 0
+
+
+async def test_two_kinds_in_one_text_are_redacted_in_one_copy_with_the_same_findings() -> None:
+    guardrails: list[Guardrail] = [PiiEmail(action="redact"), PiiPhone(action="redact")]
+    message = tool_result("mail ana@example.org or call 415-555-0132", "nothing here")
+    decision = await Pipeline(guardrails).decide(message, context(RESPONSE))
+    assert decision.message["result"]["content"][0]["text"] == (
+        "mail [REDACTED:EMAIL] or call [REDACTED:PHONE]"
+    )
+    # One copy: the untouched block is shared, the original is left as it was.
+    assert decision.message["result"]["content"][1] is message["result"]["content"][1]
+    assert message["result"]["content"][0]["text"].startswith("mail ana@")
+    assert decision.triggered == [
+        {
+            "guardrail": "pii_email",
+            "action": "modify",
+            "findings": [{"type": "email", "count": 1, "where": ["$.result.content[0].text"]}],
+        },
+        {
+            "guardrail": "pii_phone",
+            "action": "modify",
+            "findings": [{"type": "phone", "count": 1, "where": ["$.result.content[0].text"]}],
+        },
+    ]
+
+
+async def test_what_an_earlier_guardrail_redacted_is_not_found_again() -> None:
+    # The phone number is inside the email address: once the address is redacted, no phone.
+    message = tool_result("write to 415-555-0132@example.org")
+    pipeline = Pipeline([PiiEmail(action="redact"), PiiPhone(action="redact")])
+    decision = await pipeline.decide(message, context(RESPONSE))
+    assert decision.guardrails_triggered == ["pii_email"]
+    assert decision.message["result"]["content"][0]["text"] == "write to [REDACTED:EMAIL]"
+    alone = PiiPhone(action="log_only").check(message, context(RESPONSE))
+    assert alone.outcome is Outcome.LOG_ONLY  # the number is there for a scan of its own
+
+
+async def test_a_redaction_changes_what_a_later_detector_reads_around_it() -> None:
+    # "contact" must be at most 15 characters before ten bare digits; redacting the email
+    # address between them puts it further away, as it did when each guardrail copied.
+    message = tool_result("contact a@b.co 4155550132")
+    pipeline = Pipeline([PiiEmail(action="redact"), PiiPhone(action="redact")])
+    decision = await pipeline.decide(message, context(RESPONSE))
+    expected = await one_by_one(
+        [PiiEmail(action="redact"), PiiPhone(action="redact")], message, context(RESPONSE)
+    )
+    assert (decision.outcome, decision.message, decision.triggered) == expected[:3]
+    # Read in the original text, the number would have counted as a phone number.
+    assert decision.guardrails_triggered == ["pii_email"]
+
+
+async def test_a_redaction_refused_by_a_lock_blocks_with_the_reason_of_old() -> None:
+    message = tool_result("ok", structuredContent={"ana@example.org": 1, "note": "415-555-0132"})
+    pipeline = Pipeline([PiiPhone(action="redact"), PiiEmail(action="redact"), Secrets()])
+    decision = await pipeline.decide(message, context(RESPONSE))
+    assert decision.blocked
+    assert decision.guardrails_triggered == ["pii_phone", "pii_email"]
+    assert decision.reason == (
+        "pii_email: 1 email addresses found in the response; cannot redact "
+        "$.result.structuredContent['ana@example.org'] (key): it is an object key"
+    )
+    # The phone redaction made before the block stays in the decision's message, as before.
+    assert decision.message["result"]["structuredContent"]["note"] == "[REDACTED:PHONE]"
+
+
+async def test_an_output_schema_refusal_counts_every_earlier_redaction() -> None:
+    structured = {"contact": "ana@example.org", "phone": "415-555-0132"}
+    schema = {
+        "type": "object",
+        "properties": {"contact": {"type": "string"}, "phone": {"type": "string", "pattern": "^4"}},
+    }
+    ctx = context(RESPONSE, output_schema=schema)
+    message = tool_result(json.dumps(structured), structuredContent=structured)
+    pipeline = Pipeline([PiiEmail(action="redact"), PiiPhone(action="redact")])
+    decision = await pipeline.decide(message, ctx)
+    assert decision.blocked
+    assert decision.guardrails_triggered == ["pii_email", "pii_phone"]
+    assert decision.reason.endswith(
+        "redacted structuredContent would not match the tool's outputSchema"
+    )
+    # The email redaction alone is valid, and the served text mirrors the redacted result.
+    assert decision.message["result"]["structuredContent"]["contact"] == "[REDACTED:EMAIL]"
+    assert (
+        json.loads(decision.message["result"]["content"][0]["text"])
+        == (decision.message["result"]["structuredContent"])
+    )
+
+
+async def test_a_mirrored_header_refusal_blocks_at_the_same_guardrail() -> None:
+    meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}
+    message = tool_call({"to": "ana@example.org", "body": "call 415-555-0132"})
+    message["params"]["_meta"] = meta
+    headers = {"Mcp-Name": "send", "Mcp-Param-To": "ana@example.org"}
+    ctx = context(REQUEST, request_headers=headers)
+    pipeline = Pipeline([PiiPhone(action="redact"), PiiEmail(action="redact"), Secrets()])
+    decision = await pipeline.decide(message, ctx)
+    assert decision.guardrails_triggered == ["pii_phone", "pii_email"]
+    assert decision.reason.endswith("an Mcp-Param-* header mirrors it")
+
+
+async def test_overlapping_detections_of_one_guardrail_are_counted_as_today() -> None:
+    token = "ghp_" + "Zx81QmPa0L" * 3 + "kW92nB"
+    message = tool_result(f"api_key = '{token}' and https://bob:{token}@example.org/x")
+    guardrails: list[Guardrail] = [Secrets(action="redact"), PiiEmail(action="redact")]
+    decision = await Pipeline(guardrails).decide(message, context(RESPONSE))
+    expected = await one_by_one(guardrails, message, context(RESPONSE))
+    assert (decision.outcome, decision.message, decision.triggered) == expected[:3]
+    counts = {f["type"]: f["count"] for f in decision.triggered[0]["findings"]}
+    assert sum(counts.values()) >= 2
+
+
+async def test_a_failing_text_guardrail_blocks_closed_and_is_skipped_open() -> None:
+    class Failing(PiiEmail):
+        def review(self, text: TextPass, context: CheckContext) -> Any:
+            raise RuntimeError("boom")
+
+    message = tool_result("ana@example.org 415-555-0132")
+    guardrails: list[Guardrail] = [Failing(action="redact"), PiiPhone(action="redact")]
+    closed = await Pipeline(guardrails).decide(message, context(RESPONSE))
+    assert closed.blocked
+    assert closed.triggered == [
+        {
+            "guardrail": "pii_email",
+            "action": "block",
+            "findings": [{"type": "evaluation_error", "count": 1, "where": []}],
+        }
+    ]
+    opened = await Pipeline(guardrails, fail_mode="open").decide(message, context(RESPONSE))
+    assert opened.guardrails_triggered == ["pii_phone"]
+    assert opened.message["result"]["content"][0]["text"] == "ana@example.org [REDACTED:PHONE]"
+
+
+async def test_a_guardrail_with_its_own_check_reads_the_redacted_message() -> None:
+    seen: list[dict[str, Any]] = []
+
+    class Recording(PromptInjection):
+        """Replaces check, so the pipeline hands it the message rather than the pass."""
+
+        def check(self, message: dict[str, Any], context: CheckContext) -> Any:
+            seen.append(message)
+            return super().check(message, context)
+
+    pipeline = Pipeline([PiiEmail(action="redact"), Recording(action="log_only")])
+    decision = await pipeline.decide(tool_result("ana@example.org"), context(RESPONSE))
+    assert seen[0]["result"]["content"][0]["text"] == "[REDACTED:EMAIL]"
+    assert decision.message is seen[0]
+
+
+async def test_large_texts_are_reviewed_in_a_worker_thread_in_the_pipeline() -> None:
+    threads: list[int] = []
+
+    class Recording(PiiEmail):
+        def review(self, text: TextPass, context: CheckContext) -> Any:
+            threads.append(threading.get_ident())
+            return super().review(text, context)
+
+    pipeline = Pipeline([Recording(action="redact"), PiiPhone(action="redact")])
+    await pipeline.decide(tool_result("ana@example.org"), context(RESPONSE))
+    big = "filler " * (OFFLOAD_BYTES // 7 + 1) + "ana@example.org"
+    decision = await pipeline.decide(tool_result(big), context(RESPONSE))
+    assert threads[0] == threading.get_ident()
+    assert threads[1] != threading.get_ident()
+    assert decision.message["result"]["content"][0]["text"].endswith("[REDACTED:EMAIL]")
+
+
+def test_text_guardrails_of_the_other_direction_are_left_out_of_the_pass() -> None:
+    pipeline = Pipeline([PiiEmail(direction="request"), PromptInjection()])
+    assert [g.type for g, _ in pipeline._steps[REQUEST]] == ["pii_email"]
+    assert [g.type for g, _ in pipeline._steps[RESPONSE]] == ["prompt_injection"]
