@@ -97,7 +97,7 @@ async def test_written_events_read_back_with_every_value(
     assert (second.direction, second.method, second.tool_name) == ("response", None, None)
     assert (second.guardrails_triggered, second.upstream_status) == ([], None)
     for event in (first, second):
-        assert uuid.UUID(event.id).version == 4
+        assert uuid.UUID(event.id).version == 7  # time-ordered (cerberus/ids.py)
         assert event.created_at.tzinfo is not None
         assert before <= event.created_at <= after
     # Time filters (the audit list, analytics, export) find them.

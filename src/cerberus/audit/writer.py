@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionm
 
 from cerberus.agents.models import Agent
 from cerberus.audit.models import AuditEvent
+from cerberus.ids import uuid7_many
 
 # Read at use: tests swap app.state.sessionmaker for one bound to a rolled-back connection.
 SessionmakerSource = Callable[[], async_sessionmaker[AsyncSession]]
@@ -57,8 +57,6 @@ COLUMNS = (
 )
 _TRIGGERED = COLUMNS.index("guardrails_triggered")
 _EMPTY = "[]"
-# The UUID variant nibble (10xx) for any random hex digit.
-_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 
 
 @dataclass
@@ -228,7 +226,8 @@ class AuditWriter:
         dialect = connection.dialect
         sqlite = dialect.name == "sqlite"
         sql = _INSERT_SQL[dialect.paramstyle]
-        ids = os.urandom(16 * len(batch)).hex()
+        # Time-ordered: a batch lands on the last page of the primary key (cerberus/ids.py).
+        ids = uuid7_many(len(batch))
         rows: list[tuple[Any, ...]] = []
         for index, event in enumerate(batch):
             try:
@@ -241,10 +240,9 @@ class AuditWriter:
                     extra={"decision_id": event[1]},
                 )
                 continue
-            h = ids[index * 32 : index * 32 + 32]
             rows.append(
                 (
-                    f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}",
+                    ids[index],
                     *event[:_TRIGGERED],
                     triggered,
                     *event[_TRIGGERED + 1 : 13],
