@@ -97,8 +97,10 @@ class TextSlot(NamedTuple):
 
     @property
     def where(self) -> str:
-        suffix = {SlotKind.KEY: " (key)", SlotKind.BLOB: " (base64)"}.get(self.kind, "")
-        return where(self.path) + suffix
+        return where(path_of(self.link)) + _WHERE_SUFFIX.get(self.kind, "")
+
+
+_WHERE_SUFFIX = {SlotKind.KEY: " (key)", SlotKind.BLOB: " (base64)"}
 
 
 def path_of(link: Link) -> Path:
@@ -187,7 +189,7 @@ def data_roots(message: Mapping[str, Any]) -> list[tuple[Path, Any]]:
     stack: list[tuple[Any, Link]] = [(message, None)]
     while stack:
         node, link = stack.pop()
-        if isinstance(node, Mapping):
+        if type(node) is dict or isinstance(node, Mapping):
             for key, value in node.items():
                 if key in DATA_KEYS and key not in _NOT_RECORDS:
                     roots.append((path_of((link, key)), value))
@@ -225,15 +227,8 @@ def _walk(message: Mapping[str, Any]) -> list[TextSlot]:
                 locked = locked or "a URI"
             key = step if in_data and isinstance(step, str) else None
             slots.append(TextSlot(link, node, SlotKind.TEXT, locked, _utf8(node), key))
-        elif isinstance(node, bool) or node is None:
-            continue
-        elif isinstance(node, int | float):
-            if in_data:
-                text = repr(node)
-                key = step if isinstance(step, str) else None
-                slots.append(TextSlot(link, text, SlotKind.NUMBER, "a number", _utf8(text), key))
-        elif isinstance(node, Mapping):
-            blob = _decoded_blob(node)
+        elif type(node) is dict or isinstance(node, Mapping):
+            blob = _decoded_blob(node) if "blob" in node else None
             if blob is not None:
                 slots.append(TextSlot((link, "blob"), blob, SlotKind.BLOB, locked, _utf8(blob)))
             children: list[tuple[Any, tuple[Link, str | int], bool, str | None]] = []
@@ -267,6 +262,12 @@ def _walk(message: Mapping[str, Any]) -> list[TextSlot]:
                 (value, (link, index), in_data, locked)
                 for index, value in reversed(list(enumerate(node)))
             )
+        elif isinstance(node, bool) or node is None:
+            continue
+        elif isinstance(node, (int, float)) and in_data:
+            text = repr(node)
+            key = step if isinstance(step, str) else None
+            slots.append(TextSlot(link, text, SlotKind.NUMBER, "a number", _utf8(text), key))
     return slots
 
 
@@ -380,9 +381,9 @@ def rewrite(
     # The text block that serialises structuredContent is rebuilt, so it is copied too.
     mirrors = sorted(_structured_mirrors(message.get("result"))) if structured_changed else []
     rewritten = _copy_on_write(message, paths + mirrors)
-    for slot, text in changes:
+    for path, (slot, text) in zip(paths, changes, strict=True):
         value = base64.b64encode(text.encode()).decode() if slot.kind is SlotKind.BLOB else text
-        _set(rewritten, slot.path, value)
+        _set(rewritten, path, value)
     result = rewritten.get("result")
     if structured_changed and isinstance(result, dict):
         for mirror in mirrors:

@@ -42,8 +42,9 @@ class ContentStructuredData(TextGuardrail):
 
     def _may_hold_rows(self, data: bytes) -> bool:
         """A cheap bound first: rows are lines, `<tr` tags, or items of a JSON array."""
+        rows = self.max_rows
+        # A text shorter than max_rows bytes holds fewer line breaks or `<tr` tags.
         return (
-            max(data.count(b"\n"), data.count(b"\r")) >= self.max_rows
-            or data.count(b"<tr") > self.max_rows
-            or data.lstrip()[:1] in (b"[", b"{")
-        )
+            len(data) >= rows
+            and (max(data.count(b"\n"), data.count(b"\r")) >= rows or data.count(b"<tr") > rows)
+        ) or data.lstrip()[:1] in (b"[", b"{")

@@ -58,6 +58,7 @@ class TextPass:
         self._scanner = scanner
         self._hits: dict[int, list[Hit]] | None = None
         self._ordered: list[tuple[int, list[Hit]]] | None = None
+        self._kinds: frozenset[str] = frozenset()  # the detectors `_ordered` holds hits of
         # Slot index -> the slot as earlier guardrails rewrote it.
         self._rewritten: dict[int, mcp.TextSlot] = {}
         self._dirty: set[int] = set()
@@ -100,7 +101,20 @@ class TextPass:
                 hits[dirty[position]] = found
             hits = self._hits = dict(sorted(hits.items()))
         ordered = self._ordered = list(hits.items())
+        self._kinds = frozenset(hit.detector for _, found in ordered for hit in found)
         return ordered
+
+    def found(self, kinds: frozenset[str]) -> list[tuple[int, list[Hit]]]:
+        """(slot index, hits) of these detectors only, by slot index."""
+        ordered = self.hits()
+        if self._kinds.isdisjoint(kinds):
+            return []
+        found: list[tuple[int, list[Hit]]] = []
+        for index, hits in ordered:
+            mine = [hit for hit in hits if hit.detector in kinds]
+            if mine:
+                found.append((index, mine))
+        return found
 
     def data_roots(self) -> list[tuple[mcp.Path, Any]]:
         """The user-data JSON values of the message as redacted so far."""
@@ -233,15 +247,10 @@ class DetectorGuardrail(TextGuardrail):
     def review(self, text: TextPass, context: CheckContext) -> Verdict:
         if not self.applies(context):
             return ALLOW
-        kinds = _hit_types(self.detectors)
-        slots = text.slots()
-        found: list[tuple[int, list[Hit]]] = []
-        for index, hits in text.hits():
-            mine = [hit for hit in hits if hit.detector in kinds]
-            if mine:
-                found.append((index, mine))
+        found = text.found(_hit_types(self.detectors))
         if not found:
             return ALLOW
+        slots = text.slots()
         findings = _findings([(slots[index], hits) for index, hits in found])
         total = sum(finding.count for finding in findings)
         reason = f"{self.type}: {total} {self.noun} found in the {context.direction.value}"

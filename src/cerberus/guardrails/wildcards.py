@@ -14,10 +14,12 @@ class WildcardSet:
 
     def __init__(self, patterns: Iterable[str]) -> None:
         exact: set[str] = set()
-        globs: list[tuple[str, ...]] = []
+        globs: list[tuple[str, tuple[str, ...], str, int]] = []
         for pattern in patterns:
             if "*" in pattern:
-                globs.append(tuple(pattern.split("*")))
+                first, *middle, last = pattern.split("*")
+                size = len(first) + len(last)
+                globs.append((first, tuple(piece for piece in middle if piece), last, size))
             else:
                 exact.add(pattern)
         self._exact = frozenset(exact)
@@ -29,17 +31,19 @@ class WildcardSet:
     def matches(self, name: str) -> bool:
         if name in self._exact:
             return True
-        return any(_glob_matches(pieces, name) for pieces in self._globs)
+        for first, middle, last, size in self._globs:
+            if (
+                size <= len(name)
+                and name.startswith(first)
+                and name.endswith(last)
+                and (not middle or _middle_matches(middle, name, len(first), len(name) - len(last)))
+            ):
+                return True
+        return False
 
 
-def _glob_matches(pieces: tuple[str, ...], name: str) -> bool:
-    # pieces has at least two parts (the pattern has at least one star).
-    first, *middle, last = pieces
-    if len(first) + len(last) > len(name):
-        return False
-    if not name.startswith(first) or not name.endswith(last):
-        return False
-    position, end = len(first), len(name) - len(last)
+def _middle_matches(middle: tuple[str, ...], name: str, position: int, end: int) -> bool:
+    """Whether the pieces between the first and last star occur in order in name[position:end]."""
     for piece in middle:
         # Taking the leftmost occurrence is always safe for `*`-only patterns.
         found = name.find(piece, position, end)

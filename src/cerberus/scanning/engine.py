@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from operator import itemgetter
+from typing import Any, NamedTuple
 
 import re2
 
@@ -34,8 +35,10 @@ class Rule:
     validate: Validator | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
+class Hit(NamedTuple):
+    """A tuple, not a dataclass: a scan makes one per match, and a frozen dataclass costs
+    several times as much to build."""
+
     detector: str
     start: int
     end: int
@@ -71,26 +74,35 @@ class Scanner:
         hits: list[Hit] = []
         for index in candidates:
             rule, regexp = self.rules[index], self._regexps[index]
-            if rule.validate is None:
-                hits.extend(Hit(rule.detector, *match.span()) for match in regexp.finditer(data))
+            detector, validate = rule.detector, rule.validate
+            if validate is None:
+                hits.extend(Hit(detector, *match.span()) for match in regexp.finditer(data))
                 continue
-            position = 0
-            while (match := regexp.search(data, position)) is not None:
-                span = rule.validate(data, match)
-                if span is not None and span[1] > span[0]:
-                    hits.append(Hit(rule.detector, span[0], span[1]))
+            position: int | None = 0
+            while position is not None:
+                resume, position = position, None
+                for match in regexp.finditer(data, resume):
+                    span = validate(data, match)
+                    if span is None or span[1] <= span[0]:
+                        continue
+                    hits.append(Hit(detector, span[0], span[1]))
                     # A validator may narrow a candidate ("card" + trailing digits): resume
                     # after what it kept, so an adjacent value is not swallowed.
-                    position = max(span[1], match.start() + 1)
-                else:
-                    position = max(match.end(), match.start() + 1)
+                    if span[1] < match.end():
+                        position = max(span[1], match.start() + 1)
+                        break
         return _merge(hits)
 
     def scan_text(self, text: str) -> list[Hit]:
         return self.scan(text.encode("utf-8", "surrogatepass"))
 
 
+_BY_PLACE = itemgetter(1, 2)
+
+
 def _merge(hits: list[Hit]) -> list[Hit]:
+    if len(hits) < 2:
+        return hits
     hits.sort(key=lambda hit: (hit.detector, hit.start, -hit.end))
     merged: list[Hit] = []
     for hit in hits:
@@ -100,7 +112,7 @@ def _merge(hits: list[Hit]) -> list[Hit]:
                 merged[-1] = Hit(hit.detector, last.start, hit.end)
             continue
         merged.append(hit)
-    merged.sort(key=lambda hit: (hit.start, hit.end))
+    merged.sort(key=_BY_PLACE)
     return merged
 
 
