@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from cerberus.cache import Cache, create_cache
+from cerberus.cache import Cache, Window, create_cache
 from cerberus.settings import Settings
 from tests.conftest import flush_test_cache
 
@@ -69,6 +69,65 @@ async def test_sliding_window_frees_a_slot_when_the_oldest_hit_leaves(cache: Cac
 async def test_windows_with_different_keys_are_independent(cache: Cache) -> None:
     assert (await cache.hit_sliding_window("a", limit=1, window_seconds=60)).allowed
     assert (await cache.hit_sliding_window("b", limit=1, window_seconds=60)).allowed
+
+
+async def test_several_windows_count_a_hit_together(cache: Cache) -> None:
+    windows = (Window("minute", 2, 60), Window("hour", 5, 3600))
+    first = await cache.hit_sliding_windows(windows)
+    second = await cache.hit_sliding_windows(windows)
+    assert [(r.allowed, r.count) for r in first] == [(True, 1), (True, 1)]
+    assert [(r.allowed, r.count) for r in second] == [(True, 2), (True, 2)]
+    refused = await cache.hit_sliding_windows(windows)
+    assert [r.allowed for r in refused] == [False, True]
+    assert 0 < refused[0].retry_after_seconds <= 60
+    assert refused[1].retry_after_seconds == 0
+    # The full minute refused the hit, so the hour did not count it either.
+    assert (await cache.hit_sliding_window("hour", limit=5, window_seconds=3600)).count == 3
+
+
+async def test_a_full_window_that_is_not_enforced_only_skips_itself(cache: Cache) -> None:
+    assert (await cache.hit_sliding_window("logged", limit=1, window_seconds=60)).allowed
+    results = await cache.hit_sliding_windows(
+        (Window("logged", 1, 60, enforced=False), Window("counted", 1, 60))
+    )
+    assert [(r.allowed, r.count) for r in results] == [(False, 1), (True, 1)]
+    assert not (await cache.hit_sliding_window("counted", limit=1, window_seconds=60)).allowed
+
+
+async def test_a_key_given_twice_counts_twice_in_order(cache: Cache) -> None:
+    results = await cache.hit_sliding_windows((Window("twice", 3, 60), Window("twice", 3, 60)))
+    assert [(r.allowed, r.count) for r in results] == [(True, 1), (True, 2)]
+    results = await cache.hit_sliding_windows((Window("twice", 3, 60), Window("twice", 3, 60)))
+    # The second would exceed the limit: the hit is refused in both, and neither counts.
+    assert [(r.allowed, r.count) for r in results] == [(True, 2), (False, 2)]
+    assert (await cache.hit_sliding_window("twice", limit=3, window_seconds=60)).count == 3
+
+
+async def test_several_windows_stay_exact_under_concurrency(cache: Cache) -> None:
+    windows = (Window("tool", 4, 60), Window("agent", 10, 60))
+    results = await asyncio.gather(*(cache.hit_sliding_windows(windows) for _ in range(30)))
+    assert sum(tool.allowed and agent.allowed for tool, agent in results) == 4
+    assert (await cache.hit_sliding_window("agent", limit=100, window_seconds=60)).count == 5
+
+
+async def test_no_windows_give_no_results(cache: Cache) -> None:
+    assert await cache.hit_sliding_windows(()) == []
+
+
+async def test_windows_work_after_the_server_forgot_the_script(
+    cache: Cache, settings: Settings
+) -> None:
+    assert (await cache.hit_sliding_window("reload", limit=2, window_seconds=60)).allowed
+    if settings.REDIS_URL:
+        from redis.asyncio import Redis
+
+        redis = Redis.from_url(settings.REDIS_URL)
+        try:
+            await redis.script_flush()  # as after a restart of the server
+        finally:
+            await redis.aclose()
+    result = await cache.hit_sliding_window("reload", limit=2, window_seconds=60)
+    assert (result.allowed, result.count) == (True, 2)
 
 
 async def test_published_message_reaches_every_subscriber(settings: Settings) -> None:

@@ -11,8 +11,10 @@ from pydantic import ValidationError
 
 from cerberus.cache import Cache, create_cache
 from cerberus.guardrails import CheckContext, Direction, Outcome, get_guardrail_type
+from cerberus.guardrails.rate_limit import RATE_LIMITS, SlidingWindowLimit
 from cerberus.guardrails.rate_limit_per_hour import RateLimitPerHour
 from cerberus.guardrails.rate_limit_per_minute import RateLimitPerMinute
+from cerberus.proxy.pipeline import Pipeline
 from cerberus.settings import Settings
 from tests.conftest import flush_test_cache
 
@@ -145,3 +147,107 @@ def test_config_is_validated_and_registered() -> None:
     with pytest.raises(ValidationError):
         RateLimitPerMinute.model_validate({"action": "throttle"})
     assert RateLimitPerMinute(limit=1).action == "throttle"
+
+
+async def test_a_request_refused_by_the_agent_limit_does_not_use_up_its_tool_limit(
+    cache: Cache,
+) -> None:
+    limit = RateLimitPerMinute(limit=2, per_tool={"export_*": 2})
+    ctx = context(cache)
+    assert (await limit.check_async(call("search"), ctx)).outcome is Outcome.ALLOW
+    assert (await limit.check_async(call("export_csv"), ctx)).outcome is Outcome.ALLOW
+    refused = await limit.check_async(call("export_csv"), ctx)
+    assert refused.outcome is Outcome.THROTTLE
+    assert "this agent" in refused.reason
+    # Same type and agent, so the same windows: export_csv's holds one request, not two.
+    roomier = RateLimitPerMinute(limit=100, per_tool={"export_*": 2})
+    assert (await roomier.check_async(call("export_csv"), ctx)).outcome is Outcome.ALLOW
+    assert (await roomier.check_async(call("export_csv"), ctx)).outcome is Outcome.THROTTLE
+
+
+async def test_a_log_only_tool_limit_still_counts_the_request_for_the_agent(
+    cache: Cache,
+) -> None:
+    limit = RateLimitPerMinute(limit=3, per_tool={"export_*": 1}, action="log_only")
+    ctx = context(cache)
+    outcomes_seen = [(await limit.check_async(call("export_csv"), ctx)).outcome for _ in range(4)]
+    # The tool's window is full after one; the request goes through and the agent's counts it.
+    assert outcomes_seen == [Outcome.ALLOW, Outcome.LOG_ONLY, Outcome.LOG_ONLY, Outcome.LOG_ONLY]
+    verdict = await limit.check_async(call("search"), ctx)
+    assert verdict.outcome is Outcome.LOG_ONLY
+    assert "this agent" in verdict.reason
+
+
+def grouped(cache: Cache, *limits: SlidingWindowLimit) -> CheckContext:
+    """A context as the pipeline makes it: it names the message's rate limits in order."""
+    ctx = context(cache)
+    ctx.extras[RATE_LIMITS] = limits
+    return ctx
+
+
+async def test_the_pipeline_counts_a_call_in_every_limit_at_once_or_in_none(
+    cache: Cache,
+) -> None:
+    minute = RateLimitPerMinute(limit=2)
+    hour = RateLimitPerHour(limit=3)
+    pipeline = Pipeline([hour, minute])
+    results = []
+    for index in range(4):
+        ctx = grouped(cache, *pipeline.guardrails(Direction.REQUEST))
+        decision = await pipeline.decide(call(request_id=index), ctx)
+        results.append((decision.outcome, decision.guardrails_triggered))
+    assert results == [
+        (Outcome.ALLOW, []),
+        (Outcome.ALLOW, []),
+        (Outcome.THROTTLE, ["rate_limit_per_minute"]),
+        (Outcome.THROTTLE, ["rate_limit_per_minute"]),
+    ]
+    # The hour counted the two admitted calls only: one more fits in it.
+    alone = context(cache)
+    assert (await hour.check_async(call(), alone)).outcome is Outcome.ALLOW
+    assert (await hour.check_async(call(), alone)).outcome is Outcome.THROTTLE
+
+
+async def test_a_call_refused_by_a_later_limit_is_not_counted_by_an_earlier_one(
+    cache: Cache,
+) -> None:
+    minute = RateLimitPerMinute(limit=5)
+    hour = RateLimitPerHour(limit=1)
+    pipeline = Pipeline([minute, hour])
+    outcomes_seen = []
+    for index in range(3):
+        ctx = grouped(cache, *pipeline.guardrails(Direction.REQUEST))
+        outcomes_seen.append((await pipeline.decide(call(request_id=index), ctx)).outcome)
+    assert outcomes_seen == [Outcome.ALLOW, Outcome.THROTTLE, Outcome.THROTTLE]
+    # The minute holds the one admitted call: four more fit.
+    alone = context(cache)
+    assert await outcomes(minute, alone, 5) == [Outcome.ALLOW] * 4 + [Outcome.THROTTLE]
+
+
+async def test_a_log_only_limit_that_is_full_does_not_stop_the_others_counting(
+    cache: Cache,
+) -> None:
+    minute = RateLimitPerMinute(limit=1, action="log_only")
+    hour = RateLimitPerHour(limit=2)
+    pipeline = Pipeline([minute, hour])
+    outcomes_seen = []
+    for index in range(3):
+        ctx = grouped(cache, *pipeline.guardrails(Direction.REQUEST))
+        outcomes_seen.append((await pipeline.decide(call(request_id=index), ctx)).outcome)
+    assert outcomes_seen == [Outcome.ALLOW, Outcome.LOG_ONLY, Outcome.THROTTLE]
+
+
+async def test_a_verdict_decided_for_one_message_is_not_used_for_the_next(
+    cache: Cache,
+) -> None:
+    minute = RateLimitPerMinute(limit=1)
+    hour = RateLimitPerHour(limit=5)
+    ctx = grouped(cache, minute, hour)
+    assert (await minute.check_async(call(request_id=1), ctx)).outcome is Outcome.ALLOW
+    # The pipeline stopped before the hour (say, another guardrail blocked); the next message
+    # on a reused context is decided afresh, not with the first message's leftover verdict.
+    refused = await minute.check_async(call(request_id=2), ctx)
+    assert refused.outcome is Outcome.THROTTLE
+    assert (await hour.check_async(call(request_id=3), ctx)).outcome is Outcome.ALLOW
+    alone = context(cache)
+    assert await outcomes(hour, alone, 4) == [Outcome.ALLOW] * 3 + [Outcome.THROTTLE]

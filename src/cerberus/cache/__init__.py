@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from cerberus.settings import Settings
 
@@ -13,11 +14,26 @@ Subscriber = Callable[[bytes], None]
 
 @dataclass(frozen=True)
 class WindowResult:
-    """The outcome of one hit on a sliding-window counter."""
+    """The outcome of one hit on a sliding-window counter.
+
+    `allowed` says the window had room; `count` is its size after the hit (which is not
+    counted when a window is full, or when another enforced window of the same call was).
+    """
 
     allowed: bool
     count: int
     retry_after_seconds: float
+
+
+class Window(NamedTuple):
+    """One sliding window hit by a call of `Cache.hit_sliding_windows`."""
+
+    key: str
+    limit: int
+    window_seconds: float
+    # A full enforced window refuses the hit in every window of the call; a full window
+    # that is not enforced (a log-only limit) only goes uncounted itself.
+    enforced: bool = True
 
 
 class Cache(abc.ABC):
@@ -33,11 +49,21 @@ class Cache(abc.ABC):
     async def delete(self, key: str) -> bool:
         """Remove the key; True if it existed."""
 
-    @abc.abstractmethod
     async def hit_sliding_window(self, key: str, limit: int, window_seconds: float) -> WindowResult:
         """Count one event in an exact sliding window, atomically, unless the window is full.
 
         A denied hit is not counted, so a client that keeps retrying does not extend its wait.
+        """
+        (result,) = await self.hit_sliding_windows((Window(key, limit, window_seconds),))
+        return result
+
+    @abc.abstractmethod
+    async def hit_sliding_windows(self, windows: Sequence[Window]) -> list[WindowResult]:
+        """Count one event in several exact sliding windows at once, atomically (one round trip).
+
+        Either every window with room counts the event, or, when an enforced window is full,
+        none does: a refused request uses up no other limit. A key given twice counts twice,
+        in order. Results are in the order of `windows`.
         """
 
     @abc.abstractmethod

@@ -6,8 +6,9 @@ import asyncio
 import logging
 import time
 from collections import defaultdict, deque
+from collections.abc import Sequence
 
-from cerberus.cache import Cache, Subscriber, WindowResult
+from cerberus.cache import Cache, Subscriber, Window, WindowResult
 
 logger = logging.getLogger("cerberus.cache")
 
@@ -38,19 +39,41 @@ class MemoryCache(Cache):
         self._windows.pop(key, None)
         return existed
 
-    async def hit_sliding_window(self, key: str, limit: int, window_seconds: float) -> WindowResult:
-        # No await between reading and writing the window: atomic within the event loop.
+    async def hit_sliding_windows(self, windows: Sequence[Window]) -> list[WindowResult]:
+        # No await between reading and writing the windows: atomic within the event loop.
         now = time.monotonic()
-        hits = self._windows.setdefault(key, deque())
-        while hits and hits[0] <= now - window_seconds:
-            hits.popleft()
-        if len(hits) < limit:
-            hits.append(now)
-            return WindowResult(allowed=True, count=len(hits), retry_after_seconds=0.0)
-        retry_after = hits[0] + window_seconds - now if hits else window_seconds
-        return WindowResult(
-            allowed=False, count=len(hits), retry_after_seconds=max(retry_after, 0.0)
-        )
+        seen: list[tuple[deque[float], int, int, bool]] = []
+        pending: dict[str, int] = {}
+        refused = False
+        for key, limit, window_seconds, enforced in windows:
+            hits = self._windows.get(key)
+            if hits is None:
+                hits = self._windows[key] = deque()
+            cutoff = now - window_seconds
+            while hits and hits[0] <= cutoff:
+                hits.popleft()
+            # Earlier windows of this call on the same key count first (as in the Redis script).
+            earlier = pending.get(key, 0)
+            room = len(hits) + earlier < limit
+            if room:
+                pending[key] = earlier + 1
+            elif enforced:
+                refused = True
+            seen.append((hits, len(hits), earlier, room))
+        results = []
+        for (hits, size, earlier, room), window in zip(seen, windows, strict=True):
+            count = size if refused else size + earlier
+            if room:
+                if not refused:
+                    hits.append(now)
+                    count += 1
+                results.append(WindowResult(True, count, 0.0))
+            else:
+                retry_after = (
+                    hits[0] + window.window_seconds - now if hits else window.window_seconds
+                )
+                results.append(WindowResult(False, count, max(retry_after, 0.0)))
+        return results
 
     async def publish(self, channel: str, message: bytes) -> None:
         loop = asyncio.get_running_loop()

@@ -4,40 +4,67 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import itertools
 import logging
-import uuid
+import os
 from collections import defaultdict
-from typing import Any
+from collections.abc import Sequence
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.client import PubSub
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
-from cerberus.cache import Cache, Subscriber, WindowResult
+from cerberus.cache import Cache, Subscriber, Window, WindowResult
 
 logger = logging.getLogger("cerberus.cache")
 
 # Server time keeps every instance on one clock; a sorted set of hit times is an exact window.
-SLIDING_WINDOW = """
-local key = KEYS[1]
-local limit = tonumber(ARGV[1])
-local window_ms = tonumber(ARGV[2])
-local member = ARGV[3]
+# KEYS: one per window. ARGV[1]: a member unique to this call; then, per window, its limit,
+# its length in ms and 1 if a full window refuses the hit everywhere. The reply is one string
+# of three numbers per window (had room, count, retry ms): one bulk string is far cheaper
+# for redis-py's pure-Python parser than an array of integers.
+SLIDING_WINDOWS = """
 local t = redis.call('TIME')
 local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZREMRANGEBYSCORE', key, '-inf', now_ms - window_ms)
-local count = redis.call('ZCARD', key)
-if count < limit then
-  redis.call('ZADD', key, now_ms, member)
-  redis.call('PEXPIRE', key, window_ms)
-  return {1, count + 1, 0}
+local sizes, earlier, room, pending = {}, {}, {}, {}
+local refused = false
+for i = 1, #KEYS do
+  local key = KEYS[i]
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now_ms - tonumber(ARGV[i * 3]))
+  sizes[i] = redis.call('ZCARD', key)
+  earlier[i] = pending[key] or 0
+  if sizes[i] + earlier[i] < tonumber(ARGV[i * 3 - 1]) then
+    room[i] = true
+    pending[key] = earlier[i] + 1
+  elseif ARGV[i * 3 + 1] == '1' then
+    refused = true
+  end
 end
-local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-local retry_ms = window_ms
-if oldest[2] then retry_ms = tonumber(oldest[2]) + window_ms - now_ms end
-if retry_ms < 0 then retry_ms = 0 end
-return {0, count, retry_ms}
+local out = {}
+for i = 1, #KEYS do
+  local key = KEYS[i]
+  local window_ms = tonumber(ARGV[i * 3])
+  local count = sizes[i]
+  if not refused then count = count + earlier[i] end
+  if room[i] then
+    if not refused then
+      redis.call('ZADD', key, now_ms, ARGV[1] .. ':' .. i)
+      redis.call('PEXPIRE', key, window_ms)
+      count = count + 1
+    end
+    out[i] = '1 ' .. count .. ' 0'
+  else
+    local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+    local retry_ms = window_ms
+    if oldest[2] then retry_ms = tonumber(oldest[2]) + window_ms - now_ms end
+    if retry_ms < 0 then retry_ms = 0 end
+    out[i] = '0 ' .. count .. ' ' .. retry_ms
+  end
+end
+return table.concat(out, ' ')
 """
+SLIDING_WINDOWS_SHA = hashlib.sha1(SLIDING_WINDOWS.encode()).hexdigest()
 
 
 class RedisCache(Cache):
@@ -47,7 +74,9 @@ class RedisCache(Cache):
             url, max_connections=pool_size + 1, timeout=5, socket_connect_timeout=2
         )
         self._redis = Redis(connection_pool=self._pool)
-        self._window_script = self._redis.register_script(SLIDING_WINDOW)
+        # Window members need only be unique: a random prefix per process and a counter.
+        self._member_prefix = os.urandom(8).hex()
+        self._members = itertools.count()
         self._handlers: defaultdict[str, list[Subscriber]] = defaultdict(list)
         self._pubsub: PubSub | None = None
         self._listener: asyncio.Task[None] | None = None
@@ -65,15 +94,28 @@ class RedisCache(Cache):
     async def delete(self, key: str) -> bool:
         return bool(await self._redis.delete(key))
 
-    async def hit_sliding_window(self, key: str, limit: int, window_seconds: float) -> WindowResult:
-        window_ms = max(int(window_seconds * 1000), 1)
-        result: list[Any] = await self._window_script(
-            keys=[key], args=[limit, window_ms, uuid.uuid4().hex]
-        )
-        allowed, count, retry_ms = (int(part) for part in result)
-        return WindowResult(
-            allowed=bool(allowed), count=count, retry_after_seconds=retry_ms / 1000.0
-        )
+    async def hit_sliding_windows(self, windows: Sequence[Window]) -> list[WindowResult]:
+        if not windows:
+            return []
+        arguments: list[str | int] = [f"{self._member_prefix}{next(self._members)}"]
+        for window in windows:
+            arguments += (
+                window.limit,
+                max(int(window.window_seconds * 1000), 1),
+                1 if window.enforced else 0,
+            )
+        keys = [window.key for window in windows]
+        try:
+            reply = await self._redis.evalsha(SLIDING_WINDOWS_SHA, len(keys), *keys, *arguments)
+        except NoScriptError:
+            # Not run (a restarted or flushed server): load it and run it once.
+            await self._redis.script_load(SLIDING_WINDOWS)
+            reply = await self._redis.evalsha(SLIDING_WINDOWS_SHA, len(keys), *keys, *arguments)
+        parts = bytes(reply).split()
+        return [
+            WindowResult(parts[at] == b"1", int(parts[at + 1]), int(parts[at + 2]) / 1000.0)
+            for at in range(0, len(parts), 3)
+        ]
 
     async def publish(self, channel: str, message: bytes) -> None:
         await self._redis.publish(channel, message)
