@@ -18,14 +18,19 @@ _ALNUM = frozenset(b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVW
 _GLUE = frozenset(b"-./:")
 
 
-def standalone(data: bytes, start: int, end: int) -> bool:
-    """True when data[start:end] is not part of a longer word, number or dotted/dashed id."""
+def clear_before(data: bytes, start: int) -> bool:
+    """True when what precedes data[start] does not make it part of a longer id."""
     if start > 0:
         before = data[start - 1]
         if before in _ALNUM:
             return False
         if before in _GLUE and start > 1 and data[start - 2] in _ALNUM:
             return False
+    return True
+
+
+def clear_after(data: bytes, end: int) -> bool:
+    """True when what follows data[:end] does not make it part of a longer id."""
     if end < len(data):
         after = data[end]
         if after in _ALNUM:
@@ -33,6 +38,11 @@ def standalone(data: bytes, start: int, end: int) -> bool:
         if after in _GLUE and end + 1 < len(data) and data[end + 1] in _ALNUM:
             return False
     return True
+
+
+def standalone(data: bytes, start: int, end: int) -> bool:
+    """True when data[start:end] is not part of a longer word, number or dotted/dashed id."""
+    return clear_before(data, start) and clear_after(data, end)
 
 
 _NOT_DIGITS = bytes(c for c in range(256) if c not in _DIGITS)
@@ -72,22 +82,21 @@ def _ssn_bare(data: bytes, match: Any) -> tuple[int, int] | None:
 # --- payment cards ---------------------------------------------------------------------
 
 
-def luhn(number: str) -> bool:
-    total = 0
-    for index, char in enumerate(reversed(number)):
-        value = int(char)
-        if index % 2 == 1:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
-    return total % 10 == 0
+# Every second digit from the right is doubled, minus 9 above 9: one translation table, so
+# the check is two byte sums rather than a Python loop per digit.
+_DOUBLED = bytes.maketrans(b"0123456789", b"0246813579")
 
 
-def _network_accepts(number: str) -> bool:
+def luhn(number: bytes) -> bool:
+    """The Luhn check of a run of ASCII digits."""
+    doubled = number[-2::-2].translate(_DOUBLED)
+    return (sum(number[-1::-2]) + sum(doubled) - 48 * len(number)) % 10 == 0
+
+
+def _network_accepts(number: bytes) -> bool:
     length, two, four = len(number), int(number[:2]), int(number[:4])
     three = int(number[:3])
-    if number[0] == "4":
+    if number[:1] == b"4":
         return length in (13, 16, 19)
     if 51 <= two <= 55 or 2221 <= four <= 2720:
         return length == 16
@@ -107,45 +116,37 @@ def _network_accepts(number: str) -> bool:
 
 
 def _grouping_ok(chunk: bytes) -> bool:
-    text = chunk.decode("ascii")
-    separators = {char for char in text if not char.isdigit()}
-    if not separators:
+    """Card grouping of a candidate made of digits, spaces and dashes (the pattern's bytes)."""
+    spaced, dashed = b" " in chunk, b"-" in chunk
+    if not (spaced or dashed):
         return True
-    if len(separators) > 1:
+    if spaced and dashed:
         return False
-    groups = [len(part) for part in text.split(separators.pop())]
+    groups = [len(part) for part in chunk.split(b" " if spaced else b"-")]
     if groups in ([4, 6, 5], [4, 6, 4]):
         return True
     return all(size == 4 for size in groups[:-1]) and 1 <= groups[-1] <= 4
 
 
-def _card_at(data: bytes, start: int, end: int) -> bool:
-    if not standalone(data, start, end):
-        return False
-    chunk = data[start:end]
-    if not _grouping_ok(chunk):
-        return False
-    number = _digits(chunk)
-    return 13 <= len(number) <= 19 and _network_accepts(number) and luhn(number)
-
-
 def _card(data: bytes, match: Any) -> tuple[int, int] | None:
     start, end = match.span()
-    separators = [i for i in (data.find(b" ", start, end), data.find(b"-", start, end)) if i >= 0]
-    first = min(separators) - start if separators else -1
-    if first == -1:
-        return (start, end) if _card_at(data, start, end) else None
-    if first >= 13:
-        # An ungrouped card followed by more digits ("4111111111111111 2024").
-        return (start, start + first) if _card_at(data, start, start + first) else None
-    if first != 4:
-        return None  # grouped cards start with a group of four
-    if _card_at(data, start, end):
-        return start, end
-    # A grouped card followed by more digits ("... 1111 2024"): shorter candidates.
-    for cut in range(end - 1, start + 12, -1):
-        if data[cut] in b" -" and _card_at(data, start, cut):
-            return start, cut
+    if not clear_before(data, start):
+        return None
+    chunk = data[start:end]
+    # The whole candidate, then shorter ones cut at a separator: a grouped card followed by
+    # more digits ("... 1111 2024"). Cheap checks first: a long run of look-alike groups
+    # offers a candidate every twenty bytes.
+    cuts = (i for i in range(len(chunk) - 1, 12, -1) if chunk[i] in b" -")
+    for size in (len(chunk), *cuts):
+        number = chunk[:size].translate(None, b" -")
+        if (
+            13 <= len(number) <= 19
+            and clear_after(data, start + size)
+            and _grouping_ok(chunk[:size])
+            and _network_accepts(number)
+            and luhn(number)
+        ):
+            return start, start + size
     return None
 
 
@@ -175,18 +176,10 @@ def _email(data: bytes, match: Any) -> tuple[int, int] | None:
 
 
 def _nanp(data: bytes, match: Any) -> tuple[int, int] | None:
-    """A formatted North American number: the format is the evidence, so any digits go."""
+    """A formatted North American number: the format is the evidence, so any digits go. The
+    pattern fixes the count (ten, after a `1`, `+1` or `001` prefix; an extension is extra),
+    so what is left to check is that the number stands alone."""
     start, end = match.span()
-    main = data[start:end]
-    for marker in (b"x", b"X", b"e", b"E"):  # an extension is part of the number, not counted
-        main = main.split(marker, 1)[0]
-    number = _digits(main)
-    if len(number) == 13 and number.startswith("001"):
-        number = number[3:]
-    elif len(number) == 11 and number.startswith("1"):
-        number = number[1:]
-    if len(number) != 10:
-        return None
     return (start, end) if standalone(data, start, end) else None
 
 
@@ -215,10 +208,18 @@ def _international(data: bytes, match: Any) -> tuple[int, int] | None:
 # --- IP addresses ----------------------------------------------------------------------
 
 _VERSION_WORDS = (b"version", b"ver", b"v", b"release", b"build")
+# 0-255 without a leading zero, as `ipaddress` reads an octet: a run of other numbers
+# (`999.999.999.999`, `01.02.03.04`) is no candidate at all, and a candidate of four parts
+# needs no further range check.
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 
 
 def _ipv4(data: bytes, match: Any) -> tuple[int, int] | None:
     start, end = match.span()
+    # The pattern takes a whole dotted run at once, so `1.1.1.1.1...` is one candidate, not
+    # one per quad; a run of more or fewer than four parts is a version, an OID or a longer id.
+    if data.count(b".", start, end) != 3:
+        return None
     # A CIDR suffix ("10.0.0.0/8") still names an address; other glue makes it a longer id.
     outer = end
     if end + 1 < len(data) and data[end] == ord("/") and data[end + 1] in _DIGITS:
@@ -227,10 +228,6 @@ def _ipv4(data: bytes, match: Any) -> tuple[int, int] | None:
             outer += 1
     if not standalone(data, start, outer):
         return None
-    try:
-        ipaddress.IPv4Address(data[start:end].decode("ascii"))
-    except ValueError:
-        return None
     words = data[max(0, start - 12) : start].lower().split()
     if words and words[-1].rstrip(b":") in _VERSION_WORDS:
         return None
@@ -238,7 +235,7 @@ def _ipv4(data: bytes, match: Any) -> tuple[int, int] | None:
 
 
 def _ipv6(data: bytes, match: Any) -> tuple[int, int] | None:
-    start, end = match.span()
+    start, end = match.span(1)
     candidate = data[start:end]
     if start > 0 and (data[start - 1] in _ALNUM or data[start - 1] == ord(":")):
         return None
@@ -254,6 +251,22 @@ def _ipv6(data: bytes, match: Any) -> tuple[int, int] | None:
     return start, end
 
 
+def _card_groupings(separator: str) -> str:
+    """The groupings `_grouping_ok` accepts, longest first: 4-4-4-4 then 1-3 digits, 4-4-4
+    then 1-4, 4-6-4/5 (a separator is the same throughout, and RE2 has no backreference)."""
+    group = rf"{separator}\d{{4}}"
+    return (
+        rf"\d{{4}}(?:{group}){{3}}{separator}\d{{1,3}}"
+        rf"|\d{{4}}(?:{group}){{2}}{separator}\d{{1,4}}"
+        rf"|\d{{4}}{separator}\d{{6}}{separator}\d{{4,5}}"
+    )
+
+
+# 13-19 digits in a row, or a card grouping. Only shapes a card can have are candidates:
+# `555-555-...` or `4 4 4 ...` offer none (a loose "digits and separators" pattern offered
+# one every few bytes), and a rejected look-alike cannot swallow a card that follows it.
+_CARD = rf"\b(?:\d{{13,19}}|{_card_groupings(' ')}|{_card_groupings('-')})\b"
+
 RULES: dict[str, tuple[Rule, ...]] = {
     "ssn": (
         Rule("ssn", r"\b(?:\d{3}-\d{2}-\d{4}|\d{3} \d{2} \d{4})\b", _ssn),
@@ -266,7 +279,7 @@ RULES: dict[str, tuple[Rule, ...]] = {
         ),
     ),
     # Word boundaries keep RE2 from offering every window of a long digit run as a candidate.
-    "credit_card": (Rule("credit_card", r"\b\d(?:[ \-]?\d){12,18}\b", _card),),
+    "credit_card": (Rule("credit_card", _CARD, _card),),
     "email": (
         Rule(
             "email",
@@ -289,15 +302,18 @@ RULES: dict[str, tuple[Rule, ...]] = {
         Rule("phone", r"\+[1-9]\d{0,2}(?:[ .\-]?(?:\(\d{1,4}\)|\d{1,8})){1,6}", _international),
     ),
     "ip_address": (
-        Rule("ip_address", r"\b\d{1,3}(?:\.\d{1,3}){3}\b", _ipv4),
+        Rule("ip_address", rf"\b{_OCTET}(?:\.{_OCTET})+\b", _ipv4),
         Rule(
             "ip_address",
             # Full (eight groups) or compressed (with "::"): so that times such as 08:12:18,
-            # common in logs, are not even candidates.
+            # common in logs, are not even candidates. The byte before it is part of the
+            # match (RE2 has no look-behind): an address never follows a letter, digit or
+            # colon, so a run such as `::::` or `1::1::1::` is not a candidate at every colon.
+            r"(?:^|[^0-9A-Za-z_:])("
             r"(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}"
             r"|(?:[0-9A-Fa-f]{1,4}:){6}\d{1,3}(?:\.\d{1,3}){3}"
             r"|(?:(?:[0-9A-Fa-f]{1,4}:){1,7}|:):(?:[0-9A-Fa-f]{1,4}:){0,6}"
-            r"(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f]{1,4})?",
+            r"(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f]{1,4})?)",
             _ipv6,
         ),
     ),
