@@ -193,7 +193,7 @@ def data_roots(message: Mapping[str, Any]) -> list[tuple[Path, Any]]:
             for key, value in node.items():
                 if key in DATA_KEYS and key not in _NOT_RECORDS:
                     roots.append((path_of((link, key)), value))
-                elif key not in SEALED_KEYS:
+                elif key not in SEALED_KEYS and type(value) is not str:
                     stack.append((value, (link, key)))
         elif isinstance(node, list):
             stack.extend((value, (link, index)) for index, value in enumerate(node))
@@ -217,8 +217,11 @@ def _walk(message: Mapping[str, Any]) -> list[TextSlot]:
         for key in reversed(list(message))
         if key not in ("jsonrpc", "id", "method")
     ]
+    # Locals: this loop runs once per JSON value of the message.
+    slot, append, pop, push = TextSlot, slots.append, stack.pop, stack.extend
+    text_kind, key_kind, number_kind = SlotKind.TEXT, SlotKind.KEY, SlotKind.NUMBER
     while stack:
-        node, link, in_data, locked = stack.pop()
+        node, link, in_data, locked = pop()
         step = link[1]
         if isinstance(node, str):
             if mirrored is not None and step == mirrored[1] and _short_path(link, 2) == mirrored:
@@ -226,11 +229,11 @@ def _walk(message: Mapping[str, Any]) -> list[TextSlot]:
             elif not in_data and step == "uri":
                 locked = locked or "a URI"
             key = step if in_data and isinstance(step, str) else None
-            slots.append(TextSlot(link, node, SlotKind.TEXT, locked, _utf8(node), key))
+            append(slot(link, node, text_kind, locked, node.encode("utf-8", "surrogatepass"), key))
         elif type(node) is dict or isinstance(node, Mapping):
             blob = _decoded_blob(node) if "blob" in node else None
             if blob is not None:
-                slots.append(TextSlot((link, "blob"), blob, SlotKind.BLOB, locked, _utf8(blob)))
+                append(slot((link, "blob"), blob, SlotKind.BLOB, locked, _utf8(blob)))
             children: list[tuple[Any, tuple[Link, str | int], bool, str | None]] = []
             in_meta = step == "_meta"
             for key, value in node.items():
@@ -243,9 +246,7 @@ def _walk(message: Mapping[str, Any]) -> list[TextSlot]:
                     if key not in seen_keys:
                         seen_keys.add(key)
                         name = str(key)
-                        slots.append(
-                            TextSlot(child_link, name, SlotKind.KEY, "an object key", _utf8(name))
-                        )
+                        append(slot(child_link, name, key_kind, "an object key", _utf8(name)))
                     children.append((value, child_link, True, locked))
                 elif key in PROTOCOL_KEYS or (key == "data" and node.get("type") in _MEDIA):
                     continue
@@ -256,9 +257,13 @@ def _walk(message: Mapping[str, Any]) -> list[TextSlot]:
                     children.append((value, child_link, True, reason))
                 else:
                     children.append((value, child_link, False, locked))
-            stack.extend(reversed(children))
+            if len(children) == 1:
+                stack.append(children[0])
+            else:
+                children.reverse()
+                push(children)
         elif isinstance(node, list):
-            stack.extend(
+            push(
                 (value, (link, index), in_data, locked)
                 for index, value in reversed(list(enumerate(node)))
             )
@@ -267,7 +272,7 @@ def _walk(message: Mapping[str, Any]) -> list[TextSlot]:
         elif isinstance(node, (int, float)) and in_data:
             text = repr(node)
             key = step if isinstance(step, str) else None
-            slots.append(TextSlot(link, text, SlotKind.NUMBER, "a number", _utf8(text), key))
+            append(slot(link, text, number_kind, "a number", _utf8(text), key))
     return slots
 
 

@@ -43,8 +43,10 @@ class ContentStructuredData(TextGuardrail):
     def _may_hold_rows(self, data: bytes) -> bool:
         """A cheap bound first: rows are lines, `<tr` tags, or items of a JSON array."""
         rows = self.max_rows
-        # A text shorter than max_rows bytes holds fewer line breaks or `<tr` tags.
-        return (
-            len(data) >= rows
-            and (max(data.count(b"\n"), data.count(b"\r")) >= rows or data.count(b"<tr") > rows)
-        ) or data.lstrip()[:1] in (b"[", b"{")
+        # More than `rows` rows take at least `rows` bytes: line breaks, `<tr` tags, or array
+        # items and their commas. Most texts are shorter, and redaction markers start with "[".
+        return len(data) >= rows and (
+            max(data.count(b"\n"), data.count(b"\r")) >= rows
+            or data.count(b"<tr") > rows
+            or data.lstrip()[:1] in (b"[", b"{")
+        )

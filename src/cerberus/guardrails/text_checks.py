@@ -179,7 +179,7 @@ class TextGuardrail(Guardrail):
         return self.applies_to(context.direction)
 
     def applies_to(self, direction: Direction) -> bool:
-        return self.direction == "both" or self.direction == direction.value
+        return self.direction == "both" or self.direction == direction
 
     def detector_groups(self) -> tuple[str, ...]:
         """The detector groups this guardrail reads hits of (none: it reads texts only)."""
@@ -215,13 +215,6 @@ class TextGuardrail(Guardrail):
         return Verdict(
             outcome, self.type, tuple(findings), reason if outcome is Outcome.BLOCK else ""
         )
-
-
-async def review_async(guardrail: TextGuardrail, text: TextPass, context: CheckContext) -> Verdict:
-    """`guardrail.review`, in a worker thread when the message's texts are large."""
-    if text.size > OFFLOAD_BYTES:
-        return await anyio.to_thread.run_sync(guardrail.review, text, context)
-    return guardrail.review(text, context)
 
 
 class DetectorGuardrail(TextGuardrail):

@@ -19,7 +19,7 @@ from cerberus.guardrails import (
     Outcome,
     Verdict,
 )
-from cerberus.guardrails.text_checks import OFFLOAD_BYTES, TextGuardrail, TextPass, review_async
+from cerberus.guardrails.text_checks import OFFLOAD_BYTES, TextGuardrail, TextPass
 from cerberus.ids import time_ordered_hex
 from cerberus.scanning import Scanner, scanner
 
@@ -105,7 +105,10 @@ class Pipeline:
                 if reviewer is not None:
                     if text is None:
                         text = TextPass(decision.message, self._scanners[direction])
-                    verdict = await review_async(reviewer, text, context)
+                    if text.size > OFFLOAD_BYTES:
+                        verdict = await anyio.to_thread.run_sync(reviewer.review, text, context)
+                    else:
+                        verdict = reviewer.review(text, context)
                 else:
                     if text is not None and text.changed:
                         decision.message = await _materialised(text)
