@@ -5,7 +5,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
+
+from tests.servers import free_port, start, wait_until_healthy
 
 CERBERUS = str(Path(sys.executable).with_name("cerberus"))
 
@@ -65,3 +68,49 @@ def test_migrate_sql_prints_reviewable_sql_without_a_database(tmp_path: Path) ->
     assert result.returncode == 0
     assert "CREATE TABLE organisations" in result.stdout
     assert not (tmp_path / "data" / "cerberus.db").exists()
+
+
+# Loaded first through PYTHONPATH: records the PID of every process that imports alembic.
+_RECORD_ALEMBIC_IMPORTS = """
+import os
+import sys
+
+
+class _RecordAlembic:
+    def find_spec(self, name, path=None, target=None):
+        if name == "alembic":
+            with open(os.environ["ALEMBIC_IMPORTERS"], "a") as log:
+                log.write(f"{os.getpid()}\\n")
+        return None
+
+
+sys.meta_path.insert(0, _RecordAlembic())
+"""
+
+
+def test_serve_migrates_first_in_a_child_so_the_serving_process_never_loads_alembic(
+    tmp_path: Path,
+) -> None:
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(_RECORD_ALEMBIC_IMPORTS)
+    importers = tmp_path / "alembic-importers"
+    env = {"PYTHONPATH": str(hooks), "ALEMBIC_IMPORTERS": str(importers), "LOG_LEVEL": "INFO"}
+    port = free_port()
+    server = start(
+        [CERBERUS, "serve", "--port", str(port)],
+        port=port,
+        log_path=tmp_path / "serve.log",
+        env=env,
+        cwd=tmp_path,
+    )
+    try:
+        wait_until_healthy(server)
+        detailed = httpx.get(f"{server.url}/health/detailed", timeout=5).json()
+    finally:
+        server.stop()
+    assert detailed["checks"]["database"]["status"] == "healthy"
+    assert '"migrations applied"' in server.log()
+    pids = set(importers.read_text().split())
+    assert pids, "the migration did not import alembic anywhere"
+    assert str(server.process.pid) not in pids

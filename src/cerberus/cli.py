@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import os
 import sys
+import traceback
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
@@ -128,15 +129,15 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from cerberus.logs import configure_logging
-    from cerberus.migrate import current_revision, upgrade
 
     configure_logging(settings.LOG_LEVEL)
     # Migrate (or at least reach the database) before uvicorn starts, so a bad DATABASE_URL
-    # is one line here rather than a traceback from inside the server.
+    # is one line here rather than a traceback from inside the server; in a child process,
+    # so that alembic never loads in this one, which serves when there is one worker.
     if settings.RUN_MIGRATIONS_ON_STARTUP:
-        with_database(settings, lambda: upgrade(settings))
+        in_child_process(settings, _upgrade)
     else:
-        with_database(settings, lambda: current_revision(settings))
+        in_child_process(settings, _current_revision)
     # Done here once: the workers' lifespan need not migrate again (nor import alembic).
     os.environ["RUN_MIGRATIONS_ON_STARTUP"] = "false"
     uvicorn.run(
@@ -159,7 +160,6 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
 def run_demo(args: argparse.Namespace, settings: Settings) -> int:
     from cerberus.demo import command as demo
     from cerberus.demo.provision import provision
-    from cerberus.migrate import upgrade
 
     if settings.APP_ENV == "production":
         # It creates a super_admin and a tenant: not something to do to a production database.
@@ -170,7 +170,7 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
     try:
         demo.ensure_port_free(host, port, "gateway", "--port")
         demo.ensure_port_free("127.0.0.1", upstream_port, "demo upstream", "--upstream-port")
-        with_database(settings, lambda: upgrade(settings))
+        in_child_process(settings, _upgrade)
         with demo.upstream_process("127.0.0.1", upstream_port) as upstream_url:
             tenant = with_database(
                 settings,
@@ -191,3 +191,58 @@ def with_database(settings: Settings, action: Callable[[], Coroutine[Any, Any, T
         raise CommandError(
             f"cannot reach the database at {safe_url(settings.database_url)}: {reason}"
         ) from None
+
+
+def in_child_process(
+    settings: Settings, action: Callable[[Settings], Coroutine[Any, Any, Any]]
+) -> None:
+    """Run a database action (the migration) in a forked child, as `with_database` would here.
+
+    The process that forks goes on to serve, and a migration loads alembic, mako, pygments
+    and SQLAlchemy's other dialects: 12 MiB resident it would keep for its whole life. A
+    fork starts no second interpreter. A failure the user can act on comes back as the same
+    one-line CommandError; anything else prints its traceback in the child and exits 1, as
+    an uncaught exception here would.
+    """
+    read_end, write_end = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_end)
+        code = 0
+        try:
+            with_database(settings, lambda: action(settings))
+        except CommandError as exc:
+            os.write(write_end, str(exc).encode())
+            code = 1
+        except KeyboardInterrupt:
+            code = 130
+        except BaseException:
+            traceback.print_exc()
+            code = 1
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            # No cleanup of the parent's state (open servers, `with` blocks) in the child.
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as reader:
+        message = reader.read().decode()
+    code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    if message:
+        raise CommandError(message)
+    if code != 0:
+        raise SystemExit(code)
+
+
+async def _upgrade(settings: Settings) -> None:
+    from cerberus.migrate import upgrade
+
+    await upgrade(settings)
+
+
+async def _current_revision(settings: Settings) -> None:
+    from cerberus.migrate import current_revision
+
+    await current_revision(settings)
