@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 
@@ -139,3 +141,12 @@ async def test_access_token_is_not_accepted_as_a_refresh_token(
     )
 
     assert response.status_code == 401
+
+
+def test_a_process_that_only_proxies_never_loads_pyjwt() -> None:
+    # PyJWT imports `cryptography` (10.5 MiB resident): it loads with the first token instead.
+    code = "import sys, cerberus.app, cerberus.cli; print('jwt' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == "False"

@@ -7,8 +7,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-import jwt
-
 from cerberus.db import utcnow
 from cerberus.errors import Unauthorized
 from cerberus.settings import Settings
@@ -54,12 +52,18 @@ def issue(user: User, settings: Settings, token_type: TokenType) -> IssuedToken:
         "iat": int(now.timestamp()),
         "exp": int(expires_at.timestamp()),
     }
+    import jwt  # see decode
+
     token = jwt.encode(payload, settings.SECRET_KEY.get_secret_value(), algorithm=ALGORITHM)
     return IssuedToken(token=token, jti=jti, expires_at=expires_at)
 
 
 def decode(token: str, settings: Settings, expected: TokenType) -> TokenClaims:
     """The token's claims, or 401: expired, tampered, wrongly signed, `alg: none`, wrong type."""
+    # Imported on first use: PyJWT loads the `cryptography` package when it is installed
+    # (+10.5 MiB resident), which a process serving only the proxy never needs.
+    import jwt
+
     try:
         payload = jwt.decode(
             token,
