@@ -104,6 +104,11 @@ class TextPass:
         self._kinds = frozenset(hit.detector for _, found in ordered for hit in found)
         return ordered
 
+    def finds_none_of(self, kinds: frozenset[str]) -> bool:
+        """True when the texts as they stand are scanned and hold no hit of these detectors
+        (False also when that is not known yet: the scan runs on the first `hits()`)."""
+        return self._ordered is not None and self._kinds.isdisjoint(kinds)
+
     def found(self, kinds: frozenset[str]) -> list[tuple[int, list[Hit]]]:
         """(slot index, hits) of these detectors only, by slot index."""
         ordered = self.hits()
@@ -237,10 +242,14 @@ class DetectorGuardrail(TextGuardrail):
     def detector_groups(self) -> tuple[str, ...]:
         return self.detectors
 
+    def hit_kinds(self) -> frozenset[str]:
+        """The detector names this guardrail's hits carry (`secrets` -> `aws_access_key`...)."""
+        return _hit_types(self.detectors)
+
     def review(self, text: TextPass, context: CheckContext) -> Verdict:
         if not self.applies(context):
             return ALLOW
-        found = text.found(_hit_types(self.detectors))
+        found = text.found(self.hit_kinds())
         if not found:
             return ALLOW
         slots = text.slots()

@@ -19,7 +19,12 @@ from cerberus.guardrails import (
     Outcome,
     Verdict,
 )
-from cerberus.guardrails.text_checks import OFFLOAD_BYTES, TextGuardrail, TextPass
+from cerberus.guardrails.text_checks import (
+    OFFLOAD_BYTES,
+    DetectorGuardrail,
+    TextGuardrail,
+    TextPass,
+)
 from cerberus.ids import time_ordered_hex
 from cerberus.scanning import Scanner, scanner
 
@@ -100,11 +105,13 @@ class Pipeline:
         direction = context.direction
         decision = Decision(new_decision_id(), Outcome.ALLOW, message)
         text: TextPass | None = None
-        for guardrail, reviewer in self._steps[direction]:
+        for guardrail, reviewer, kinds in self._steps[direction]:
             try:
                 if reviewer is not None:
                     if text is None:
                         text = TextPass(decision.message, self._scanners[direction])
+                    elif kinds is not None and text.finds_none_of(kinds):
+                        continue  # what its review would say: nothing found, allow
                     if text.size > OFFLOAD_BYTES:
                         verdict = await anyio.to_thread.run_sync(reviewer.review, text, context)
                     else:
@@ -147,23 +154,32 @@ def _ordered(guardrails: Sequence[Guardrail], direction: Direction) -> tuple[Gua
     return tuple(sorted(chosen, key=lambda g: order.index(g.family)))
 
 
-def _steps(
-    guardrails: Sequence[Guardrail], direction: Direction
-) -> tuple[tuple[Guardrail, TextGuardrail | None], ...]:
+# (guardrail, itself when it reviews the text pass, the hit kinds that can make it act when
+# nothing but its detectors' hits can); a reviewer's findings come only from the pass.
+Step = tuple[Guardrail, TextGuardrail | None, frozenset[str] | None]
+
+
+def _steps(guardrails: Sequence[Guardrail], direction: Direction) -> tuple[Step, ...]:
     """Each guardrail with itself as a reviewer of the text pass when it reads one; text
     guardrails whose `direction` setting leaves this direction out are dropped (they allow)."""
-    steps: list[tuple[Guardrail, TextGuardrail | None]] = []
+    steps: list[Step] = []
     for guardrail in guardrails:
         if isinstance(guardrail, TextGuardrail) and guardrail.reviews_passes():
             if guardrail.applies_to(direction):
-                steps.append((guardrail, guardrail))
+                kinds = None
+                if (
+                    isinstance(guardrail, DetectorGuardrail)
+                    and type(guardrail).review is DetectorGuardrail.review
+                ):
+                    kinds = guardrail.hit_kinds()
+                steps.append((guardrail, guardrail, kinds))
         else:
-            steps.append((guardrail, None))
+            steps.append((guardrail, None, None))
     return tuple(steps)
 
 
-def _union_scanner(steps: Sequence[tuple[Guardrail, TextGuardrail | None]]) -> Scanner | None:
-    groups = {group for _, reviewer in steps if reviewer for group in reviewer.detector_groups()}
+def _union_scanner(steps: Sequence[Step]) -> Scanner | None:
+    groups = {group for _, reviewer, _ in steps if reviewer for group in reviewer.detector_groups()}
     return scanner(groups) if groups else None
 
 

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from cerberus.scanning.engine import Hit, Scanner
 
 SEPARATOR = b"\n\x00" * 16
+_SEPARATOR_SIZE = len(SEPARATOR)
+_QUOTE_SEPARATOR = b'"' + SEPARATOR
 
 
 class Batch:
@@ -25,15 +27,21 @@ class Batch:
         parts: list[bytes] = []
         self.starts: list[int] = []
         self.sizes: list[int] = []
+        starts, sizes = self.starts, self.sizes
         position = 0
         for data, key in texts:
-            prefix = f'{key} = "'.encode("utf-8", "surrogatepass") if key is not None else b""
-            suffix = b'"' if key is not None else b""
-            parts += (prefix, data, suffix, SEPARATOR)
-            position += len(prefix)
-            self.starts.append(position)
-            self.sizes.append(len(data))
-            position += len(data) + len(suffix) + len(SEPARATOR)
+            size = len(data)
+            if key is None:
+                parts += (data, SEPARATOR)
+                starts.append(position)
+                position += size + _SEPARATOR_SIZE
+            else:
+                prefix = key.encode("utf-8", "surrogatepass")
+                parts += (prefix, b' = "', data, _QUOTE_SEPARATOR)
+                position += len(prefix) + 4
+                starts.append(position)
+                position += size + 1 + _SEPARATOR_SIZE
+            sizes.append(size)
         self.data = b"".join(parts)
 
     def scan(self, scanner: Scanner) -> dict[int, list[Hit]]:
