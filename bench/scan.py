@@ -72,6 +72,8 @@ ADVERSARIAL: dict[str, Callable[[int], str]] = {
     "dots": lambda n: "." * n,
     "word_dots": lambda n: "a." * (n // 2),
     "ip_like": lambda n: "1." * (n // 2),
+    "colons": lambda n: ":" * n,
+    "card_groups": lambda n: "5555 " * (n // 5),
     "at_signs": lambda n: "@" * n,
     "at_words": lambda n: "a@" * (n // 2),
     "whitespace": lambda n: " \t\n" * (n // 3),
