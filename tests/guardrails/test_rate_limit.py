@@ -251,3 +251,31 @@ async def test_a_verdict_decided_for_one_message_is_not_used_for_the_next(
     assert (await hour.check_async(call(request_id=3), ctx)).outcome is Outcome.ALLOW
     alone = context(cache)
     assert await outcomes(hour, alone, 4) == [Outcome.ALLOW] * 3 + [Outcome.THROTTLE]
+
+
+async def test_grouped_limits_stay_exact_across_instances(cache: Cache, settings: Settings) -> None:
+    # Three gateway instances share Redis; in process there is only the one memory cache.
+    others = [create_cache(settings) for _ in range(2)] if settings.REDIS_URL else []
+    caches = [cache, *others] if others else [cache] * 3
+    minute = RateLimitPerMinute(limit=12)
+    hour = RateLimitPerHour(limit=7, per_tool={"export_*": 5})
+    pipelines = [Pipeline([minute, hour]) for _ in caches]
+
+    async def one(index: int) -> Outcome:
+        pipeline = pipelines[index % 3]
+        ctx = CheckContext("org", "ws", "agent-1", Direction.REQUEST, cache=caches[index % 3])
+        ctx.extras[RATE_LIMITS] = pipeline.guardrails(Direction.REQUEST)
+        tool = "export_csv" if index % 2 else "search"
+        return (await pipeline.decide(call(tool, index), ctx)).outcome
+
+    try:
+        results = await asyncio.gather(*(one(index) for index in range(40)))
+    finally:
+        for other in others:
+            await other.close()
+    admitted = results.count(Outcome.ALLOW)
+    assert admitted == 7
+    assert results.count(Outcome.THROTTLE) == 33
+    # The minute counted exactly the admitted calls: five more fit in its twelve.
+    alone = context(cache)
+    assert await outcomes(minute, alone, 6) == [Outcome.ALLOW] * 5 + [Outcome.THROTTLE]
