@@ -183,13 +183,18 @@ def _walked(message: Mapping[str, Any]) -> tuple[object, list[TextSlot], int]:
     return walked
 
 
+# JSON types that are never a Mapping: the walk tests these before the (slower) ABC check.
+_NOT_MAPPINGS = frozenset({list, str, bool, int, float, type(None)})
+
+
 def data_roots(message: Mapping[str, Any]) -> list[tuple[Path, Any]]:
     """The user-data JSON values in a message (arguments, structuredContent, ...), with paths."""
     roots: list[tuple[Path, Any]] = []
     stack: list[tuple[Any, Link]] = [(message, None)]
     while stack:
         node, link = stack.pop()
-        if type(node) is dict or isinstance(node, Mapping):
+        kind = type(node)
+        if kind is dict or (kind not in _NOT_MAPPINGS and isinstance(node, Mapping)):
             for key, value in node.items():
                 if key in DATA_KEYS and key not in _NOT_RECORDS:
                     roots.append((path_of((link, key)), value))
@@ -223,6 +228,7 @@ def _walk(message: Mapping[str, Any]) -> list[TextSlot]:
     while stack:
         node, link, in_data, locked = pop()
         step = link[1]
+        kind = type(node)
         if isinstance(node, str):
             if mirrored is not None and step == mirrored[1] and _short_path(link, 2) == mirrored:
                 locked = "mirrored by the Mcp-Name header"
@@ -230,7 +236,7 @@ def _walk(message: Mapping[str, Any]) -> list[TextSlot]:
                 locked = locked or "a URI"
             key = step if in_data and isinstance(step, str) else None
             append(slot(link, node, text_kind, locked, node.encode("utf-8", "surrogatepass"), key))
-        elif type(node) is dict or isinstance(node, Mapping):
+        elif kind is dict or (kind not in _NOT_MAPPINGS and isinstance(node, Mapping)):
             blob = _decoded_blob(node) if "blob" in node else None
             if blob is not None:
                 append(slot((link, "blob"), blob, SlotKind.BLOB, locked, _utf8(blob)))

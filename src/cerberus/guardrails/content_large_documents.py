@@ -40,7 +40,12 @@ class ContentLargeDocuments(TextGuardrail):
     def review(self, text: TextPass, context: CheckContext) -> Verdict:
         if not self.applies(context):
             return ALLOW
-        large = [slot.where for slot in text.slots() if len(slot.text) > self.max_chars]
+        large = (
+            [slot.where for slot in text.slots() if len(slot.text) > self.max_chars]
+            # A text has no more characters than UTF-8 bytes: none is longer than them all.
+            if text.size > self.max_chars
+            else []
+        )
         large += [
             mcp.where(path)
             for path, value in text.data_roots()

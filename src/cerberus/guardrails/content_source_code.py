@@ -12,6 +12,8 @@ from cerberus.guardrails import ALLOW, CheckContext, Family, Finding, Outcome, V
 from cerberus.guardrails.text_checks import TextGuardrail, TextPass
 from cerberus.scanning.shape import code_chars
 
+_READABLE = (mcp.SlotKind.TEXT, mcp.SlotKind.BLOB)
+
 
 class ContentSourceCode(TextGuardrail):
     type = "content_source_code"
@@ -24,11 +26,15 @@ class ContentSourceCode(TextGuardrail):
     def review(self, text: TextPass, context: CheckContext) -> Verdict:
         if not self.applies(context):
             return ALLOW
+        # code_chars counts each line with its newline, at most one more per chunk read than
+        # a text has bytes: never twice its bytes.
+        if 2 * text.size <= self.max_chars:
+            return ALLOW
         sizes = {
             slot.where: size
             for slot in text.slots()
             # Code counts in runs of three lines, so a text of fewer lines holds none.
-            if slot.kind in (mcp.SlotKind.TEXT, mcp.SlotKind.BLOB)
+            if slot.kind in _READABLE
             and slot.data.count(b"\n") >= 2
             and (size := code_chars(slot.text, self.max_chars)) > 0
         }

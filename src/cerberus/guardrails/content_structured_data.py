@@ -12,6 +12,8 @@ from cerberus.guardrails import ALLOW, CheckContext, Family, Finding, Outcome, V
 from cerberus.guardrails.text_checks import TextGuardrail, TextPass
 from cerberus.scanning.shape import json_rows, table_rows
 
+_READABLE = (mcp.SlotKind.TEXT, mcp.SlotKind.BLOB)
+
 
 class ContentStructuredData(TextGuardrail):
     type = "content_structured_data"
@@ -24,13 +26,18 @@ class ContentStructuredData(TextGuardrail):
     def review(self, text: TextPass, context: CheckContext) -> Verdict:
         if not self.applies(context):
             return ALLOW
-        over = [
-            slot.where
-            for slot in text.slots()
-            if slot.kind in (mcp.SlotKind.TEXT, mcp.SlotKind.BLOB)
-            and self._may_hold_rows(slot.data)
-            and table_rows(slot.text, self.max_rows) > self.max_rows
-        ]
+        over = (
+            [
+                slot.where
+                for slot in text.slots()
+                if slot.kind in _READABLE
+                and self._may_hold_rows(slot.data)
+                and table_rows(slot.text, self.max_rows) > self.max_rows
+            ]
+            # No text holds max_rows rows in fewer bytes (see _may_hold_rows).
+            if text.size >= self.max_rows
+            else []
+        )
         over += [
             mcp.where(path) for path, value in text.data_roots() if json_rows(value) > self.max_rows
         ]
