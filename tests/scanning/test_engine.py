@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from cerberus.guardrails import CheckContext, Direction
 from cerberus.guardrails.pii_email import PiiEmail
 from cerberus.guardrails.text_checks import MAX_PLACES
-from cerberus.scanning import Hit, replace_spans, scan_text, scanner
+from cerberus.scanning import ALL_DETECTORS, RULES, Hit, Scanner, replace_spans, scan_text, scanner
 
 
 def test_scanners_are_compiled_once_and_shared_by_guardrail_objects() -> None:
@@ -42,3 +45,24 @@ def test_a_finding_lists_a_bounded_number_of_places_but_counts_all() -> None:
     (finding,) = verdict.findings
     assert finding.count == 80
     assert len(finding.where) == MAX_PLACES
+
+
+def test_the_native_search_finds_what_the_public_api_finds() -> None:
+    corpus = Path(__file__).parents[1] / "guardrails" / "corpus"
+    texts = [
+        str(json.loads(line)["text"])
+        for name in ("samples.jsonl", "faker_samples.jsonl")
+        for line in (corpus / name).read_text().splitlines()
+        if line
+    ]
+    rules = [rule for name in ALL_DETECTORS for rule in RULES[name]]
+    native, public = Scanner(rules), Scanner(rules, native=False)
+    # One by one, and joined so that one rule matches many times in one text.
+    for data in [text.encode() for text in texts] + [
+        " | ".join(texts[start : start + 25]).encode() for start in range(0, len(texts), 25)
+    ]:
+        assert native.scan(data) == public.scan(data)
+    # A validator that narrows its match: the scan resumes after what it kept.
+    card = b"card 4111 1111 1111 1111 2024 then 5500 0000 0000 0004"
+    assert native.scan(card) == public.scan(card)
+    assert [hit.detector for hit in native.scan(card)].count("credit_card") == 2

@@ -17,8 +17,9 @@ from typing import Any, NamedTuple
 
 import re2
 
-# A validator sees the whole text and one candidate match; it returns the span to report
-# (possibly narrowed, e.g. to a capture group) or None to reject the candidate.
+# A validator sees the whole text and one candidate match (it may read the match's `span(group)`,
+# `start()` and `end()`); it returns the span to report (possibly narrowed, e.g. to a capture
+# group) or None to reject the candidate.
 Validator = Callable[[bytes, Any], "tuple[int, int] | None"]
 
 # RE2 refuses programs above max_mem rather than degrading; 64 MiB leaves room for the
@@ -51,10 +52,42 @@ def _options() -> re2.Options:
     return options
 
 
+_UNANCHORED = getattr(getattr(re2, "_Anchor", None), "UNANCHORED", None)
+
+
+def _native(regexp: Any) -> Any:
+    """google-re2's extension object behind a compiled regexp, when this version has one with
+    `Match(anchor, text, pos, endpos) -> spans` (None: scan through the public API)."""
+    native = getattr(regexp, "_regexp", None)
+    if _UNANCHORED is None or not callable(getattr(native, "Match", None)):
+        return None
+    return native
+
+
+class _Spans:
+    """What a validator reads of a candidate match: `span(group)`, `start()`, `end()`."""
+
+    __slots__ = ("_spans",)
+
+    def __init__(self, spans: list[tuple[int, int]]) -> None:
+        self._spans = spans
+
+    def span(self, group: int = 0) -> tuple[int, int]:
+        return self._spans[group]
+
+    def start(self, group: int = 0) -> int:
+        return self._spans[group][0]
+
+    def end(self, group: int = 0) -> int:
+        return self._spans[group][1]
+
+
 class Scanner:
     """A compiled rule set; build it once (guardrail construction), use it for every message."""
 
-    def __init__(self, rules: Sequence[Rule]) -> None:
+    def __init__(self, rules: Sequence[Rule], *, native: bool = True) -> None:
+        """`native=False` searches through google-re2's public API only (slower; the same
+        hits), as it does anyway on a version whose extension object differs."""
         self.rules = tuple(rules)
         self.detectors = tuple(dict.fromkeys(rule.detector for rule in self.rules))
         options = _options()
@@ -63,6 +96,7 @@ class Scanner:
             self._set.Add(rule.pattern)
         self._set.Compile()
         self._regexps = [re2.compile(rule.pattern, options) for rule in self.rules]
+        self._native = [_native(regexp) if native else None for regexp in self._regexps]
 
     def scan(self, data: bytes) -> list[Hit]:
         """Every validated hit in `data`, ordered by position; overlaps of one detector merged."""
@@ -73,25 +107,52 @@ class Scanner:
             return []
         hits: list[Hit] = []
         for index in candidates:
-            rule, regexp = self.rules[index], self._regexps[index]
+            rule = self.rules[index]
             detector, validate = rule.detector, rule.validate
-            if validate is None:
-                hits.extend(Hit(detector, *match.span()) for match in regexp.finditer(data))
+            native = self._native[index]
+            if native is None:
+                self._scan_rule(data, self._regexps[index], detector, validate, hits)
                 continue
-            position: int | None = 0
-            while position is not None:
-                resume, position = position, None
-                for match in regexp.finditer(data, resume):
-                    span = validate(data, match)
-                    if span is None or span[1] <= span[0]:
-                        continue
+            # The same search as `finditer`, on the extension's RE2 object: the wrapper's
+            # generator and match object cost more than the search itself on short texts.
+            end, position = len(data), 0
+            while position <= end:
+                spans = native.Match(_UNANCHORED, data, position, end)
+                found_start, found_end = spans[0]
+                if found_start < 0:
+                    break
+                position = found_end if found_end > found_start else found_start + 1
+                if validate is None:
+                    hits.append(Hit(detector, found_start, found_end))
+                    continue
+                span = validate(data, _Spans(spans))
+                if span is not None and span[1] > span[0]:
                     hits.append(Hit(detector, span[0], span[1]))
                     # A validator may narrow a candidate ("card" + trailing digits): resume
                     # after what it kept, so an adjacent value is not swallowed.
-                    if span[1] < match.end():
-                        position = max(span[1], match.start() + 1)
-                        break
+                    if span[1] < found_end:
+                        position = max(span[1], found_start + 1)
         return _merge(hits)
+
+    @staticmethod
+    def _scan_rule(
+        data: bytes, regexp: Any, detector: str, validate: Validator | None, hits: list[Hit]
+    ) -> None:
+        """One rule through the wrapper's public API (when its extension object is not there)."""
+        if validate is None:
+            hits.extend(Hit(detector, *match.span()) for match in regexp.finditer(data))
+            return
+        position: int | None = 0
+        while position is not None:
+            resume, position = position, None
+            for match in regexp.finditer(data, resume):
+                span = validate(data, match)
+                if span is None or span[1] <= span[0]:
+                    continue
+                hits.append(Hit(detector, span[0], span[1]))
+                if span[1] < match.end():
+                    position = max(span[1], match.start() + 1)
+                    break
 
     def scan_text(self, text: str) -> list[Hit]:
         return self.scan(text.encode("utf-8", "surrogatepass"))
