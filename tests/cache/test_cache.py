@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+import anyio
 import pytest
 
 from cerberus.cache import Cache, Window, create_cache
@@ -128,6 +129,31 @@ async def test_windows_work_after_the_server_forgot_the_script(
             await redis.aclose()
     result = await cache.hit_sliding_window("reload", limit=2, window_seconds=60)
     assert (result.allowed, result.count) == (True, 2)
+
+
+async def test_a_redis_that_never_answers_fails_the_command_instead_of_hanging() -> None:
+    from cerberus.cache.redis import RedisCache
+
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def silent(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)  # reads nothing, answers nothing
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    cache = RedisCache(f"redis://127.0.0.1:{port}/0", pool_size=1, timeout=0.2)
+    try:
+        with anyio.fail_after(10):
+            with pytest.raises(TimeoutError):
+                await cache.get("k")
+            with pytest.raises(TimeoutError):
+                await cache.hit_sliding_window("w", limit=1, window_seconds=60)
+    finally:
+        await cache.close()
+        for writer in accepted:
+            writer.close()
+        server.close()
+        await server.wait_closed()
 
 
 async def test_published_message_reaches_every_subscriber(settings: Settings) -> None:

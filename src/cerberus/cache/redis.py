@@ -67,12 +67,26 @@ return table.concat(out, ' ')
 SLIDING_WINDOWS_SHA = hashlib.sha1(SLIDING_WINDOWS.encode()).hexdigest()
 
 
+# How long one command may take, waiting for a pooled connection included.
+COMMAND_TIMEOUT_SECONDS = 5.0
+
+
 class RedisCache(Cache):
-    def __init__(self, url: str, *, pool_size: int) -> None:
+    def __init__(
+        self, url: str, *, pool_size: int, timeout: float = COMMAND_TIMEOUT_SECONDS
+    ) -> None:
         # One connection more than the pool size: the pub/sub listener holds one of its own.
+        # No socket timeout inside redis-py: on Python 3.11 it wraps every send in
+        # asyncio.wait_for, a new task per command (~15 µs). Each command here runs under one
+        # asyncio.timeout instead; redis-py drops a connection cancelled mid-reply.
         self._pool = BlockingConnectionPool.from_url(
-            url, max_connections=pool_size + 1, timeout=5, socket_connect_timeout=2
+            url,
+            max_connections=pool_size + 1,
+            timeout=timeout,
+            socket_connect_timeout=2,
+            socket_timeout=None,
         )
+        self._timeout = timeout
         self._redis = Redis(connection_pool=self._pool)
         # Window members need only be unique: a random prefix per process and a counter.
         self._member_prefix = os.urandom(8).hex()
@@ -82,17 +96,20 @@ class RedisCache(Cache):
         self._listener: asyncio.Task[None] | None = None
 
     async def get(self, key: str) -> bytes | None:
-        value = await self._redis.get(key)
+        async with asyncio.timeout(self._timeout):
+            value = await self._redis.get(key)
         return value if value is None or isinstance(value, bytes) else str(value).encode()
 
     async def set(self, key: str, value: bytes, ttl_seconds: float | None = None) -> None:
-        if ttl_seconds is None:
-            await self._redis.set(key, value)
-        else:
-            await self._redis.set(key, value, px=max(int(ttl_seconds * 1000), 1))
+        async with asyncio.timeout(self._timeout):
+            if ttl_seconds is None:
+                await self._redis.set(key, value)
+            else:
+                await self._redis.set(key, value, px=max(int(ttl_seconds * 1000), 1))
 
     async def delete(self, key: str) -> bool:
-        return bool(await self._redis.delete(key))
+        async with asyncio.timeout(self._timeout):
+            return bool(await self._redis.delete(key))
 
     async def hit_sliding_windows(self, windows: Sequence[Window]) -> list[WindowResult]:
         if not windows:
@@ -105,12 +122,13 @@ class RedisCache(Cache):
                 1 if window.enforced else 0,
             )
         keys = [window.key for window in windows]
-        try:
-            reply = await self._redis.evalsha(SLIDING_WINDOWS_SHA, len(keys), *keys, *arguments)
-        except NoScriptError:
-            # Not run (a restarted or flushed server): load it and run it once.
-            await self._redis.script_load(SLIDING_WINDOWS)
-            reply = await self._redis.evalsha(SLIDING_WINDOWS_SHA, len(keys), *keys, *arguments)
+        async with asyncio.timeout(self._timeout):
+            try:
+                reply = await self._redis.evalsha(SLIDING_WINDOWS_SHA, len(keys), *keys, *arguments)
+            except NoScriptError:
+                # Not run (a restarted or flushed server): load it and run it once.
+                await self._redis.script_load(SLIDING_WINDOWS)
+                reply = await self._redis.evalsha(SLIDING_WINDOWS_SHA, len(keys), *keys, *arguments)
         parts = bytes(reply).split()
         return [
             WindowResult(parts[at] == b"1", int(parts[at + 1]), int(parts[at + 2]) / 1000.0)
@@ -118,13 +136,15 @@ class RedisCache(Cache):
         ]
 
     async def publish(self, channel: str, message: bytes) -> None:
-        await self._redis.publish(channel, message)
+        async with asyncio.timeout(self._timeout):
+            await self._redis.publish(channel, message)
 
     async def subscribe(self, channel: str, handler: Subscriber) -> None:
         if self._pubsub is None:
             self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
         self._handlers[channel].append(handler)
-        await self._pubsub.subscribe(channel)
+        async with asyncio.timeout(self._timeout):
+            await self._pubsub.subscribe(channel)
         if self._listener is None:
             self._listener = asyncio.create_task(self._listen(self._pubsub))
 
@@ -150,7 +170,8 @@ class RedisCache(Cache):
                     logger.exception("cache subscriber failed")
 
     async def ping(self) -> None:
-        await self._redis.ping()
+        async with asyncio.timeout(self._timeout):
+            await self._redis.ping()
 
     async def close(self) -> None:
         if self._listener is not None:
