@@ -11,7 +11,6 @@ guardrail checked on its own builds a pass of its own, so both give the same ver
 from __future__ import annotations
 
 import dataclasses
-from collections import defaultdict
 from collections.abc import Sequence
 from functools import cache
 from typing import Any, ClassVar, Literal
@@ -58,7 +57,7 @@ class TextPass:
         self._scanner = scanner
         self._hits: dict[int, list[Hit]] | None = None
         self._ordered: list[tuple[int, list[Hit]]] | None = None
-        self._kinds: frozenset[str] = frozenset()  # the detectors `_ordered` holds hits of
+        self._kinds: set[str] = set()  # the detectors `_ordered` holds hits of
         # Slot index -> the slot as earlier guardrails rewrote it.
         self._rewritten: dict[int, mcp.TextSlot] = {}
         self._dirty: set[int] = set()
@@ -99,9 +98,11 @@ class TextPass:
             batch = Batch([(self._rewritten[i].data, self._rewritten[i].key) for i in dirty])
             for position, found in batch.scan(self._scanner).items():
                 hits[dirty[position]] = found
-            hits = self._hits = dict(sorted(hits.items()))
-        ordered = self._ordered = list(hits.items())
-        self._kinds = frozenset(hit.detector for _, found in ordered for hit in found)
+            ordered = sorted(hits.items())  # indices are distinct: the lists are never compared
+        else:
+            ordered = list(hits.items())  # a batch scan lists texts in order
+        self._ordered = ordered
+        self._kinds = {hit.detector for _, found in ordered for hit in found}
         return ordered
 
     def finds_none_of(self, kinds: frozenset[str]) -> bool:
@@ -164,7 +165,9 @@ class TextPass:
             slot = slots[index]
             data = text.encode("utf-8", "surrogatepass")
             self.size += len(data) - len(slot.data)
-            self._rewritten[index] = slot._replace(text=text, data=data)
+            self._rewritten[index] = mcp.TextSlot(
+                slot.link, text, slot.kind, slot.locked, data, slot.key
+            )
             self._dirty.add(index)
         self._slots = None
         self._ordered = None
@@ -254,24 +257,23 @@ class DetectorGuardrail(TextGuardrail):
             return ALLOW
         slots = text.slots()
         findings = _findings([(slots[index], hits) for index, hits in found])
+        if self.action == "log_only":
+            return Verdict(Outcome.LOG_ONLY, self.type, findings)
+        refused: str | None = None
+        if self.action == "redact":
+            marker = f"[REDACTED:{self.label}]"
+            changes = [
+                (index, replace_spans(slots[index].data, [(h.start, h.end, marker) for h in hits]))
+                for index, hits in found
+            ]
+            refused = text.redact(changes, context)
+            if refused is None:
+                return Verdict(Outcome.MODIFY, self.type, findings)
         total = sum(finding.count for finding in findings)
         reason = f"{self.type}: {total} {self.noun} found in the {context.direction.value}"
-        if self.action == "log_only":
-            return self.verdict(Outcome.LOG_ONLY, findings, reason)
-        if self.action == "block":
-            return self.verdict(Outcome.BLOCK, findings, reason)
-        marker = f"[REDACTED:{self.label}]"
-        changes = [
-            (
-                index,
-                replace_spans(slots[index].data, [(hit.start, hit.end, marker) for hit in hits]),
-            )
-            for index, hits in found
-        ]
-        refused = text.redact(changes, context)
         if refused is not None:
-            return self.verdict(Outcome.BLOCK, findings, f"{reason}; {refused}")
-        return Verdict(Outcome.MODIFY, self.type, tuple(findings))
+            reason = f"{reason}; {refused}"
+        return Verdict(Outcome.BLOCK, self.type, findings, reason)
 
 
 @cache
@@ -280,14 +282,19 @@ def _hit_types(groups: tuple[str, ...]) -> frozenset[str]:
     return frozenset(scanner(groups).detectors)
 
 
-def _findings(found: Sequence[tuple[mcp.TextSlot, list[Hit]]]) -> list[Finding]:
-    counts: dict[str, int] = defaultdict(int)
-    places: dict[str, dict[str, None]] = defaultdict(dict)
+def _findings(found: Sequence[tuple[mcp.TextSlot, list[Hit]]]) -> tuple[Finding, ...]:
+    counts: dict[str, int] = {}
+    places: dict[str, dict[str, None]] = {}
     for slot, hits in found:
         place = slot.where
         for hit in hits:
-            counts[hit.detector] += 1
-            places[hit.detector][place] = None
-    return [
+            kind = hit.detector
+            if kind in counts:
+                counts[kind] += 1
+                places[kind][place] = None
+            else:
+                counts[kind] = 1
+                places[kind] = {place: None}
+    return tuple(
         Finding(kind, counts[kind], tuple(places[kind])[:MAX_PLACES]) for kind in sorted(counts)
-    ]
+    )
