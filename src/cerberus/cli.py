@@ -10,10 +10,7 @@ import traceback
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy.exc import DBAPIError, OperationalError
-
 from cerberus import __version__
-from cerberus.db import safe_url
 from cerberus.errors import ConfigurationError
 from cerberus.settings import Settings, load_settings
 
@@ -131,6 +128,11 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
     from cerberus.logs import configure_logging
 
     configure_logging(settings.LOG_LEVEL)
+    workers = args.workers or settings.WORKERS
+    if workers == 1:
+        # This process will serve: importing the application before the fork below lets the
+        # migration inherit SQLAlchemy instead of importing it a second time (0.3 s).
+        import cerberus.app  # noqa: F401
     # Migrate (or at least reach the database) before uvicorn starts, so a bad DATABASE_URL
     # is one line here rather than a traceback from inside the server; in a child process,
     # so that alembic never loads in this one, which serves when there is one worker.
@@ -145,7 +147,7 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
         factory=True,
         host=args.host or settings.HOST,
         port=args.port or settings.PORT,
-        workers=args.workers or settings.WORKERS,
+        workers=workers,
         loop="uvloop",
         http="httptools",
         log_config=None,
@@ -184,6 +186,12 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 def with_database(settings: Settings, action: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run a database coroutine; an unreachable database becomes one readable line."""
+    # Imported here: with --workers above 1 this process only supervises, and SQLAlchemy
+    # and FastAPI (through cerberus.db) would cost it 27 MiB resident for nothing.
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    from cerberus.db import safe_url
+
     try:
         return asyncio.run(action())
     except (OSError, OperationalError, DBAPIError, TimeoutError) as exc:
