@@ -80,3 +80,22 @@ def test_jwt_is_found() -> None:
 )
 def test_secret_look_alikes_are_left_alone(text: str) -> None:
     assert found(text) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "XAKIAZ7QW3ERT5YUI6OPA",  # the tail of a longer word, not a key id
+        "xghp_" + "a1B2c3D4e5" * 3 + "f6G7h8",
+        "my_github_pat_" + "A" * 22 + "_" + "b" * 59,
+    ],
+)
+def test_a_token_glued_to_a_preceding_word_is_left_alone(text: str) -> None:
+    assert found(text) == []
+
+
+def test_a_token_after_punctuation_is_found() -> None:
+    assert found("keys=AKIAZ7QW3ERT5YUI6OPA,ASIAZ7QW3ERT5YUI6OPB") == [
+        ("aws_access_key", "AKIAZ7QW3ERT5YUI6OPA"),
+        ("aws_access_key", "ASIAZ7QW3ERT5YUI6OPB"),
+    ]

@@ -51,6 +51,18 @@ def _password_group(data: bytes, match: Any) -> tuple[int, int] | None:
     return start, end
 
 
+_WORD = frozenset(b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
+
+
+def _word_start(data: bytes, match: Any) -> tuple[int, int] | None:
+    """The `\\b` before a token whose pattern starts with a literal, checked here: RE2 skips
+    to a literal prefix with memchr (0.03 instead of 1.5 ms per MB once the rule's set bit is
+    on), and a leading `\\b` in the pattern prevents that. Only for tokens made of word
+    characters, where the rejected candidate cannot hide a token that starts inside it."""
+    start, end = match.span()
+    return None if start > 0 and data[start - 1] in _WORD else (start, end)
+
+
 def _token(data: bytes, match: Any) -> tuple[int, int] | None:
     start, end = match.span()
     value = data[start:end]
@@ -65,14 +77,18 @@ _NAMES = (
 RULES: dict[str, tuple[Rule, ...]] = {
     "secrets": (
         # Cloud and provider tokens with a fixed, documented shape.
-        Rule("aws_access_key", r"\b(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}\b"),
+        Rule(
+            "aws_access_key",
+            r"(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}\b",
+            _word_start,
+        ),
         Rule(
             "aws_secret_key",
             r"(?i)aws.{0,20}?secret.{0,20}?[=:]\s*[\"']?([A-Za-z0-9/+]{40})\b",
             _assignment,
         ),
-        Rule("github_token", r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,255}\b"),
-        Rule("github_token", r"\bgithub_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59}\b"),
+        Rule("github_token", r"(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,255}\b", _word_start),
+        Rule("github_token", r"github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59}\b", _word_start),
         Rule("gitlab_token", r"\bgl(?:pat|dt|ptt|rt|soat)-[A-Za-z0-9_\-]{20,}"),
         Rule("slack_token", r"\bxox[abposr]-[A-Za-z0-9\-]{10,}"),
         Rule("slack_webhook", r"https://hooks\.slack\.com/services/[A-Za-z0-9/_\-]{20,}"),
