@@ -38,8 +38,6 @@ class ContentLargeDocuments(TextGuardrail):
     max_chars: int = Field(100_000, ge=1)
 
     def review(self, text: TextPass, context: CheckContext) -> Verdict:
-        if not self.applies(context):
-            return ALLOW
         large = (
             [slot.where for slot in text.slots() if len(slot.text) > self.max_chars]
             # A text has no more characters than UTF-8 bytes: none is longer than them all.

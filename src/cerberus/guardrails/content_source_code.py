@@ -24,8 +24,6 @@ class ContentSourceCode(TextGuardrail):
     max_chars: int = Field(5_000, ge=0)
 
     def review(self, text: TextPass, context: CheckContext) -> Verdict:
-        if not self.applies(context):
-            return ALLOW
         # code_chars counts each line with its newline, at most one more per chunk read than
         # a text has bytes: never twice its bytes.
         if 2 * text.size <= self.max_chars:

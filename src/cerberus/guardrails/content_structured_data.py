@@ -24,8 +24,6 @@ class ContentStructuredData(TextGuardrail):
     max_rows: int = Field(1_000, ge=1)
 
     def review(self, text: TextPass, context: CheckContext) -> Verdict:
-        if not self.applies(context):
-            return ALLOW
         over = (
             [
                 slot.where

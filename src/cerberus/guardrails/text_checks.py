@@ -194,7 +194,8 @@ class TextGuardrail(Guardrail):
         return ()
 
     def review(self, text: TextPass, context: CheckContext) -> Verdict:
-        """The verdict on a pass's texts; a MODIFY verdict's redactions are recorded in the
+        """The verdict on a pass's texts, for a direction the guardrail applies to (`check`
+        and the pipeline ask only then); a MODIFY verdict's redactions are recorded in the
         pass (its message is the pass's to build), so it carries no message itself."""
         raise NotImplementedError(f"{self.type} does not review texts")
 
@@ -250,8 +251,6 @@ class DetectorGuardrail(TextGuardrail):
         return _hit_types(self.detectors)
 
     def review(self, text: TextPass, context: CheckContext) -> Verdict:
-        if not self.applies(context):
-            return ALLOW
         found = text.found(self.hit_kinds())
         if not found:
             return ALLOW

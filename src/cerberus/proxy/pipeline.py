@@ -120,7 +120,7 @@ class Pipeline:
                     if text is not None and text.changed:
                         decision.message = await _materialised(text)
                     verdict = await guardrail.check_async(decision.message, context)
-                    if verdict.outcome is Outcome.MODIFY and verdict.message is not None:
+                    if verdict.outcome is _MODIFY and verdict.message is not None:
                         text = None  # a new message: the next text guardrail walks it
             except Exception:
                 logger.exception(
@@ -130,7 +130,7 @@ class Pipeline:
                 if self.fail_mode == "open":
                     continue
                 verdict = _FAILED
-            if verdict.outcome is not Outcome.ALLOW:
+            if verdict.outcome is not _ALLOW:
                 _apply(decision, guardrail, verdict, reviewed=reviewer is not None)
                 if decision.blocked:
                     break
@@ -140,6 +140,7 @@ class Pipeline:
         return decision
 
 
+_ALLOW, _MODIFY = Outcome.ALLOW, Outcome.MODIFY
 _FAILED = Verdict(
     Outcome.BLOCK,
     "",
