@@ -35,6 +35,8 @@ def found(detector: str, text: str) -> list[str]:
         ("ip_address", "1."),  # a dotted run is one candidate, not one per quad
         ("ip_address", "1.1.1.1."),
         ("ip_address", "999.999.999.999 "),  # numbers no octet can be
+        ("ip_address", "1.2.3 "),  # versions and decimals have fewer than four parts
+        ("ip_address", "3.14 "),
         ("ip_address", "::"),  # an IPv6 candidate never follows a colon
         ("ip_address", "1::"),
         ("ip_address", "ab:cd:"),

@@ -218,7 +218,7 @@ _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 def _ipv4(data: bytes, match: Any) -> tuple[int, int] | None:
     start, end = match.span()
     # The pattern takes a whole dotted run at once, so `1.1.1.1.1...` is one candidate, not
-    # one per quad; a run of more or fewer than four parts is a version, an OID or a longer id.
+    # one per quad; a run of more than four parts is an OID or a longer id.
     if data.count(b".", start, end) != 3:
         return None
     # A CIDR suffix ("10.0.0.0/8") still names an address; other glue makes it a longer id.
@@ -303,7 +303,9 @@ RULES: dict[str, tuple[Rule, ...]] = {
         Rule("phone", r"\+[1-9]\d{0,2}(?:[ .\-]?(?:\(\d{1,4}\)|\d{1,8})){1,6}", _international),
     ),
     "ip_address": (
-        Rule("ip_address", rf"\b{_OCTET}(?:\.{_OCTET})+\b", _ipv4),
+        # At least four parts, greedily: a longer run (`1.1.1.1.1...`, an OID) is one
+        # candidate, and versions and decimals (`1.2.3`, `0.5`) are none.
+        Rule("ip_address", rf"\b{_OCTET}(?:\.{_OCTET}){{3,}}\b", _ipv4),
         Rule(
             "ip_address",
             # Full (eight groups) or compressed (with "::"): so that times such as 08:12:18,
