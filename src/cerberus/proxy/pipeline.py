@@ -105,6 +105,7 @@ class Pipeline:
         direction = context.direction
         decision = Decision(new_decision_id(), Outcome.ALLOW, message)
         text: TextPass | None = None
+        redactor: Guardrail | None = None  # the last guardrail that redacted through the pass
         for guardrail, reviewer, kinds in self._steps[direction]:
             try:
                 if reviewer is not None:
@@ -116,6 +117,8 @@ class Pipeline:
                         verdict = await anyio.to_thread.run_sync(reviewer.review, text, context)
                     else:
                         verdict = reviewer.review(text, context)
+                    if verdict.outcome is _MODIFY:
+                        redactor = reviewer
                 else:
                     if text is not None and text.changed:
                         decision.message = await _materialised(text)
@@ -134,8 +137,18 @@ class Pipeline:
                 _apply(decision, guardrail, verdict, reviewed=reviewer is not None)
                 if decision.blocked:
                     break
-        if text is not None and text.changed:
-            decision.message = await _materialised(text)
+        if text is not None and text.changed and redactor is not None:
+            try:
+                decision.message = await _materialised(text)
+            except Exception:
+                # Should not happen (each redaction was checked when it was made); fail as the
+                # last guardrail that redacted would have, had it copied the message itself.
+                logger.exception(
+                    "guardrail failed",
+                    extra={"guardrail": redactor.type, "fail_mode": self.fail_mode},
+                )
+                if self.fail_mode == "closed":
+                    _apply(decision, redactor, _FAILED, reviewed=False)
         decision.processing_ms = (time.perf_counter() - started) * 1000
         return decision
 
