@@ -94,10 +94,10 @@ def luhn(number: bytes) -> bool:
 
 
 def _network_accepts(number: bytes) -> bool:
-    length, two, four = len(number), int(number[:2]), int(number[:4])
-    three = int(number[:3])
+    length = len(number)
     if number[:1] == b"4":
         return length in (13, 16, 19)
+    two, three, four = int(number[:2]), int(number[:3]), int(number[:4])
     if 51 <= two <= 55 or 2221 <= four <= 2720:
         return length == 16
     if two in (34, 37):
@@ -125,7 +125,7 @@ def _grouping_ok(chunk: bytes) -> bool:
     groups = [len(part) for part in chunk.split(b" " if spaced else b"-")]
     if groups in ([4, 6, 5], [4, 6, 4]):
         return True
-    return all(size == 4 for size in groups[:-1]) and 1 <= groups[-1] <= 4
+    return groups[:-1] == [4] * (len(groups) - 1) and 1 <= groups[-1] <= 4
 
 
 def _card(data: bytes, match: Any) -> tuple[int, int] | None:
