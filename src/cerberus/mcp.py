@@ -159,7 +159,7 @@ def tool_name(message: Mapping[str, Any]) -> str | None:
 
 # One walk per message object, shared by the guardrails that read it in turn. Holding the
 # message itself (not its id) means a recycled id can never return stale slots.
-_last_walk: tuple[object, list[TextSlot], int] | None = None
+_last_walk: tuple[object, list[TextSlot], int, set[Path]] | None = None
 
 
 def texts(message: Mapping[str, Any]) -> list[TextSlot]:
@@ -172,13 +172,20 @@ def text_size(message: Mapping[str, Any]) -> int:
     return _walked(message)[2]
 
 
-def _walked(message: Mapping[str, Any]) -> tuple[object, list[TextSlot], int]:
+def structured_mirrors(message: Mapping[str, Any]) -> set[Path]:
+    """Paths of the text blocks that serialise the result's structuredContent (not walked:
+    `rewrite` rebuilds them from the redacted value)."""
+    return _walked(message)[3]
+
+
+def _walked(message: Mapping[str, Any]) -> tuple[object, list[TextSlot], int, set[Path]]:
     global _last_walk
     cached = _last_walk
     if cached is not None and cached[0] is message:
         return cached
-    slots = _walk(message)
-    walked = (message, slots, sum(len(slot.data) for slot in slots))
+    mirrors = _structured_mirrors(message.get("result"))
+    slots = _walk(message, mirrors)
+    walked = (message, slots, sum(len(slot.data) for slot in slots), mirrors)
     _last_walk = walked
     return walked
 
@@ -205,12 +212,11 @@ def data_roots(message: Mapping[str, Any]) -> list[tuple[Path, Any]]:
     return roots
 
 
-def _walk(message: Mapping[str, Any]) -> list[TextSlot]:
+def _walk(message: Mapping[str, Any], mirrors: set[Path]) -> list[TextSlot]:
     method = message.get("method")
     mirrored: Path | None = None
     if isinstance(method, str) and "id" in message and method in NAME_BEARING:
         mirrored = ("params", NAME_BEARING[method])
-    mirrors = _structured_mirrors(message.get("result"))
     slots: list[TextSlot] = []
     # A record set repeats its keys on every row; each distinct key is read once (keys are
     # never rewritten, so only whether one holds something matters, not each occurrence).
@@ -384,20 +390,27 @@ def rewrite(
     changes: Sequence[tuple[TextSlot, str]],
     *,
     output_schema: Mapping[str, Any] | None = None,
+    mirrors: set[Path] | None = None,
 ) -> Rewrite:
     """`message` with each slot's text replaced (slots `refusal` accepted), in one copy; a
-    refusal only when the redacted structuredContent would not match `output_schema`."""
+    refusal only when the redacted structuredContent would not match `output_schema`.
+    `mirrors`: the message's `structured_mirrors`, when the caller has them."""
     paths = [slot.path for slot, _ in changes]
     structured_changed = any(path[:2] == ("result", "structuredContent") for path in paths)
     # The text block that serialises structuredContent is rebuilt, so it is copied too.
-    mirrors = sorted(_structured_mirrors(message.get("result"))) if structured_changed else []
-    rewritten = _copy_on_write(message, paths + mirrors)
+    if not structured_changed:
+        rebuilt: list[Path] = []
+    elif mirrors is None:
+        rebuilt = sorted(_structured_mirrors(message.get("result")))
+    else:
+        rebuilt = sorted(mirrors)
+    rewritten = _copy_on_write(message, paths + rebuilt)
     for path, (slot, text) in zip(paths, changes, strict=True):
         value = base64.b64encode(text.encode()).decode() if slot.kind is SlotKind.BLOB else text
         _set(rewritten, path, value)
     result = rewritten.get("result")
     if structured_changed and isinstance(result, dict):
-        for mirror in mirrors:
+        for mirror in rebuilt:
             original_text = message["result"]["content"][mirror[2]]["text"]
             _set(rewritten, mirror, _serialise_like(original_text, result["structuredContent"]))
         if output_schema is not None and not _valid(result["structuredContent"], output_schema):

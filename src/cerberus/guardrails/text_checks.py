@@ -54,6 +54,7 @@ class TextPass:
         self._walked = mcp.texts(message)
         # Bytes of text the message carries as redacted so far (decides offloading).
         self.size = mcp.text_size(message)
+        self._mirrors = mcp.structured_mirrors(message)
         self._scanner = scanner
         self._hits: dict[int, list[Hit]] | None = None
         self._ordered: list[tuple[int, list[Hit]]] | None = None
@@ -133,7 +134,7 @@ class TextPass:
         message = self._message
         if message is None:
             changes = [(self._walked[i], slot.text) for i, slot in self._rewritten.items()]
-            rewrite = mcp.rewrite(self.base, changes)
+            rewrite = mcp.rewrite(self.base, changes, mirrors=self._mirrors)
             if rewrite.message is None:  # only an outputSchema refuses, checked in redact()
                 raise RuntimeError(f"redaction refused late: {rewrite.refusal}")
             message = self._message = rewrite.message
@@ -157,6 +158,7 @@ class TextPass:
                 self.base,
                 [(self._walked[index], text) for index, text in merged.items()],
                 output_schema=context.output_schema,
+                mirrors=self._mirrors,
             )
             if rewrite.message is None:
                 return rewrite.refusal
@@ -288,12 +290,16 @@ def _findings(found: Sequence[tuple[mcp.TextSlot, list[Hit]]]) -> tuple[Finding,
         place = slot.where
         for hit in hits:
             kind = hit.detector
-            if kind in counts:
-                counts[kind] += 1
-                places[kind][place] = None
-            else:
-                counts[kind] = 1
+            seen = places.get(kind)
+            if seen is None:
                 places[kind] = {place: None}
+                counts[kind] = 1
+            else:
+                seen[place] = None
+                counts[kind] += 1
+    if len(counts) == 1:
+        ((kind, count),) = counts.items()
+        return (Finding(kind, count, tuple(places[kind])[:MAX_PLACES]),)
     return tuple(
         Finding(kind, counts[kind], tuple(places[kind])[:MAX_PLACES]) for kind in sorted(counts)
     )
