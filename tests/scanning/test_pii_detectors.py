@@ -62,6 +62,42 @@ def test_credit_card_is_found(text: str, expected: str) -> None:
     assert found("credit_card", text) == [expected]
 
 
+def luhn_complete(prefix: str, length: int) -> str:
+    """`prefix` padded with zeros to `length` digits, the last one making the Luhn sum 0."""
+    body = prefix + "0" * (length - len(prefix) - 1)
+    total = sum(
+        (2 * int(d) - 9 if 2 * int(d) > 9 else 2 * int(d)) if i % 2 == 0 else int(d)
+        for i, d in enumerate(reversed(body))
+    )
+    return body + str(-total % 10)
+
+
+@pytest.mark.parametrize("separator", [" ", "-"])
+@pytest.mark.parametrize(
+    ("prefix", "groups"),
+    [
+        ("50", [4, 4, 4, 1]),
+        ("50", [4, 4, 4, 2]),
+        ("50", [4, 4, 4, 3]),
+        ("50", [4, 4, 4, 4]),
+        ("50", [4, 4, 4, 4, 1]),
+        ("50", [4, 4, 4, 4, 2]),
+        ("50", [4, 4, 4, 4, 3]),
+        ("37", [4, 6, 5]),
+        ("36", [4, 6, 4]),
+    ],
+)
+def test_every_card_grouping_is_found_whole(prefix: str, groups: list[int], separator: str) -> None:
+    number = luhn_complete(prefix, sum(groups))
+    parts, position = [], 0
+    for size in groups:
+        parts.append(number[position : position + size])
+        position += size
+    card = separator.join(parts)
+    assert found("credit_card", f"paid with {card}.") == [card]
+    assert found("credit_card", f"paid with {number}.") == [number]
+
+
 @pytest.mark.parametrize(
     "text",
     [

@@ -115,17 +115,45 @@ def _network_accepts(number: bytes) -> bool:
     return False
 
 
+# Every way of writing 13-19 card digits that is accepted: in a row, or grouped by spaces or
+# dashes (one kind) as 4-4-4-1..4, 4-4-4-4-1..3, 4-6-5 or 4-6-4. A candidate's shape (its
+# digits written as `d`) is looked up in this set.
+_CARD_SHAPES = frozenset(
+    [b"d" * length for length in range(13, 20)]
+    + [
+        separator.join(b"d" * size for size in groups)
+        for separator in (b" ", b"-")
+        for groups in (
+            *([4, 4, 4, last] for last in range(1, 5)),
+            *([4, 4, 4, 4, last] for last in range(1, 4)),
+            [4, 6, 5],
+            [4, 6, 4],
+        )
+    ]
+)
+_SHAPE = bytes.maketrans(b"0123456789", b"dddddddddd")
+
+
 def _grouping_ok(chunk: bytes) -> bool:
-    """Card grouping of a candidate made of digits, spaces and dashes (the pattern's bytes)."""
-    spaced, dashed = b" " in chunk, b"-" in chunk
-    if not (spaced or dashed):
-        return True
-    if spaced and dashed:
-        return False
-    groups = [len(part) for part in chunk.split(b" " if spaced else b"-")]
-    if groups in ([4, 6, 5], [4, 6, 4]):
-        return True
-    return groups[:-1] == [4] * (len(groups) - 1) and 1 <= groups[-1] <= 4
+    """Card grouping of a candidate of 13-19 digits, spaces and dashes (the pattern's bytes)."""
+    return chunk.translate(_SHAPE) in _CARD_SHAPES
+
+
+def _card_groupings(separator: str) -> str:
+    """The groupings of `_CARD_SHAPES`, longest first: 4-4-4-4 then 1-3 digits, 4-4-4 then
+    1-4, 4-6-4/5 (a separator is the same throughout, and RE2 has no backreference)."""
+    group = rf"{separator}\d{{4}}"
+    return (
+        rf"\d{{4}}(?:{group}){{3}}{separator}\d{{1,3}}"
+        rf"|\d{{4}}(?:{group}){{2}}{separator}\d{{1,4}}"
+        rf"|\d{{4}}{separator}\d{{6}}{separator}\d{{4,5}}"
+    )
+
+
+# 13-19 digits in a row, or a card grouping. Only shapes a card can have are candidates:
+# `555-555-...` or `4 4 4 ...` offer none (a loose "digits and separators" pattern offered
+# one every few bytes), and a short number just before a card no longer swallows it.
+_CARD = rf"\b(?:\d{{13,19}}|{_card_groupings(' ')}|{_card_groupings('-')})\b"
 
 
 def _card(data: bytes, match: Any) -> tuple[int, int] | None:
@@ -253,22 +281,6 @@ def _ipv6(data: bytes, match: Any) -> tuple[int, int] | None:
         return None
     return start, end
 
-
-def _card_groupings(separator: str) -> str:
-    """The groupings `_grouping_ok` accepts, longest first: 4-4-4-4 then 1-3 digits, 4-4-4
-    then 1-4, 4-6-4/5 (a separator is the same throughout, and RE2 has no backreference)."""
-    group = rf"{separator}\d{{4}}"
-    return (
-        rf"\d{{4}}(?:{group}){{3}}{separator}\d{{1,3}}"
-        rf"|\d{{4}}(?:{group}){{2}}{separator}\d{{1,4}}"
-        rf"|\d{{4}}{separator}\d{{6}}{separator}\d{{4,5}}"
-    )
-
-
-# 13-19 digits in a row, or a card grouping. Only shapes a card can have are candidates:
-# `555-555-...` or `4 4 4 ...` offer none (a loose "digits and separators" pattern offered
-# one every few bytes), and a rejected look-alike cannot swallow a card that follows it.
-_CARD = rf"\b(?:\d{{13,19}}|{_card_groupings(' ')}|{_card_groupings('-')})\b"
 
 RULES: dict[str, tuple[Rule, ...]] = {
     "ssn": (
