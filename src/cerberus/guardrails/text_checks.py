@@ -27,7 +27,7 @@ from cerberus.guardrails import (
     Outcome,
     Verdict,
 )
-from cerberus.scanning import Hit, Scanner, replace_spans, scanner
+from cerberus.scanning import RULES, Hit, Scanner, replace_spans, scanner
 from cerberus.scanning.batch import Batch
 
 # Above this many bytes of text a check runs in a worker thread so the event loop keeps
@@ -238,11 +238,9 @@ class DetectorGuardrail(TextGuardrail):
 
     action: Literal["block", "redact", "log_only"] = "block"
 
-    def model_post_init(self, context: Any, /) -> None:
-        # Compiled here, once per process for each detector set, never per message.
-        self.scanner()
-
     def scanner(self) -> Scanner:
+        """This guardrail's own scanner, for `check` on its own: compiled on first use, once
+        per process (in a pipeline its detectors are part of the pipeline's one scanner)."""
         return scanner(self.detectors)
 
     def detector_groups(self) -> tuple[str, ...]:
@@ -280,7 +278,7 @@ class DetectorGuardrail(TextGuardrail):
 @cache
 def _hit_types(groups: tuple[str, ...]) -> frozenset[str]:
     """The detector names a group's hits carry (`secrets` -> `aws_access_key`, ...)."""
-    return frozenset(scanner(groups).detectors)
+    return frozenset(rule.detector for group in groups for rule in RULES[group])
 
 
 def _findings(found: Sequence[tuple[mcp.TextSlot, list[Hit]]]) -> tuple[Finding, ...]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from operator import itemgetter
 from typing import Any, NamedTuple
 
@@ -50,6 +51,13 @@ def _options() -> re2.Options:
     options.max_mem = _MAX_MEM
     options.log_errors = False
     return options
+
+
+@cache
+def _regexp(pattern: str) -> Any:
+    """One compiled regexp per pattern, shared by every scanner holding the rule (a pipeline's
+    union scanner and a guardrail's own): RE2 programs and their DFA caches cost memory."""
+    return re2.compile(pattern, _options())
 
 
 _UNANCHORED = getattr(getattr(re2, "_Anchor", None), "UNANCHORED", None)
@@ -95,7 +103,7 @@ class Scanner:
         for rule in self.rules:
             self._set.Add(rule.pattern)
         self._set.Compile()
-        self._regexps = [re2.compile(rule.pattern, options) for rule in self.rules]
+        self._regexps = [_regexp(rule.pattern) for rule in self.rules]
         self._native = [_native(regexp) if native else None for regexp in self._regexps]
 
     def scan(self, data: bytes) -> list[Hit]:
