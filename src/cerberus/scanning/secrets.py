@@ -16,8 +16,8 @@ _PLACEHOLDERS = (b"${", b"{{", b"<", b"%(", b"os.environ", b"process.env", b"get
 _DIGIT_BYTES = b"0123456789"
 
 
-def shannon_entropy(value: bytes, counts: Counter[int] | None = None) -> float:
-    counts = Counter(value) if counts is None else counts
+def shannon_entropy(value: bytes) -> float:
+    counts = Counter(value)
     length = len(value)
     return -sum(count / length * math.log2(count / length) for count in counts.values())
 
@@ -27,15 +27,14 @@ def _looks_random(value: bytes) -> bool:
     lowered = value.lower()
     if any(marker in lowered for marker in _PLACEHOLDERS):
         return False
-    counts = Counter(value)
-    if len(counts) < 6:
+    if len(set(value)) < 6:
         return False
     # Byte-string methods rather than a loop per byte: a record set can hold a value under a
-    # secret-sounding key on every row.
+    # secret-sounding key on every row, and a value can be as long as the text.
     has_digit = len(value.translate(None, _DIGIT_BYTES)) < len(value)
     has_alpha = lowered != value.upper()  # bytes change case of ASCII letters only
     threshold = 3.0 if has_digit and has_alpha else 3.8
-    return shannon_entropy(value, counts) >= threshold
+    return shannon_entropy(value) >= threshold
 
 
 def _assignment(data: bytes, match: Any) -> tuple[int, int] | None:
