@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import copy
+import subprocess
+import sys
 from typing import Any
 
 import mcp.types as types
@@ -387,3 +389,25 @@ def test_a_message_nested_20000_deep_is_walked_and_redacted_at_the_right_path() 
     for step in steps:
         node = node[step]
     assert node["note"] == "gone"
+
+
+def test_jsonschema_loads_only_with_the_first_output_schema_check() -> None:
+    # jsonschema is 2.1 MiB resident; a gateway whose tools declare no outputSchema never
+    # needs it. A redaction checked against one still loads it and validates.
+    code = (
+        "import sys, cerberus.app, cerberus.guardrails.builtin, cerberus.proxy.pipeline\n"
+        "print('jsonschema' in sys.modules)\n"
+        "from cerberus import mcp\n"
+        "message = {'jsonrpc': '2.0', 'id': 1, 'result': {'content': [],"
+        " 'structuredContent': {'to': 'a@b.co'}}}\n"
+        "schema = {'type': 'object', 'properties': {'to': {'type': 'string', 'format': 'email'}}}\n"
+        "changes = [(mcp.texts(message)[1], 'x')]\n"
+        "print(mcp.rewrite(message, changes, output_schema=schema).refusal)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.splitlines() == [
+        "False",
+        "redacted structuredContent would not match the tool's outputSchema",
+    ]

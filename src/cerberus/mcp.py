@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, NamedTuple
 
-import jsonschema
 import orjson
 
 from cerberus.header_encoding import decode_header_value
@@ -489,6 +488,10 @@ def _serialise_like(original: str, value: object) -> str:
 
 
 def _valid(instance: object, schema: Mapping[str, Any]) -> bool:
+    # Imported on the first redaction checked against an outputSchema: 2.1 MiB a gateway
+    # whose tools declare none never needs.
+    import jsonschema
+
     try:
         validator_class = jsonschema.validators.validator_for(schema)
         validator = validator_class(schema, format_checker=validator_class.FORMAT_CHECKER)
