@@ -279,3 +279,18 @@ async def test_grouped_limits_stay_exact_across_instances(cache: Cache, settings
     # The minute counted exactly the admitted calls: five more fit in its twelve.
     alone = context(cache)
     assert await outcomes(minute, alone, 6) == [Outcome.ALLOW] * 5 + [Outcome.THROTTLE]
+
+
+async def test_the_pipeline_itself_groups_its_limits(cache: Cache) -> None:
+    # No extras set by the caller: the pipeline names the message's limits, so a call the
+    # hour refuses is not counted by the minute (evaluated one by one, it would be).
+    minute = RateLimitPerMinute(limit=5)
+    hour = RateLimitPerHour(limit=1)
+    pipeline = Pipeline([minute, hour])
+    outcomes_seen = []
+    for index in range(3):
+        decision = await pipeline.decide(call(request_id=index), context(cache))
+        outcomes_seen.append(decision.outcome)
+    assert outcomes_seen == [Outcome.ALLOW, Outcome.THROTTLE, Outcome.THROTTLE]
+    alone = context(cache)
+    assert await outcomes(minute, alone, 5) == [Outcome.ALLOW] * 4 + [Outcome.THROTTLE]

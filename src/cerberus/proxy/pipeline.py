@@ -96,6 +96,14 @@ class Pipeline:
         self._scanners = {
             direction: _union_scanner(self._steps[direction]) for direction in Direction
         }
+        # A message's rate limits are counted together, in one atomic cache call: the first
+        # of them to run reads this tuple from the context (guardrails/rate_limit.py).
+        self._rate_limits = {
+            direction: tuple(
+                g for g in self._by_direction[direction] if g.family is Family.RATE_LIMIT
+            )
+            for direction in Direction
+        }
 
     def guardrails(self, direction: Direction) -> tuple[Guardrail, ...]:
         return self._by_direction[direction]
@@ -103,6 +111,9 @@ class Pipeline:
     async def decide(self, message: dict[str, Any], context: CheckContext) -> Decision:
         started = time.perf_counter()
         direction = context.direction
+        rate_limits = self._rate_limits[direction]
+        if len(rate_limits) > 1:
+            context.extras["rate_limits"] = rate_limits
         decision = Decision(new_decision_id(), Outcome.ALLOW, message)
         text: TextPass | None = None
         redactor: Guardrail | None = None  # the last guardrail that redacted through the pass
