@@ -1,8 +1,10 @@
 """Rules that find personal data: SSNs, payment cards, email addresses, phone numbers, IPs.
 
 The RE2 patterns find candidates; the validators apply what a pattern cannot say: SSN
-area/group/serial rules, Luhn and card-network prefixes, NANP shape, octet ranges, and that
-a number is not the middle of a longer number (RE2 has no look-around).
+area/group/serial rules, Luhn and card-network prefixes, IPv6 syntax, and that a number is
+not the middle of a longer number (RE2 has no look-around). A pattern offers a candidate
+only where a value can be (an octet, a card grouping): each candidate costs a call into
+Python, and a loose pattern offered one every few bytes of look-alike text.
 """
 
 from __future__ import annotations
