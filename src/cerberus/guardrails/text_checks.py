@@ -100,6 +100,7 @@ class TextPass:
             for position, found in batch.scan(self._scanner).items():
                 hits[dirty[position]] = found
             ordered = sorted(hits.items())  # indices are distinct: the lists are never compared
+            self._hits = dict(ordered)
         else:
             ordered = list(hits.items())  # a batch scan lists texts in order
         self._ordered = ordered
