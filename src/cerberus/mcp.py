@@ -191,23 +191,30 @@ def _walked(message: Mapping[str, Any]) -> tuple[object, list[TextSlot], int, se
 
 # JSON types that are never a Mapping: the walk tests these before the (slower) ABC check.
 _NOT_MAPPINGS = frozenset({list, str, bool, int, float, type(None)})
+_SCALARS = frozenset({str, bool, int, float, type(None)})
+_RECORD_KEYS = DATA_KEYS - _NOT_RECORDS
 
 
 def data_roots(message: Mapping[str, Any]) -> list[tuple[Path, Any]]:
     """The user-data JSON values in a message (arguments, structuredContent, ...), with paths."""
     roots: list[tuple[Path, Any]] = []
     stack: list[tuple[Any, Link]] = [(message, None)]
+    # Only containers can hold a root: strings, numbers, booleans and nulls are not pushed.
     while stack:
         node, link = stack.pop()
         kind = type(node)
         if kind is dict or (kind not in _NOT_MAPPINGS and isinstance(node, Mapping)):
             for key, value in node.items():
-                if key in DATA_KEYS and key not in _NOT_RECORDS:
+                if key in _RECORD_KEYS:
                     roots.append((path_of((link, key)), value))
-                elif key not in SEALED_KEYS and type(value) is not str:
+                elif type(value) not in _SCALARS and key not in SEALED_KEYS:
                     stack.append((value, (link, key)))
         elif isinstance(node, list):
-            stack.extend((value, (link, index)) for index, value in enumerate(node))
+            stack.extend(
+                (value, (link, index))
+                for index, value in enumerate(node)
+                if type(value) not in _SCALARS
+            )
     return roots
 
 
@@ -305,6 +312,10 @@ def _utf8(text: str) -> bytes:
 
 def _is_elicit_content(value: object) -> bool:
     """ElicitResult.content is a flat object of user answers; content blocks carry a `type`."""
+    if type(value) is dict:
+        return "type" not in value
+    if type(value) in _NOT_MAPPINGS:  # a list of content blocks, mostly: no ABC check
+        return False
     return isinstance(value, Mapping) and "type" not in value
 
 
