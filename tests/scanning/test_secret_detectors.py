@@ -88,10 +88,33 @@ def test_secret_look_alikes_are_left_alone(text: str) -> None:
         "XAKIAZ7QW3ERT5YUI6OPA",  # the tail of a longer word, not a key id
         "xghp_" + "a1B2c3D4e5" * 3 + "f6G7h8",
         "my_github_pat_" + "A" * 22 + "_" + "b" * 59,
+        "task-Q2w3E4r5T6y7U8i9O0p1A2s3D4f5G6h7J8k9",  # "sk-" inside a word
+        "xglpat-Ab3dEf7hIj1LmN0pQr5t",
+        "Axoxb-123456789012-1234567890123",
     ],
 )
 def test_a_token_glued_to_a_preceding_word_is_left_alone(text: str) -> None:
     assert found(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "secret"),
+    [
+        (
+            "task-sk-proj-Q2w3E4r5T6y7U8i9O0p1A2s3D4f5G6h7J8k9",
+            "openai_key",
+            "sk-proj-Q2w3E4r5T6y7U8i9O0p1A2s3D4f5G6h7J8k9",
+        ),
+        ("xglpat-glpat-Ab3dEf7hIj1LmN0pQr5t", "gitlab_token", "glpat-Ab3dEf7hIj1LmN0pQr5t"),
+        ("Axoxb-xoxb-123456789012-1234", "slack_token", "xoxb-123456789012-1234"),
+    ],
+)
+def test_a_token_after_a_dash_in_a_glued_look_alike_is_found(
+    text: str, kind: str, secret: str
+) -> None:
+    # The look-alike is a candidate (its pattern starts with a literal, without `\b`) that
+    # runs over the real token; the token is still found, with its own span.
+    assert found(text) == [(kind, secret)]
 
 
 def test_a_token_after_punctuation_is_found() -> None:

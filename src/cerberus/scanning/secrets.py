@@ -7,7 +7,9 @@ import math
 from collections import Counter
 from typing import Any
 
-from cerberus.scanning.engine import Rule
+import re2
+
+from cerberus.scanning.engine import Rule, Validator, _options
 
 # Values that name a secret instead of containing one.
 _PLACEHOLDERS = (b"${", b"{{", b"<", b"%(", b"os.environ", b"process.env", b"getenv")
@@ -68,6 +70,30 @@ def _token(data: bytes, match: Any) -> tuple[int, int] | None:
     return (start, end) if _looks_random(value) else None
 
 
+def _word_start_in_run(token: str, then: Validator | None = None) -> Validator:
+    """`_word_start` for a token whose characters run on to the end of its class (a dash in
+    it can start a word): a candidate glued to a word is searched, within itself, for the
+    token with a `\\b` before it, which ends where the candidate ends. That search is bounded
+    by the candidate, so a text stays linear."""
+    inner = re2.compile(rf"\b{token}", _options())
+
+    def validate(data: bytes, match: Any) -> tuple[int, int] | None:
+        start, end = match.span()
+        if start > 0 and data[start - 1] in _WORD:
+            found = inner.search(data, start + 1, end)
+            if found is None:
+                return None
+            match = found
+        return match.span() if then is None else then(data, match)
+
+    return validate
+
+
+_GITLAB = r"gl(?:pat|dt|ptt|rt|soat)-[A-Za-z0-9_\-]{20,}"
+_SLACK = r"xox[abposr]-[A-Za-z0-9\-]{10,}"
+_OPENAI = r"sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{32,}"
+
+
 _NAMES = (
     r"api[_\-]?key|apikey|secret|token|passwd|password|pwd|credentials?|private[_\-]?key"
     r"|access[_\-]?key|auth[_\-]?key|client[_\-]?secret"
@@ -88,11 +114,11 @@ RULES: dict[str, tuple[Rule, ...]] = {
         ),
         Rule("github_token", r"(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,255}\b", _word_start),
         Rule("github_token", r"github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59}\b", _word_start),
-        Rule("gitlab_token", r"\bgl(?:pat|dt|ptt|rt|soat)-[A-Za-z0-9_\-]{20,}"),
-        Rule("slack_token", r"\bxox[abposr]-[A-Za-z0-9\-]{10,}"),
+        Rule("gitlab_token", _GITLAB, _word_start_in_run(_GITLAB)),
+        Rule("slack_token", _SLACK, _word_start_in_run(_SLACK)),
         Rule("slack_webhook", r"https://hooks\.slack\.com/services/[A-Za-z0-9/_\-]{20,}"),
         Rule("stripe_key", r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}"),
-        Rule("openai_key", r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{32,}", _token),
+        Rule("openai_key", _OPENAI, _word_start_in_run(_OPENAI, _token)),
         Rule("google_api_key", r"\bAIza[0-9A-Za-z_\-]{35}\b"),
         # Header, body lines (base64, or PEM headers such as Proc-Type) and the END line, each
         # a run of one character class: no lazy "find the END" search, which would rescan
