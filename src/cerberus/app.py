@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,6 +20,7 @@ from cerberus.auth.bootstrap import bootstrap_superuser
 from cerberus.cache import create_cache
 from cerberus.db import create_engine, create_sessionmaker
 from cerberus.errors import CerberusError
+from cerberus.guardrails import guardrail_types
 from cerberus.logs import RequestLogMiddleware, configure_logging
 from cerberus.policies.compiled import PipelineCache
 from cerberus.proxy.routes import is_direct, serve_direct
@@ -64,6 +66,13 @@ def create_app(settings: Settings) -> FastAPI:
         )
         await app.state.pipelines.start()
         await _start_proxy(app, settings)
+        # Imported now rather than by the first proxied call, so what they build is frozen too.
+        guardrail_types()
+        # What start-up allocated lives as long as the process: out of the cyclic collector's
+        # generations, a full collection under load no longer walks it (p99 at concurrency 32
+        # went from 82-98 to 27-30 ms, docs/benchmarks.md). collect() first: no garbage kept.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:

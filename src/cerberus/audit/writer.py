@@ -8,7 +8,8 @@ Both sides run for every proxied message, so both are kept to the bare minimum: 
 appends one tuple (no id, no datetime), and a batch goes to the driver's executemany as
 rows already in the form the database takes (text ids, JSON text from orjson, a timestamp
 SQLite or asyncpg accepts as is), with no per-row work in SQLAlchemy. Readers still see the
-same values through the `AuditEvent` model.
+same values through the `AuditEvent` model. On an SQLite file the batch bypasses SQLAlchemy
+and aiosqlite altogether (audit/sqlite_sink.py says why).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,10 +28,11 @@ from typing import Any
 import orjson
 from sqlalchemy import update
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from cerberus.agents.models import Agent
 from cerberus.audit.models import AuditEvent
+from cerberus.audit.sqlite_sink import SqliteSink
 from cerberus.ids import uuid7_many
 
 # Read at use: tests swap app.state.sessionmaker for one bound to a rolled-back connection.
@@ -84,6 +87,8 @@ class AuditWriter:
         # SQLite's timestamp text up to the second, for the last second seen.
         self._second = -1
         self._second_text = ""
+        self._sink: SqliteSink | None = None
+        self._sink_path: str | None = None
 
     def record(
         self,
@@ -156,7 +161,10 @@ class AuditWriter:
         if self._task is not None:
             await self._task
             self._task = None
-        await self.flush()
+        try:
+            await self.flush()
+        finally:
+            self._close_sink()
 
     async def _run(self) -> None:
         while not self._stopping:
@@ -181,14 +189,7 @@ class AuditWriter:
             usage = self._usage
             self._usage = {}
             try:
-                async with self._sessionmaker()() as session:
-                    connection = await session.connection()
-                    if batch:
-                        sql, rows = self._prepared(connection, batch)
-                        if rows:
-                            await connection.exec_driver_sql(sql, rows)
-                    await _count_usage(session, usage)
-                    await session.commit()
+                await self._write(batch, usage)
             except BaseException as exc:
                 refused = _refused(exc)
                 if batch or not refused:
@@ -208,12 +209,7 @@ class AuditWriter:
         try:
             for event in batch:
                 try:
-                    async with self._sessionmaker()() as session:
-                        connection = await session.connection()
-                        sql, rows = self._prepared(connection, [event])
-                        if rows:
-                            await connection.exec_driver_sql(sql, rows)
-                        await session.commit()
+                    await self._write([event], {})
                 except Exception as exc:
                     if not _refused(exc):
                         raise
@@ -227,13 +223,45 @@ class AuditWriter:
             if done < len(batch):
                 del self._events[:done]
 
-    def _prepared(
-        self, connection: AsyncConnection, batch: list[tuple[Any, ...]]
-    ) -> tuple[str, list[tuple[Any, ...]]]:
-        """The INSERT in the driver's own placeholders, and the batch as rows it takes as is."""
-        dialect = connection.dialect
-        sqlite = dialect.name == "sqlite"
-        sql = _INSERT_SQL[dialect.paramstyle]
+    async def _write(self, batch: list[tuple[Any, ...]], usage: dict[str, _Usage]) -> None:
+        """One transaction: the batch's rows and the usage counts, or nothing."""
+        sink = self._sqlite_sink()
+        if sink is not None:
+            usage_rows = [
+                (counted.count, self._sqlite_time(counted.last_used_at), agent_id)
+                for agent_id, counted in usage.items()
+            ]
+            await sink.write(self._rows(batch, sqlite=True), usage_rows)
+            return
+        async with self._sessionmaker()() as session:
+            connection = await session.connection()
+            dialect = connection.dialect
+            rows = self._rows(batch, sqlite=dialect.name == "sqlite")
+            if rows:
+                await connection.exec_driver_sql(_INSERT_SQL[dialect.paramstyle], rows)
+            await _count_usage(session, usage)
+            await session.commit()
+
+    def _sqlite_sink(self) -> SqliteSink | None:
+        """The stdlib-driver writer when the sessions go to an SQLite file through an engine
+        (read at each flush: tests bind the sessions to one rolled-back connection)."""
+        bind = self._sessionmaker().kw.get("bind")
+        path = bind.url.database if isinstance(bind, AsyncEngine) else None
+        if not path or path == ":memory:" or bind is None or bind.dialect.name != "sqlite":
+            return None
+        if self._sink is None or self._sink_path != path:
+            self._close_sink()
+            self._sink = SqliteSink(path, _INSERT_SQL["qmark"], _USAGE_SQL)
+            self._sink_path = path
+        return self._sink
+
+    def _close_sink(self) -> None:
+        if self._sink is not None:
+            self._sink.close()
+            self._sink = None
+
+    def _rows(self, batch: list[tuple[Any, ...]], *, sqlite: bool) -> list[tuple[Any, ...]]:
+        """The batch as rows the driver takes as is: an id first, the time in its form last."""
         # Time-ordered: a batch lands on the last page of the primary key (cerberus/ids.py).
         ids = uuid7_many(len(batch))
         rows: list[tuple[Any, ...]] = []
@@ -241,7 +269,7 @@ class AuditWriter:
             at = event[13]
             created_at = self._sqlite_time(at) if sqlite else datetime.fromtimestamp(at, UTC)
             rows.append((ids[index], *event[:13], created_at))
-        return sql, rows
+        return rows
 
     def _sqlite_time(self, at: float) -> str:
         """SQLAlchemy's SQLite DATETIME text (UTC): what the model writes and queries compare."""
@@ -265,6 +293,10 @@ def _insert_sql(placeholder: Callable[[int], str]) -> str:
     values = ", ".join(placeholder(number) for number in range(1, len(names) + 1))
     return f"INSERT INTO {AuditEvent.__tablename__} ({', '.join(names)}) VALUES ({values})"
 
+
+_USAGE_SQL = (
+    f"UPDATE {Agent.__tablename__} SET usage_count = usage_count + ?, last_used_at = ? WHERE id = ?"
+)
 
 # The two drivers Settings accepts: aiosqlite (qmark) and asyncpg (numeric_dollar).
 _INSERT_SQL = {
@@ -298,7 +330,7 @@ async def _count_usage(session: AsyncSession, usage: dict[str, _Usage]) -> None:
 
 def _refused(exc: BaseException) -> bool:
     """The database refused the values (a row to drop), as opposed to not being reachable."""
-    if isinstance(exc, IntegrityError | DataError):
+    if isinstance(exc, IntegrityError | DataError | sqlite3.IntegrityError | sqlite3.DataError):
         return True
     # asyncpg's data and constraint errors reach SQLAlchemy as plain DBAPIError.
     sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)

@@ -1,0 +1,159 @@
+"""The audit writer on an SQLite file reached through an engine, as `cerberus serve` runs it:
+batches go through the stdlib driver (audit/sqlite_sink.py), not the tests' rolled-back session."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from cerberus.agents.models import Agent
+from cerberus.audit.models import AuditEvent
+from cerberus.audit.writer import AuditWriter
+from cerberus.db import create_engine, create_sessionmaker
+from cerberus.migrate import upgrade
+from cerberus.settings import Settings
+from tests.factories import create_agent, create_organisation, create_workspace
+
+
+@dataclass
+class Embedded:
+    path: Path
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    agent: Agent
+
+
+@pytest.fixture
+async def embedded(tmp_path: Path) -> AsyncIterator[Embedded]:
+    path = tmp_path / "cerberus.db"
+    settings = Settings(DATABASE_URL=f"sqlite+aiosqlite:///{path}", DATA_DIR=tmp_path)
+    await upgrade(settings)
+    engine = create_engine(settings)
+    sessions = create_sessionmaker(engine)
+    async with sessions() as session:
+        workspace = await create_workspace(session, await create_organisation(session))
+        agent, _ = await create_agent(session, workspace)
+        await session.commit()
+    try:
+        yield Embedded(path, engine, sessions, agent)
+    finally:
+        await engine.dispose()
+
+
+def _record(writer: AuditWriter, agent: Agent, decision_id: str) -> None:
+    writer.record(
+        request_id="req",
+        decision_id=decision_id,
+        organisation_id=agent.organisation_id,
+        workspace_id=agent.workspace_id,
+        agent_id=agent.id,
+        direction="request",
+        action="modify",
+        method="tools/call",
+        tool_name="lookup",
+        guardrails_triggered=[{"guardrail": "pii_email", "action": "modify", "findings": []}],
+        processing_ms=0.5,
+        upstream_status=200,
+        upstream_latency_ms=1.5,
+    )
+
+
+async def _written(embedded: Embedded) -> tuple[list[AuditEvent], Agent]:
+    async with embedded.sessions() as session:
+        events = (await session.scalars(select(AuditEvent).order_by(AuditEvent.id))).all()
+        agent = await session.get(Agent, embedded.agent.id)
+        assert agent is not None
+        return list(events), agent
+
+
+async def test_batches_and_usage_are_written_through_the_stdlib_driver(
+    embedded: Embedded,
+) -> None:
+    writer = AuditWriter(lambda: embedded.sessions, batch_size=250, flush_interval=3600)
+    for index in range(600):
+        _record(writer, embedded.agent, f"d-{index:04d}")
+        writer.used(embedded.agent.id)
+    await writer.stop()
+    events, agent = await _written(embedded)
+    assert sorted(event.decision_id for event in events) == [f"d-{i:04d}" for i in range(600)]
+    assert all(uuid.UUID(event.id).version == 7 for event in events)
+    first = events[0]
+    assert first.guardrails_triggered == [
+        {"guardrail": "pii_email", "action": "modify", "findings": []}
+    ]
+    assert (first.tool_name, first.processing_ms, first.upstream_status) == ("lookup", 0.5, 200)
+    assert first.created_at.tzinfo is not None
+    assert agent.usage_count == 600
+    assert agent.last_used_at is not None
+
+
+async def test_a_held_write_lock_delays_the_batch_without_stopping_the_loop(
+    embedded: Embedded,
+) -> None:
+    writer = AuditWriter(lambda: embedded.sessions, batch_size=500, flush_interval=3600)
+    for index in range(10):
+        _record(writer, embedded.agent, f"w-{index}")
+    other = sqlite3.connect(embedded.path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    flushing = asyncio.create_task(writer.flush())
+    await asyncio.sleep(0.3)
+    assert not flushing.done()
+    assert ticks >= 10  # the loop kept running while the flush waited for the lock
+    other.execute("ROLLBACK")
+    other.close()
+    await flushing
+    ticker.cancel()
+    await writer.stop()
+    events, _ = await _written(embedded)
+    assert len(events) == 10
+
+
+async def test_a_refused_row_is_dropped_and_the_rest_written(embedded: Embedded) -> None:
+    writer = AuditWriter(lambda: embedded.sessions, batch_size=500, flush_interval=3600)
+    _record(writer, embedded.agent, "same")
+    _record(writer, embedded.agent, "same")  # decision ids are unique: the second is refused
+    _record(writer, embedded.agent, "other")
+    await writer.stop()
+    events, _ = await _written(embedded)
+    assert sorted(event.decision_id for event in events) == ["other", "same"]
+    assert writer.pending == 0
+
+
+async def test_rows_stay_queued_until_the_file_can_be_opened(
+    embedded: Embedded, tmp_path: Path
+) -> None:
+    missing = create_engine(
+        Settings(DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'cerberus.db'}")
+    )
+    target = {"sessions": create_sessionmaker(missing)}
+    writer = AuditWriter(lambda: target["sessions"], batch_size=500, flush_interval=3600)
+    _record(writer, embedded.agent, "kept")
+    writer.used(embedded.agent.id)
+    try:
+        with pytest.raises(sqlite3.OperationalError):
+            await writer.flush()
+        assert writer.pending == 1
+    finally:
+        await missing.dispose()
+    target["sessions"] = embedded.sessions
+    await writer.stop()
+    events, agent = await _written(embedded)
+    assert [event.decision_id for event in events] == ["kept"]
+    assert agent.usage_count == 1
