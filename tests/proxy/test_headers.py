@@ -234,3 +234,21 @@ async def test_a_rewrite_of_a_mirrored_field_is_refused_not_sent_mcp_proxy_3_4(
     sent = orjson.loads(upstream.received[0].body)
     assert sent["params"]["arguments"]["region"] == "us"
     assert sent["params"]["_meta"]["io.modelcontextprotocol/protocolVersion"] == MODERN
+
+
+async def test_cookies_an_upstream_sets_are_never_sent_back_by_the_gateway(
+    gateway: Gateway, http: httpx.AsyncClient
+) -> None:
+    # The upstream pool is shared by every agent: a cookie jar in it would hand one agent's
+    # upstream session cookie to the next agent's requests.
+    async with scripted_upstream() as upstream:
+        upstream.handler = json_answer(RESULT, **{"Set-Cookie": "sid=agent-one; Path=/"})
+        # By name: aiohttp's jar keeps no cookie set by an IP address, but does by a host name.
+        by_name = upstream.url.replace("127.0.0.1", "localhost")
+        first = await create_tenant(gateway.app, by_name)
+        second = await create_tenant(gateway.app, by_name)
+        for tenant in (first, second, first):
+            answer = await http.post(gateway.mcp, json=initialize_body(), headers=tenant.headers())
+            assert answer.status_code == 200
+            assert "set-cookie" not in answer.headers
+    assert [request.headers.get("cookie") for request in upstream.received] == [None] * 3

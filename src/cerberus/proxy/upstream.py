@@ -85,6 +85,9 @@ class UpstreamClient:
                 timeout=aiohttp.ClientTimeout(total=None, connect=self._timeout),
                 auto_decompress=True,
                 skip_auto_headers=("User-Agent",),
+                # One session serves every agent: a jar would send one agent's upstream cookies
+                # with the next agent's requests (and costs a lookup on every request).
+                cookie_jar=aiohttp.DummyCookieJar(),
             )
         return self._session
 
