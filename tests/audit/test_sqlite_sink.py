@@ -157,3 +157,24 @@ async def test_rows_stay_queued_until_the_file_can_be_opened(
     events, agent = await _written(embedded)
     assert [event.decision_id for event in events] == ["kept"]
     assert agent.usage_count == 1
+
+
+async def test_a_flush_writes_what_was_queued_when_it_began(embedded: Embedded) -> None:
+    # Events queued while a flush runs wait for the next one: a flush that looped until the
+    # queue was empty kept a busy gateway writing tiny transactions back to back.
+    writer = AuditWriter(lambda: embedded.sessions, batch_size=500, flush_interval=3600)
+    for index in range(150):
+        _record(writer, embedded.agent, f"before-{index}")
+    flushing = asyncio.create_task(writer.flush())
+    await asyncio.sleep(0)  # the flush writes its first chunk of rows, then lets the loop run
+    for index in range(5):
+        _record(writer, embedded.agent, f"during-{index}")
+        writer.used(embedded.agent.id)
+    await flushing
+    assert writer.pending == 5
+    events, _ = await _written(embedded)
+    assert len(events) == 150
+    await writer.stop()  # stop writes everything, however often it takes
+    events, agent = await _written(embedded)
+    assert len(events) == 155
+    assert agent.usage_count == 5
