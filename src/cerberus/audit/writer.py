@@ -26,7 +26,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import update
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -236,11 +235,7 @@ class AuditWriter:
         """One transaction: the batch's rows and the usage counts, or nothing."""
         sink = self._sqlite_sink()
         if sink is not None:
-            usage_rows = [
-                (counted.count, self._sqlite_time(counted.last_used_at), agent_id)
-                for agent_id, counted in usage.items()
-            ]
-            await sink.write(self._rows(batch, sqlite=True), usage_rows)
+            await sink.write(self._rows(batch, sqlite=True), self._usage_rows(usage, sqlite=True))
             return
         async with self._sessionmaker()() as session:
             connection = await session.connection()
@@ -248,7 +243,9 @@ class AuditWriter:
             rows = self._rows(batch, sqlite=dialect.name == "sqlite")
             if rows:
                 await connection.exec_driver_sql(_INSERT_SQL[dialect.paramstyle], rows)
-            await _count_usage(session, usage)
+            if usage:
+                usage_rows = self._usage_rows(usage, sqlite=dialect.name == "sqlite")
+                await connection.exec_driver_sql(_USAGE_SQL[dialect.paramstyle], usage_rows)
             await session.commit()
 
     def _sqlite_sink(self) -> SqliteSink | None:
@@ -260,7 +257,7 @@ class AuditWriter:
             return None
         if self._sink is None or self._sink_path != path:
             self._close_sink()
-            self._sink = SqliteSink(path, _INSERT_SQL["qmark"], _USAGE_SQL)
+            self._sink = SqliteSink(path, _INSERT_SQL["qmark"], _USAGE_SQL["qmark"])
             self._sink_path = path
         return self._sink
 
@@ -279,6 +276,19 @@ class AuditWriter:
             created_at = self._sqlite_time(at) if sqlite else datetime.fromtimestamp(at, UTC)
             rows.append((ids[index], *event[:13], created_at))
         return rows
+
+    def _usage_rows(self, usage: dict[str, _Usage], *, sqlite: bool) -> list[tuple[Any, ...]]:
+        """(count to add, last use in the driver's form, agent id) per agent."""
+        return [
+            (
+                counted.count,
+                self._sqlite_time(counted.last_used_at)
+                if sqlite
+                else datetime.fromtimestamp(counted.last_used_at, UTC),
+                agent_id,
+            )
+            for agent_id, counted in usage.items()
+        ]
 
     def _sqlite_time(self, at: float) -> str:
         """SQLAlchemy's SQLite DATETIME text (UTC): what the model writes and queries compare."""
@@ -303,9 +313,14 @@ def _insert_sql(placeholder: Callable[[int], str]) -> str:
     return f"INSERT INTO {AuditEvent.__tablename__} ({', '.join(names)}) VALUES ({values})"
 
 
-_USAGE_SQL = (
-    f"UPDATE {Agent.__tablename__} SET usage_count = usage_count + ?, last_used_at = ? WHERE id = ?"
-)
+def _usage_sql(first: str, second: str, third: str) -> str:
+    return (
+        f"UPDATE {Agent.__tablename__} SET usage_count = usage_count + {first},"
+        f" last_used_at = {second} WHERE id = {third}"
+    )
+
+
+_USAGE_SQL = {"qmark": _usage_sql("?", "?", "?"), "numeric_dollar": _usage_sql("$1", "$2", "$3")}
 
 # The two drivers Settings accepts: aiosqlite (qmark) and asyncpg (numeric_dollar).
 _INSERT_SQL = {
@@ -322,19 +337,6 @@ def _json(value: Any) -> str:
     except TypeError:
         # What orjson will not take (a huge int, a non-str key) the stdlib still writes.
         return json.dumps(value, default=str)
-
-
-async def _count_usage(session: AsyncSession, usage: dict[str, _Usage]) -> None:
-    for agent_id, counted in usage.items():
-        await session.execute(
-            update(Agent)
-            .where(Agent.id == agent_id)
-            .values(
-                usage_count=Agent.usage_count + counted.count,
-                last_used_at=datetime.fromtimestamp(counted.last_used_at, UTC),
-            )
-            .execution_options(synchronize_session=False)
-        )
 
 
 def _refused(exc: BaseException) -> bool:
