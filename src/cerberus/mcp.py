@@ -96,10 +96,10 @@ class TextSlot(NamedTuple):
 
     @property
     def where(self) -> str:
-        return where(path_of(self.link)) + _WHERE_SUFFIX.get(self.kind, "")
+        return where(path_of(self.link)) + WHERE_SUFFIX.get(self.kind, "")
 
 
-_WHERE_SUFFIX = {SlotKind.KEY: " (key)", SlotKind.BLOB: " (base64)"}
+WHERE_SUFFIX = {SlotKind.KEY: " (key)", SlotKind.BLOB: " (base64)"}
 
 
 def path_of(link: Link) -> Path:
@@ -407,28 +407,28 @@ def rewrite(
     *,
     output_schema: Mapping[str, Any] | None = None,
     mirrors: set[Path] | None = None,
+    paths: Sequence[Path] | None = None,
 ) -> Rewrite:
     """`message` with each slot's text replaced (slots `refusal` accepted), in one copy; a
     refusal only when the redacted structuredContent would not match `output_schema`.
-    `mirrors`: the message's `structured_mirrors`, when the caller has them."""
-    paths = [slot.path for slot, _ in changes]
+    `mirrors`: the message's `structured_mirrors`, and `paths`: the changed slots' paths,
+    when the caller has them."""
+    if paths is None:
+        paths = [slot.path for slot, _ in changes]
     structured_changed = any(path[:2] == ("result", "structuredContent") for path in paths)
-    # The text block that serialises structuredContent is rebuilt, so it is copied too.
-    if not structured_changed:
-        rebuilt: list[Path] = []
-    elif mirrors is None:
-        rebuilt = sorted(_structured_mirrors(message.get("result")))
-    else:
-        rebuilt = sorted(mirrors)
-    rewritten = _copy_on_write(message, paths + rebuilt)
+    rewritten = dict(message)
+    fresh = {id(rewritten)}  # containers this copy made, safe to change
     for path, (slot, text) in zip(paths, changes, strict=True):
         value = base64.b64encode(text.encode()).decode() if slot.kind is SlotKind.BLOB else text
-        _set(rewritten, path, value)
+        _put(rewritten, fresh, path, value)
     result = rewritten.get("result")
     if structured_changed and isinstance(result, dict):
+        # The text blocks that serialise structuredContent are rebuilt from the redacted value.
+        rebuilt = sorted(_structured_mirrors(message.get("result")) if mirrors is None else mirrors)
         for mirror in rebuilt:
             original_text = message["result"]["content"][mirror[2]]["text"]
-            _set(rewritten, mirror, _serialise_like(original_text, result["structuredContent"]))
+            serialised = _serialise_like(original_text, result["structuredContent"])
+            _put(rewritten, fresh, mirror, serialised)
         if output_schema is not None and not _valid(result["structuredContent"], output_schema):
             return Rewrite(
                 None, "redacted structuredContent would not match the tool's outputSchema"
@@ -466,26 +466,21 @@ def _mirrored_argument(
     return None
 
 
-def _copy_on_write(message: Mapping[str, Any], paths: Sequence[Path]) -> dict[str, Any]:
-    """A copy of `message` sharing every container that no path passes through."""
-    root = dict(message)
-    fresh = {id(root)}  # containers this function created, safe to change
-    for path in paths:
-        node: Any = root
-        for step in path[:-1]:
-            child = node[step]
-            if id(child) not in fresh:
-                child = dict(child) if isinstance(child, Mapping) else list(child)
-                node[step] = child
-                fresh.add(id(child))
-            node = child
-    return root
-
-
-def _set(root: dict[str, Any], path: Path, value: str) -> None:
+def _put(root: dict[str, Any], fresh: set[int], path: Path, value: str) -> None:
+    """Set `value` at `path` in `root`, first copying each container on the way that the copy
+    still shares with the original (`fresh`: the ids of those already copied)."""
     node: Any = root
     for step in path[:-1]:
-        node = node[step]
+        child = node[step]
+        if id(child) not in fresh:
+            kind = type(child)
+            if kind is dict or (kind is not list and isinstance(child, Mapping)):
+                child = dict(child)
+            else:
+                child = list(child)
+            node[step] = child
+            fresh.add(id(child))
+        node = child
     node[path[-1]] = value
 
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import base64
+import random
 
 import orjson
 
 from cerberus.guardrails import Outcome
-from cerberus.guardrails.content_large_documents import ContentLargeDocuments
+from cerberus.guardrails.content_large_documents import ContentLargeDocuments, json_chars
 from cerberus.guardrails.content_source_code import ContentSourceCode
 from cerberus.guardrails.content_structured_data import ContentStructuredData
+from cerberus.scanning.shape import json_rows
 from tests.guardrails.messages import REQUEST, RESPONSE, context, tool_call, tool_result
 
 CODE = "function f(x) {\n  const y = x * 2;\n  return y;\n}\n"
@@ -89,3 +91,76 @@ def test_rows_separated_by_carriage_returns_count() -> None:
         ContentStructuredData(max_rows=20).check(tool_result(csv), context(RESPONSE)).outcome
         is Outcome.BLOCK
     )
+
+
+def _json_values(seed: int, count: int) -> list[object]:
+    """Seeded JSON values dense in what costs json_chars the most per serialised byte: empty
+    containers, one-key objects, short floats in exponent form, booleans, nulls, non-ASCII."""
+    rng = random.Random(seed)
+    leaves: list[object] = [
+        0,
+        7,
+        -3,
+        1e-05,
+        1e16,
+        2.5e-300,
+        -0.0,
+        1.5,
+        True,
+        False,
+        None,
+        "",
+        "x",
+        "é",
+        "日本",
+        "a\nb",
+    ]
+
+    def value(depth: int) -> object:
+        roll = rng.random()
+        if depth > 3 or roll < 0.4:
+            return rng.choice(leaves)
+        if roll < 0.7:
+            return [value(depth + 1) for _ in range(rng.randrange(0, 6))]
+        return {
+            rng.choice(["k", "é", "", "key"]) + str(i): value(depth + 1)
+            for i in range(rng.randrange(0, 5))
+        }
+
+    return [value(0) for _ in range(count)]
+
+
+def test_the_serialised_size_bounds_what_the_content_walks_would_count() -> None:
+    # The content guardrails skip walking user data when these bounds rule a finding out.
+    for value in _json_values(seed=7, count=2_000):
+        size = len(orjson.dumps(value))
+        assert json_chars(value, 10**9) <= 3 * size + 2
+        if json_rows(value):
+            assert 2 * json_rows(value) + 1 <= size
+
+
+def test_values_just_over_the_limits_are_found_whatever_their_shape() -> None:
+    for value in _json_values(seed=11, count=300):
+        message = tool_result("s", structuredContent={"v": value})
+        counted = json_chars({"v": value}, 10**9)
+        over = ContentLargeDocuments(max_chars=counted - 1).check(message, context(RESPONSE))
+        assert over.outcome is Outcome.BLOCK
+        fits = ContentLargeDocuments(max_chars=counted).check(message, context(RESPONSE))
+        assert fits.outcome is Outcome.ALLOW
+        rows = json_rows(value)
+        if rows > 1:
+            guard = ContentStructuredData(max_rows=rows - 1)
+            assert guard.check(message, context(RESPONSE)).outcome is Outcome.BLOCK
+
+
+def test_user_data_that_does_not_serialise_as_is_is_still_walked() -> None:
+    # orjson refuses integers over 64 bits: then the bound is unknown and the walk decides.
+    big = 2**70
+    documents = tool_result("s", structuredContent={"n": big, "rows": [{}] * 400})
+    verdict = ContentLargeDocuments(max_chars=1_000).check(documents, context(RESPONSE))
+    assert verdict.outcome is Outcome.BLOCK
+    assert verdict.findings[0].where == ("$.result.structuredContent",)
+    rows = tool_call({"n": big, "rows": list(range(50))})
+    verdict = ContentStructuredData(max_rows=10).check(rows, context(REQUEST))
+    assert verdict.outcome is Outcome.BLOCK
+    assert verdict.findings[0].where == ("$.params.arguments",)

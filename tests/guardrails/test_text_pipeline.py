@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import pytest
+
 from cerberus.guardrails import CheckContext, Outcome, Verdict
 from cerberus.guardrails.pii_email import PiiEmail
 from cerberus.guardrails.pii_phone import PiiPhone
@@ -91,3 +93,17 @@ async def test_a_large_record_set_is_scanned_and_the_one_email_in_it_redacted() 
     assert decision.triggered[0]["findings"][0]["where"] == [
         "$.result.structuredContent.rows[12345].note"
     ]
+
+
+def test_verdicts_and_findings_cannot_be_changed_once_made() -> None:
+    # Shared constants (ALLOW, the fail-closed verdict) are handed to every message.
+    from cerberus.guardrails import ALLOW, Finding
+
+    finding = Finding("email", 1, ("$.result.content[0].text",))
+    verdict = Verdict(Outcome.BLOCK, "pii_email", (finding,), "pii_email: 1 email found")
+    for target, field in ((ALLOW, "outcome"), (verdict, "reason"), (finding, "count")):
+        with pytest.raises(AttributeError):
+            setattr(target, field, None)
+    assert verdict._replace(message={}).message == {}
+    assert verdict.message is None
+    assert finding.as_dict() == {"type": "email", "count": 1, "where": list(finding.where)}

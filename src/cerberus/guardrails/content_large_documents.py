@@ -44,13 +44,28 @@ class ContentLargeDocuments(TextGuardrail):
             if text.size > self.max_chars
             else []
         )
-        large += [
-            mcp.where(path)
-            for path, value in text.data_roots()
-            if json_chars(value, self.max_chars) > self.max_chars
-        ]
+        if not self._fits(text):
+            large += [
+                mcp.where(path)
+                for path, value in text.data_roots()
+                if json_chars(value, self.max_chars) > self.max_chars
+            ]
         if not large:
             return ALLOW
         outcome = Outcome.BLOCK if self.action == "block" else Outcome.LOG_ONLY
         reason = f"{self.type}: {len(large)} document(s) longer than {self.max_chars} characters"
         return self.verdict(outcome, [Finding("large_document", len(large), tuple(large))], reason)
+
+    def _fits(self, text: TextPass) -> bool:
+        """True when no user-data value can count more than `max_chars` (then they are not
+        walked): `json_chars` counts at most three times a value's compact JSON bytes (a
+        string its characters and quotes, each key four more than its characters where JSON
+        writes three and a comma; a container one more than its brackets and commas; a float
+        at most two more than its digits, and every value takes a byte), and no value inside
+        the message serialises longer than the message."""
+        # The texts' bytes are about a lower bound of the JSON's: don't serialise a message
+        # that will not fit (only a shortcut; the serialisation decides).
+        if 3 * text.size + 2 > self.max_chars:
+            return False
+        size = text.json_size()
+        return size is not None and 3 * size + 2 <= self.max_chars

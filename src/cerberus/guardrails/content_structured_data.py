@@ -36,14 +36,29 @@ class ContentStructuredData(TextGuardrail):
             if text.size >= self.max_rows
             else []
         )
-        over += [
-            mcp.where(path) for path, value in text.data_roots() if json_rows(value) > self.max_rows
-        ]
+        if not self._fits(text):
+            over += [
+                mcp.where(path)
+                for path, value in text.data_roots()
+                if json_rows(value) > self.max_rows
+            ]
         if not over:
             return ALLOW
         outcome = Outcome.BLOCK if self.action == "block" else Outcome.LOG_ONLY
         reason = f"{self.type}: data with more than {self.max_rows} rows"
         return self.verdict(outcome, [Finding("structured_data", len(over), tuple(over))], reason)
+
+    def _fits(self, text: TextPass) -> bool:
+        """True when no array in the message can hold more than `max_rows` items (then its
+        user data is not walked): n items take at least 2n + 1 bytes of JSON (each item a
+        byte, a comma between two, the brackets), and no array serialises longer than the
+        message that holds it."""
+        # The texts' bytes are about a lower bound of the JSON's: don't serialise a message
+        # that will not fit (only a shortcut; the serialisation decides).
+        if text.size > 2 * self.max_rows:
+            return False
+        size = text.json_size()
+        return size is not None and size <= 2 * self.max_rows + 2
 
     def _may_hold_rows(self, data: bytes) -> bool:
         """A cheap bound first: rows are lines, `<tr` tags, or items of a JSON array."""

@@ -10,12 +10,12 @@ guardrail checked on its own builds a pass of its own, so both give the same ver
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from functools import cache
 from typing import Any, ClassVar, Literal
 
 import anyio.to_thread
+import orjson
 
 from cerberus import mcp
 from cerberus.guardrails import (
@@ -65,6 +65,11 @@ class TextPass:
         self._slots: list[mcp.TextSlot] | None = self._walked
         self._message: dict[str, Any] | None = message
         self._roots: list[tuple[mcp.Path, Any]] | None = None
+        self._json_size: int | None = None  # -1: the message does not serialise as it is
+        # Slot index -> its path, built once for every finding and redaction naming it (a
+        # rewritten slot keeps the walked slot's place).
+        self._paths: dict[int, mcp.Path] = {}
+        self._wheres: dict[int, str] = {}
 
     @property
     def changed(self) -> bool:
@@ -79,6 +84,26 @@ class TextPass:
                 slots[index] = slot
             self._slots = slots
         return slots
+
+    def slot(self, index: int) -> mcp.TextSlot:
+        """One text of the message, as redacted so far (`slots()[index]` without the list)."""
+        return self._rewritten.get(index) or self._walked[index]
+
+    def path(self, index: int) -> mcp.Path:
+        """The path of a slot, by index."""
+        path = self._paths.get(index)
+        if path is None:
+            path = self._paths[index] = self._walked[index].path
+        return path
+
+    def where(self, index: int) -> str:
+        """`TextSlot.where` of a slot, by index, built once per pass."""
+        place = self._wheres.get(index)
+        if place is None:
+            kind = self._walked[index].kind
+            place = mcp.where(self.path(index)) + mcp.WHERE_SUFFIX.get(kind, "")
+            self._wheres[index] = place
+        return place
 
     def hits(self) -> list[tuple[int, list[Hit]]]:
         """(slot index, hits of every detector of the pass's scanner), by slot index."""
@@ -130,12 +155,28 @@ class TextPass:
             self._roots = mcp.data_roots(self.message())
         return self._roots
 
+    def json_size(self) -> int | None:
+        """Bytes of the message as redacted so far, serialised as compact JSON (None when it
+        does not serialise as it is: keys that are not strings, integers over 64 bits...).
+
+        A bound for the content guardrails: a user-data value inside the message is no
+        longer than the message, so one C-speed serialisation can rule out their walks."""
+        size = self._json_size
+        if size is None:
+            try:
+                size = len(orjson.dumps(self.message()))
+            except orjson.JSONEncodeError:
+                size = -1
+            self._json_size = size
+        return None if size < 0 else size
+
     def message(self) -> dict[str, Any]:
         """The message with every redaction made so far, copied once."""
         message = self._message
         if message is None:
             changes = [(self._walked[i], slot.text) for i, slot in self._rewritten.items()]
-            rewrite = mcp.rewrite(self.base, changes, mirrors=self._mirrors)
+            paths = [self.path(i) for i in self._rewritten]
+            rewrite = mcp.rewrite(self.base, changes, mirrors=self._mirrors, paths=paths)
             if rewrite.message is None:  # only an outputSchema refuses, checked in redact()
                 raise RuntimeError(f"redaction refused late: {rewrite.refusal}")
             message = self._message = rewrite.message
@@ -144,14 +185,14 @@ class TextPass:
     def redact(self, changes: Sequence[tuple[int, str]], context: CheckContext) -> str | None:
         """Rewrite these slots (index, new text); or, when the rewritten message would not
         be valid, change nothing and return why (the guardrail then blocks)."""
-        slots = self.slots()
-        proposed = [(slots[index], text) for index, text in changes]
+        slot_at = self.slot
+        proposed = [(slot_at(index), text) for index, text in changes]
         refused = mcp.refusal(self.base, proposed, context.request_headers)
         if refused is not None:
             return refused
         message: dict[str, Any] | None = None
         if context.output_schema is not None and any(
-            slot.path[:2] == ("result", "structuredContent") for slot, _ in proposed
+            self.path(index)[:2] == ("result", "structuredContent") for index, _ in changes
         ):
             merged = {index: slot.text for index, slot in self._rewritten.items()}
             merged.update(changes)
@@ -160,22 +201,25 @@ class TextPass:
                 [(self._walked[index], text) for index, text in merged.items()],
                 output_schema=context.output_schema,
                 mirrors=self._mirrors,
+                paths=[self.path(index) for index in merged],
             )
             if rewrite.message is None:
                 return rewrite.refusal
             message = rewrite.message
-        for index, text in changes:
-            slot = slots[index]
+        new, rewritten, dirty = tuple.__new__, self._rewritten, self._dirty
+        for (index, text), (slot, _) in zip(changes, proposed, strict=True):
             data = text.encode("utf-8", "surrogatepass")
             self.size += len(data) - len(slot.data)
-            self._rewritten[index] = mcp.TextSlot(
-                slot.link, text, slot.kind, slot.locked, data, slot.key
+            # tuple.__new__ skips the named tuple's Python-level __new__.
+            rewritten[index] = new(
+                mcp.TextSlot, (slot.link, text, slot.kind, slot.locked, data, slot.key)
             )
-            self._dirty.add(index)
+            dirty.add(index)
         self._slots = None
         self._ordered = None
         self._message = message
         self._roots = None
+        self._json_size = None
         return None
 
 
@@ -209,7 +253,7 @@ class TextGuardrail(Guardrail):
         text = TextPass(message, scanner(groups) if groups else None)
         verdict = self.review(text, context)
         if verdict.outcome is Outcome.MODIFY and text.changed:
-            return dataclasses.replace(verdict, message=text.message())
+            return verdict._replace(message=text.message())
         return verdict
 
     async def check_async(self, message: dict[str, Any], context: CheckContext) -> Verdict:
@@ -255,17 +299,14 @@ class DetectorGuardrail(TextGuardrail):
         found = text.found(self.hit_kinds())
         if not found:
             return ALLOW
-        slots = text.slots()
-        findings = _findings([(slots[index], hits) for index, hits in found])
+        findings = _findings(text, found)
         if self.action == "log_only":
             return Verdict(Outcome.LOG_ONLY, self.type, findings)
         refused: str | None = None
         if self.action == "redact":
             marker = f"[REDACTED:{self.label}]"
-            changes = [
-                (index, replace_spans(slots[index].data, [(h.start, h.end, marker) for h in hits]))
-                for index, hits in found
-            ]
+            slot = text.slot
+            changes = [(index, _replaced(slot(index).data, hits, marker)) for index, hits in found]
             refused = text.redact(changes, context)
             if refused is None:
                 return Verdict(Outcome.MODIFY, self.type, findings)
@@ -276,17 +317,26 @@ class DetectorGuardrail(TextGuardrail):
         return Verdict(Outcome.BLOCK, self.type, findings, reason)
 
 
+def _replaced(data: bytes, hits: list[Hit], marker: str) -> str:
+    """`data` with each hit replaced by the marker (hits of one text never overlap: a scan
+    merges a detector's overlapping hits)."""
+    if len(hits) == 1:
+        ((_, start, end),) = hits
+        return (data[:start] + marker.encode() + data[end:]).decode("utf-8", "surrogatepass")
+    return replace_spans(data, [(h.start, h.end, marker) for h in hits])
+
+
 @cache
 def _hit_types(groups: tuple[str, ...]) -> frozenset[str]:
     """The detector names a group's hits carry (`secrets` -> `aws_access_key`, ...)."""
     return frozenset(rule.detector for group in groups for rule in RULES[group])
 
 
-def _findings(found: Sequence[tuple[mcp.TextSlot, list[Hit]]]) -> tuple[Finding, ...]:
+def _findings(text: TextPass, found: Sequence[tuple[int, list[Hit]]]) -> tuple[Finding, ...]:
     counts: dict[str, int] = {}
     places: dict[str, dict[str, None]] = {}
-    for slot, hits in found:
-        place = slot.where
+    for index, hits in found:
+        place = text.where(index)
         for hit in hits:
             kind = hit.detector
             seen = places.get(kind)
