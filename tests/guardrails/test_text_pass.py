@@ -25,6 +25,7 @@ from cerberus.guardrails.prompt_injection import PromptInjection
 from cerberus.guardrails.secrets import Secrets
 from cerberus.guardrails.text_checks import OFFLOAD_BYTES, TextPass
 from cerberus.proxy.pipeline import Pipeline
+from cerberus.scanning import scanner
 from tests.guardrails.messages import REQUEST, RESPONSE, context, tool_call, tool_result
 
 CORPUS = Path(__file__).parent / "corpus" / "samples.jsonl"
@@ -311,3 +312,15 @@ def test_text_guardrails_of_the_other_direction_are_left_out_of_the_pass() -> No
     pipeline = Pipeline([PiiEmail(direction="request"), PromptInjection()])
     assert [g.type for g, _, _ in pipeline._steps[REQUEST]] == ["pii_email"]
     assert [g.type for g, _, _ in pipeline._steps[RESPONSE]] == ["prompt_injection"]
+
+
+def test_a_rewritten_text_that_gains_hits_is_listed_in_document_order() -> None:
+    # A subclass may rewrite a text that held nothing; its new hits keep the slot order that
+    # guardrails (and their findings' order of places) read.
+    message = tool_result("nothing here", "mail ana@example.org")
+    text = TextPass(message, scanner(PiiEmail.detectors))
+    assert [index for index, _ in text.hits()] == [1]
+    assert text.redact([(0, "now bo@example.net")], context(RESPONSE)) is None
+    assert [index for index, _ in text.hits()] == [0, 1]
+    assert text.redact([(0, "gone")], context(RESPONSE)) is None
+    assert [index for index, _ in text.hits()] == [1]

@@ -119,13 +119,25 @@ class TextPass:
         if self._dirty:
             dirty = sorted(self._dirty)
             self._dirty.clear()
-            for index in dirty:
-                hits.pop(index, None)
-            batch = Batch([(self._rewritten[i].data, self._rewritten[i].key) for i in dirty])
-            for position, found in batch.scan(self._scanner).items():
-                hits[dirty[position]] = found
-            ordered = sorted(hits.items())  # indices are distinct: the lists are never compared
-            self._hits = dict(ordered)
+            rewritten = self._rewritten
+            batch = Batch([(rewritten[i].data, rewritten[i].key) for i in dirty])
+            rescanned = batch.scan(self._scanner)
+            # A text that keeps hits keeps its place in the dict (by index); only a text that
+            # had none before and has some now is appended, and then the order is restored.
+            appended = False
+            for position, index in enumerate(dirty):
+                found = rescanned.get(position)
+                if found is None:
+                    hits.pop(index, None)
+                else:
+                    appended = appended or index not in hits
+                    hits[index] = found
+            if appended:
+                # Indices are distinct: the lists are never compared.
+                ordered = sorted(hits.items())
+                self._hits = dict(ordered)
+            else:
+                ordered = list(hits.items())
         else:
             ordered = list(hits.items())  # a batch scan lists texts in order
         self._ordered = ordered
