@@ -411,3 +411,21 @@ def test_jsonschema_loads_only_with_the_first_output_schema_check() -> None:
         "False",
         "redacted structuredContent would not match the tool's outputSchema",
     ]
+
+
+def test_a_rewrite_copies_each_changed_container_once_and_shares_the_rest() -> None:
+    rows = [{"a": "x", "b": "y", "keep": {"n": 1}}, {"a": "z"}, {"untouched": "w"}]
+    message = {"jsonrpc": "2.0", "id": 1, "result": {"structuredContent": {"rows": rows}}}
+    original = copy.deepcopy(message)
+    slots = {slot.path: slot for slot in mcp.texts(message) if slot.kind is mcp.SlotKind.TEXT}
+    base = ("result", "structuredContent", "rows")
+    wanted = [(*base, 0, "a"), (*base, 0, "b"), (*base, 1, "a")]
+    rewrite = mcp.rewrite(message, [(slots[path], f"<{path[-2]}{path[-1]}>") for path in wanted])
+    assert rewrite.message is not None
+    new_rows = rewrite.message["result"]["structuredContent"]["rows"]
+    assert new_rows[:2] == [{"a": "<0a>", "b": "<0b>", "keep": {"n": 1}}, {"a": "<1a>"}]
+    assert message == original
+    assert new_rows[0]["keep"] is rows[0]["keep"]
+    assert new_rows[2] is rows[2]
+    assert new_rows[0] is not rows[0]
+    assert new_rows[1] is not rows[1]

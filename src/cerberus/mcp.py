@@ -418,9 +418,15 @@ def rewrite(
     structured_changed = any(path[:2] == ("result", "structuredContent") for path in paths)
     rewritten = dict(message)
     fresh = {id(rewritten)}  # containers this copy made, safe to change
+    # Redacted fields of one record share their parent: it is found (and copied) once.
+    parent_path: Path | None = None
+    parent: Any = None
     for path, (slot, text) in zip(paths, changes, strict=True):
         value = base64.b64encode(text.encode()).decode() if slot.kind is SlotKind.BLOB else text
-        _put(rewritten, fresh, path, value)
+        head = path[:-1]
+        if head != parent_path:
+            parent, parent_path = _copied(rewritten, fresh, head), head
+        parent[path[-1]] = value
     result = rewritten.get("result")
     if structured_changed and isinstance(result, dict):
         # The text blocks that serialise structuredContent are rebuilt from the redacted value.
@@ -428,7 +434,7 @@ def rewrite(
         for mirror in rebuilt:
             original_text = message["result"]["content"][mirror[2]]["text"]
             serialised = _serialise_like(original_text, result["structuredContent"])
-            _put(rewritten, fresh, mirror, serialised)
+            _copied(rewritten, fresh, mirror[:-1])[mirror[-1]] = serialised
         if output_schema is not None and not _valid(result["structuredContent"], output_schema):
             return Rewrite(
                 None, "redacted structuredContent would not match the tool's outputSchema"
@@ -466,11 +472,12 @@ def _mirrored_argument(
     return None
 
 
-def _put(root: dict[str, Any], fresh: set[int], path: Path, value: str) -> None:
-    """Set `value` at `path` in `root`, first copying each container on the way that the copy
-    still shares with the original (`fresh`: the ids of those already copied)."""
+def _copied(root: dict[str, Any], fresh: set[int], path: Path) -> Any:
+    """The container at `path` in `root`, after copying each container on the way there
+    (itself included) that the copy still shares with the original (`fresh`: the ids of
+    those already copied)."""
     node: Any = root
-    for step in path[:-1]:
+    for step in path:
         child = node[step]
         if id(child) not in fresh:
             kind = type(child)
@@ -481,7 +488,7 @@ def _put(root: dict[str, Any], fresh: set[int], path: Path, value: str) -> None:
             node[step] = child
             fresh.add(id(child))
         node = child
-    node[path[-1]] = value
+    return node
 
 
 def _serialise_like(original: str, value: object) -> str:

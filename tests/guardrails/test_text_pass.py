@@ -324,3 +324,13 @@ def test_a_rewritten_text_that_gains_hits_is_listed_in_document_order() -> None:
     assert [index for index, _ in text.hits()] == [0, 1]
     assert text.redact([(0, "gone")], context(RESPONSE)) is None
     assert [index for index, _ in text.hits()] == [1]
+
+
+def test_a_key_and_its_value_at_one_path_are_named_apart_on_every_message() -> None:
+    # Places are formatted once per (path, kind) and reused by later messages.
+    guard = PiiEmail(action="log_only")
+    for _ in range(2):
+        message = tool_result("s", structuredContent={"ana@example.org": "bo@example.net"})
+        verdict = guard.check(message, context(RESPONSE))
+        place = "$.result.structuredContent['ana@example.org']"
+        assert verdict.findings[0].where == (f"{place} (key)", place)

@@ -40,6 +40,12 @@ DirectionSetting = Literal["request", "response", "both"]
 MAX_PLACES = 50
 
 
+# (path, slot kind) -> its JSONPath: the messages of one tool put their findings in the same
+# few places, and formatting a path costs more than looking it up. Bounded: cleared when full.
+_PLACES: dict[tuple[mcp.Path, mcp.SlotKind], str] = {}
+_PLACES_KEPT = 4096
+
+
 class TextPass:
     """One message's texts, walked once and scanned once, and the redactions made so far.
 
@@ -100,8 +106,13 @@ class TextPass:
         """`TextSlot.where` of a slot, by index, built once per pass."""
         place = self._wheres.get(index)
         if place is None:
-            kind = self._walked[index].kind
-            place = mcp.where(self.path(index)) + mcp.WHERE_SUFFIX.get(kind, "")
+            key = (self.path(index), self._walked[index].kind)
+            place = _PLACES.get(key)
+            if place is None:
+                if len(_PLACES) >= _PLACES_KEPT:
+                    _PLACES.clear()
+                place = mcp.where(key[0]) + mcp.WHERE_SUFFIX.get(key[1], "")
+                _PLACES[key] = place
             self._wheres[index] = place
         return place
 
