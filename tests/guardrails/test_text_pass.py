@@ -334,3 +334,19 @@ def test_a_key_and_its_value_at_one_path_are_named_apart_on_every_message() -> N
         verdict = guard.check(message, context(RESPONSE))
         place = "$.result.structuredContent['ana@example.org']"
         assert verdict.findings[0].where == (f"{place} (key)", place)
+
+
+def test_each_guardrail_reads_only_its_own_hits_of_each_text() -> None:
+    # Texts with one hit take a shortcut (no filtering); texts with several are filtered.
+    from cerberus.guardrails import Finding
+
+    detectors = scanner(PiiEmail.detectors + PiiPhone.detectors)
+    message = tool_result("ana@example.org", "call 415-555-0132 or ana@example.org", "415-555-0199")
+    places = tuple(f"$.result.content[{i}].text" for i in range(3))
+    text = TextPass(message, detectors)
+    email, phone = PiiEmail(action="log_only"), PiiPhone(action="log_only")
+    assert email.review(text, context(RESPONSE)).findings == (Finding("email", 2, places[:2]),)
+    assert phone.review(text, context(RESPONSE)).findings == (Finding("phone", 2, places[1:]),)
+    one = TextPass(tool_result("415-555-0199"), detectors)
+    assert email.review(one, context(RESPONSE)).outcome is Outcome.ALLOW
+    assert phone.review(one, context(RESPONSE)).findings == (Finding("phone", 1, places[:1]),)

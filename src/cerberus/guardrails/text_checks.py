@@ -167,6 +167,11 @@ class TextPass:
             return []
         found: list[tuple[int, list[Hit]]] = []
         for index, hits in ordered:
+            # Most texts hold one hit: no list to filter (the lists are only read).
+            if len(hits) == 1:
+                if hits[0].detector in kinds:
+                    found.append((index, hits))
+                continue
             mine = [hit for hit in hits if hit.detector in kinds]
             if mine:
                 found.append((index, mine))
@@ -208,8 +213,10 @@ class TextPass:
     def redact(self, changes: Sequence[tuple[int, str]], context: CheckContext) -> str | None:
         """Rewrite these slots (index, new text); or, when the rewritten message would not
         be valid, change nothing and return why (the guardrail then blocks)."""
-        slot_at = self.slot
-        proposed = [(slot_at(index), text) for index, text in changes]
+        rewritten, walked = self._rewritten, self._walked
+        proposed: list[tuple[mcp.TextSlot, str]] = []
+        for index, text in changes:
+            proposed.append((rewritten.get(index) or walked[index], text))
         refused = mcp.refusal(self.base, proposed, context.request_headers)
         if refused is not None:
             return refused
@@ -229,7 +236,7 @@ class TextPass:
             if rewrite.message is None:
                 return rewrite.refusal
             message = rewrite.message
-        new, rewritten, dirty = tuple.__new__, self._rewritten, self._dirty
+        new, dirty = tuple.__new__, self._dirty
         for (index, text), (slot, _) in zip(changes, proposed, strict=True):
             data = text.encode("utf-8", "surrogatepass")
             self.size += len(data) - len(slot.data)
@@ -329,7 +336,9 @@ class DetectorGuardrail(TextGuardrail):
         if self.action == "redact":
             marker = f"[REDACTED:{self.label}]"
             slot = text.slot
-            changes = [(index, _replaced(slot(index).data, hits, marker)) for index, hits in found]
+            changes: list[tuple[int, str]] = []
+            for index, hits in found:
+                changes.append((index, _replaced(slot(index).data, hits, marker)))
             refused = text.redact(changes, context)
             if refused is None:
                 return Verdict(Outcome.MODIFY, self.type, findings)
@@ -356,6 +365,9 @@ def _hit_types(groups: tuple[str, ...]) -> frozenset[str]:
 
 
 def _findings(text: TextPass, found: Sequence[tuple[int, list[Hit]]]) -> tuple[Finding, ...]:
+    if len(found) == 1 and len(found[0][1]) == 1:  # the common case: one hit in one text
+        index, (hit,) = found[0]
+        return (Finding(hit.detector, 1, (text.where(index),)),)
     counts: dict[str, int] = {}
     places: dict[str, dict[str, None]] = {}
     for index, hits in found:
