@@ -103,6 +103,14 @@ class Scanner:
         for rule in self.rules:
             self._set.Add(rule.pattern)
         self._set.Compile()
+        # The extension's set, called directly when there is one (the wrapper's Match is one
+        # more Python call per scan; a pipeline scans a message and each redacted batch).
+        native_set: Any = getattr(self._set, "_set", None)
+        self._match_set = (
+            native_set.Match
+            if native and callable(getattr(native_set, "Match", None))
+            else self._set.Match
+        )
         self._regexps = [_regexp(rule.pattern) for rule in self.rules]
         self._native = [_native(regexp) if native else None for regexp in self._regexps]
 
@@ -110,7 +118,7 @@ class Scanner:
         """Every validated hit in `data`, ordered by position; overlaps of one detector merged."""
         if not data:
             return []
-        candidates = self._set.Match(data)
+        candidates = self._match_set(data)
         if not candidates:
             return []
         hits: list[Hit] = []
