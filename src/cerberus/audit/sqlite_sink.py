@@ -3,10 +3,10 @@
 Through SQLAlchemy and aiosqlite, a batch took about ten thread round trips, and its rows were
 bound in aiosqlite's thread while the event loop served requests: the threads passed the GIL
 back and forth (sqlite3 releases it around each step), which cost the loop far more CPU than
-the rows themselves. Measured side by side (docs/benchmarks.md), with the full policy set at
-concurrency 1: 1.07-1.17 ms of gateway CPU per call through aiosqlite, 1.04-1.05 with only
-BEGIN and COMMIT sent to a worker thread, 0.69-0.73 with everything on the loop's thread, and
-p99 latency was lower too (1.33-1.50 against 1.61-2.04 ms).
+the rows themselves. Measured side by side (docs/benchmarks.md), full policy set, gateway CPU
+per call at concurrency 32: 0.70-0.71 ms through aiosqlite, 0.58-0.60 with only COMMIT sent to
+a worker thread, 0.51-0.56 with everything on the loop's thread, which also had the lowest p99
+at concurrency 1 (1.5-1.6 ms against 1.9-2.4 and 2.0).
 
 So rows are inserted on the loop's thread, in chunks of about a millisecond with a chance for
 requests in between, and committed there (an fsync: well under a millisecond here). Only a
