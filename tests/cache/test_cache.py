@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import anyio
@@ -154,6 +155,41 @@ async def test_a_redis_that_never_answers_fails_the_command_instead_of_hanging()
             writer.close()
         server.close()
         await server.wait_closed()
+
+
+async def test_windows_work_after_the_server_closed_every_connection(
+    cache: Cache, settings: Settings
+) -> None:
+    # Idle connections die with a restart or an idle timeout; the next call must not fail.
+    assert (await cache.hit_sliding_window("killed", limit=5, window_seconds=60)).allowed
+    if settings.REDIS_URL:
+        from redis.asyncio import Redis
+
+        redis = Redis.from_url(settings.REDIS_URL)
+        try:
+            await redis.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+        finally:
+            await redis.aclose()
+    result = await cache.hit_sliding_window("killed", limit=5, window_seconds=60)
+    assert (result.allowed, result.count) == (True, 2)
+
+
+async def test_a_cancelled_call_leaves_the_next_answers_right(cache: Cache) -> None:
+    # A call cancelled while its reply is on the way must not leave that reply to be read as
+    # the answer to a later call (a stale reply here says a count above 5).
+    for _ in range(5):
+        await cache.hit_sliding_window("cancelled", limit=100, window_seconds=60)
+    for _ in range(20):
+        task = asyncio.create_task(
+            cache.hit_sliding_window("cancelled", limit=100, window_seconds=60)
+        )
+        await asyncio.sleep(0)  # sent, its reply not read yet (in memory: already done)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    for round_number in range(20):
+        result = await cache.hit_sliding_window(f"fresh-{round_number}", limit=3, window_seconds=60)
+        assert (result.allowed, result.count) == (True, 1)
 
 
 async def test_published_message_reaches_every_subscriber(settings: Settings) -> None:
