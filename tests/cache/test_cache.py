@@ -192,6 +192,33 @@ async def test_a_cancelled_call_leaves_the_next_answers_right(cache: Cache) -> N
         assert (result.allowed, result.count) == (True, 1)
 
 
+async def test_rate_limit_calls_reuse_a_bounded_set_of_connections(settings: Settings) -> None:
+    # Above the pool size, calls wait for a connection rather than opening (and closing) one
+    # each: the churn cost more than the command at concurrency 32.
+    if not settings.REDIS_URL:
+        pytest.skip("connections are a Redis matter")
+    from redis.asyncio import Redis
+
+    from cerberus.cache.redis import RedisCache
+
+    observer = Redis.from_url(settings.REDIS_URL)
+    cache = RedisCache(settings.REDIS_URL, pool_size=3)
+    try:
+        before = int((await observer.info("stats"))["total_connections_received"])
+        for _ in range(5):
+            await asyncio.gather(
+                *(
+                    cache.hit_sliding_window(f"bounded-{n}", limit=100, window_seconds=60)
+                    for n in range(40)
+                )
+            )
+        after = int((await observer.info("stats"))["total_connections_received"])
+        assert after - before <= 3
+    finally:
+        await cache.close()
+        await observer.aclose()
+
+
 async def test_published_message_reaches_every_subscriber(settings: Settings) -> None:
     publisher, subscriber = create_cache(settings), create_cache(settings)
     received: list[bytes] = []

@@ -85,49 +85,46 @@ class _Lane:
     """Connections of its own for the one command every proxied call sends (the rate-limit
     script), used without redis-py's command path: its retry wrapper, option handling and
     the blocking pool's condition cost more CPU than the command (24 % of a PostgreSQL +
-    Redis gateway's CPU at concurrency 32, docs/benchmarks.md). Idle connections are kept up
-    to `size`; one whose state is unknown after a failure or cancellation is closed."""
+    Redis gateway's CPU at concurrency 32, docs/benchmarks.md). At most `size` calls run at
+    once, each on its own connection, and connections are kept for the next calls (closing
+    the ones above a cap reopened one per call under load); one whose state is unknown after
+    a failure or cancellation is closed."""
 
     def __init__(self, pool: BlockingConnectionPool, size: int) -> None:
         self._pool = pool
-        self._size = size
+        self._slots = asyncio.Semaphore(size)
         self._idle: list[Connection] = []
 
     async def call(self, *args: str | int) -> object:
-        reused = bool(self._idle)
-        try:
-            return await self._call(self._idle.pop() if reused else self._new(), args)
-        except (ConnectionError, OSError):
-            if not reused:
-                raise
-            # An idle connection the server or a proxy closed meanwhile (a restart, an idle
-            # timeout): tried once more on a new one, as redis-py's own retry would.
-            return await self._call(self._new(), args)
+        async with self._slots:
+            reused = bool(self._idle)
+            try:
+                return await self._call(self._idle.pop() if reused else self._new(), args)
+            except (ConnectionError, OSError):
+                if not reused:
+                    raise
+                # An idle connection the server or a proxy closed meanwhile (a restart, an
+                # idle timeout): tried once more on a new one, as redis-py's own retry would.
+                return await self._call(self._new(), args)
 
     async def _call(self, connection: Connection, args: tuple[str | int, ...]) -> object:
         try:
             await connection.send_packed_command(_packed(args), check_health=False)
             reply = await connection.read_response()
         except ResponseError:
-            await self._keep(connection)  # an error reply, read whole: the connection is fine
+            self._idle.append(connection)  # an error reply, read whole: the connection is fine
             raise
         except BaseException:
             with contextlib.suppress(Exception):
                 await connection.disconnect(nowait=True)
             raise
-        await self._keep(connection)
+        self._idle.append(connection)
         return reply
 
     def _new(self) -> Connection:
         connection = self._pool.make_connection()  # type: ignore[no-untyped-call]
         assert isinstance(connection, Connection)
         return connection
-
-    async def _keep(self, connection: Connection) -> None:
-        if len(self._idle) < self._size:
-            self._idle.append(connection)
-        else:
-            await connection.disconnect()
 
     async def close(self) -> None:
         idle, self._idle = self._idle, []
