@@ -19,7 +19,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from cerberus import jsonrpc
-from cerberus.agents.lookup import AgentEntry
+from cerberus.agents.lookup import AgentEntry, AgentLookup
 from cerberus.jsonrpc import JsonRpcError, Kind, Message
 from cerberus.logs import assign_request_id, log_request, new_request_id
 from cerberus.proxy.exchange import Exchange, blocked_error, retry_after_header
@@ -43,14 +43,16 @@ ALLOW = ", ".join(METHODS)
 
 async def mcp_endpoint(request: Request) -> Response:
     state = request.app.state
-    headers = request.headers
+    # A plain dict, read a dozen times per request (Starlette's Headers scans the raw list
+    # and encodes the name on every lookup).
+    headers = _first_values(request.scope["headers"])
     if not origin_allowed(headers.get("origin"), state.settings):
         return rpc_error(403, None, jsonrpc.GATEWAY_REFUSED, "Forbidden: Origin not allowed")
     if request.method == "OPTIONS":
         return Response(status_code=204, headers={"allow": ALLOW})
-    agent, refusal = await _authenticate(request)
-    if agent is None:
-        return refusal
+    agent = await _authenticate(request, headers)
+    if isinstance(agent, Response):
+        return agent
     state.audit.used(agent.agent_id)
     session_id = headers.get("mcp-session-id")
     if session_id is not None and is_modern(headers):
@@ -75,17 +77,19 @@ async def mcp_endpoint(request: Request) -> Response:
     return await _forward(request, exchange, None, error_id=None)
 
 
-async def _authenticate(request: Request) -> tuple[AgentEntry | None, Response]:
-    scheme, _, key = request.headers.get("authorization", "").partition(" ")
+async def _authenticate(request: Request, headers: dict[str, str]) -> AgentEntry | Response:
+    """The agent the bearer key names, or the 401 that answers the request."""
+    scheme, _, key = headers.get("authorization", "").partition(" ")
     key = key.strip()
     if scheme.lower() != "bearer" or not key:
         reason, challenge = "missing bearer agent key", 'Bearer realm="cerberus"'
     else:
-        agent, reason = await request.app.state.agents.resolve(key)
+        agents: AgentLookup = request.app.state.agents
+        agent, reason = await agents.resolve(key)
         if agent is not None:
-            return agent, Response()
+            return agent
         challenge = f'Bearer realm="cerberus", error="invalid_token", error_description="{reason}"'
-    return None, rpc_error(
+    return rpc_error(
         401,
         None,
         jsonrpc.GATEWAY_REFUSED,
@@ -269,7 +273,7 @@ async def _track_session(
 
 
 async def _read_body(request: Request, limit: int) -> bytes | None:
-    declared = request.headers.get("content-length", "")
+    declared = _first_values(request.scope["headers"]).get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         return None
     chunks = []
@@ -280,6 +284,16 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
             return None
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _first_values(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """Header name (lower case in ASGI) -> its first value, as Starlette's `get` gives."""
+    found: dict[str, str] = {}
+    for name, value in raw:
+        key = name.decode("latin-1")
+        if key not in found:
+            found[key] = value.decode("latin-1")
+    return found
 
 
 def _readable_id(body: bytes) -> Any:
