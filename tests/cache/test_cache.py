@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import shutil
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import anyio
 import pytest
@@ -217,6 +221,43 @@ async def test_rate_limit_calls_reuse_a_bounded_set_of_connections(settings: Set
     finally:
         await cache.close()
         await observer.aclose()
+
+
+@pytest.fixture
+def redis_socket(tmp_path: Path) -> Iterator[Path]:
+    """A Redis server of this test's own, listening only on a Unix socket."""
+    server_binary = shutil.which("redis-server")
+    if server_binary is None:
+        pytest.skip("redis-server is not installed")
+    socket_path = tmp_path / "redis.sock"
+    server = subprocess.Popen(
+        [server_binary, "--port", "0", "--unixsocket", str(socket_path), "--save", ""],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not socket_path.exists():
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.02)
+        yield socket_path
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+async def test_rate_limits_work_over_a_unix_socket(redis_socket: Path) -> None:
+    # REDIS_URL may name a socket (unix://): the rate-limit connections are the pool's kind.
+    from cerberus.cache.redis import RedisCache
+
+    cache = RedisCache(f"unix://{redis_socket}", pool_size=2)
+    try:
+        results = [
+            await cache.hit_sliding_window("socket", limit=2, window_seconds=60) for _ in range(3)
+        ]
+    finally:
+        await cache.close()
+    assert [result.allowed for result in results] == [True, True, False]
 
 
 async def test_published_message_reaches_every_subscriber(settings: Settings) -> None:

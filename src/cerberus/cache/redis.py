@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.client import PubSub
-from redis.asyncio.connection import Connection
+from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError, NoScriptError, RedisError, ResponseError
 
 from cerberus.cache import Cache, Subscriber, Window, WindowResult
@@ -93,7 +93,7 @@ class _Lane:
     def __init__(self, pool: BlockingConnectionPool, size: int) -> None:
         self._pool = pool
         self._slots = asyncio.Semaphore(size)
-        self._idle: list[Connection] = []
+        self._idle: list[AbstractConnection] = []
 
     async def call(self, *args: str | int) -> object:
         async with self._slots:
@@ -107,7 +107,7 @@ class _Lane:
                 # idle timeout): tried once more on a new one, as redis-py's own retry would.
                 return await self._call(self._new(), args)
 
-    async def _call(self, connection: Connection, args: tuple[str | int, ...]) -> object:
+    async def _call(self, connection: AbstractConnection, args: tuple[str | int, ...]) -> object:
         try:
             await connection.send_packed_command(_packed(args), check_health=False)
             reply = await connection.read_response()
@@ -121,9 +121,9 @@ class _Lane:
         self._idle.append(connection)
         return reply
 
-    def _new(self) -> Connection:
-        connection = self._pool.make_connection()  # type: ignore[no-untyped-call]
-        assert isinstance(connection, Connection)
+    def _new(self) -> AbstractConnection:
+        # TCP, TLS or a Unix socket: whatever the URL gave the pool.
+        connection: AbstractConnection = self._pool.make_connection()  # type: ignore[no-untyped-call]
         return connection
 
     async def close(self) -> None:
