@@ -35,7 +35,7 @@ LOCK_WAIT_SECONDS = 30.0
 
 class SqliteSink:
     def __init__(self, path: str, insert_sql: str, usage_sql: str) -> None:
-        self._path = path
+        self.path = path
         self._insert_sql = insert_sql
         self._usage_sql = usage_sql
         self._db: sqlite3.Connection | None = None
@@ -47,7 +47,7 @@ class SqliteSink:
             # Used by one flush at a time (the writer's lock); a worker thread only runs a
             # BEGIN while the loop awaits it, so two threads never use it at once.
             db = sqlite3.connect(
-                self._path,
+                self.path,
                 timeout=LOOP_BUSY_TIMEOUT_SECONDS,
                 isolation_level=None,
                 check_same_thread=False,

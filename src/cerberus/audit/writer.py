@@ -87,7 +87,6 @@ class AuditWriter:
         self._second = -1
         self._second_text = ""
         self._sink: SqliteSink | None = None
-        self._sink_path: str | None = None
 
     def record(
         self,
@@ -255,10 +254,9 @@ class AuditWriter:
         path = bind.url.database if isinstance(bind, AsyncEngine) else None
         if not path or path == ":memory:" or bind is None or bind.dialect.name != "sqlite":
             return None
-        if self._sink is None or self._sink_path != path:
+        if self._sink is None or self._sink.path != path:
             self._close_sink()
             self._sink = SqliteSink(path, _INSERT_SQL["qmark"], _USAGE_SQL["qmark"])
-            self._sink_path = path
         return self._sink
 
     def _close_sink(self) -> None:

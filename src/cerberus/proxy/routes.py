@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -99,7 +99,9 @@ async def _authenticate(request: Request, headers: dict[str, str]) -> AgentEntry
 
 
 async def _post(request: Request, exchange: Exchange) -> Response:
-    body = await _read_body(request, request.app.state.settings.MCP_MAX_BODY_BYTES)
+    body = await _read_body(
+        request, exchange.headers, request.app.state.settings.MCP_MAX_BODY_BYTES
+    )
     if body is None:
         return rpc_error(413, None, jsonrpc.INVALID_REQUEST, "Request body too large")
     try:
@@ -272,8 +274,8 @@ async def _track_session(
         await sessions.forget(exchange.session_id)
 
 
-async def _read_body(request: Request, limit: int) -> bytes | None:
-    declared = _first_values(request.scope["headers"]).get("content-length", "")
+async def _read_body(request: Request, headers: Mapping[str, str], limit: int) -> bytes | None:
+    declared = headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         return None
     chunks = []
