@@ -81,18 +81,11 @@ class SlidingWindowLimit(Guardrail):
             if verdict is not None:
                 return verdict
         siblings = extras.get(RATE_LIMITS)
-        if siblings is None:
-            own = self._windows(message, context.agent_id)
-            if not own:
-                return ALLOW  # notifications and the client's answers are not requests
-            results = await _cache(context).hit_sliding_windows([window for window, _ in own])
-            return self._verdict(own, results)
-        planned = [
-            (limit, limit._windows(message, context.agent_id)) for limit in _group(self, siblings)
-        ]
+        group = [self] if siblings is None else _group(self, siblings)
+        planned = [(limit, limit._windows(message, context.agent_id)) for limit in group]
         windows = [window for _, own in planned for window, _tool in own]
         if not windows:
-            return ALLOW
+            return ALLOW  # notifications and the client's answers are not requests
         results = await _cache(context).hit_sliding_windows(windows)
         verdicts: dict[int, Verdict] = {}
         at = 0

@@ -103,10 +103,6 @@ class PipelineCache:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.pins.close()
 
-    async def output_schema(self, workspace_id: str, tool_name: str) -> dict[str, Any] | None:
-        """The tool's outputSchema from the last tools/list any instance saw, if it has one."""
-        return await self.pins.output_schema(workspace_id, tool_name)
-
     async def for_agent(
         self, organisation_id: str, workspace_id: str, agent_id: str, fail_mode: str = "closed"
     ) -> Pipeline:

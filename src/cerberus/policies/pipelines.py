@@ -76,7 +76,6 @@ class CompiledPipeline(Pipeline):
         self, guardrails: Sequence[Guardrail], *, fail_mode: str, pins: PinStore, cache: Cache
     ) -> None:
         super().__init__(guardrails, fail_mode=fail_mode)
-        self.compiled = tuple(guardrails)
         self._pins = pins
         self._cache = cache
 

@@ -19,6 +19,7 @@ from cerberus.guardrails import (
     Outcome,
     Verdict,
 )
+from cerberus.guardrails.rate_limit import RATE_LIMITS
 from cerberus.guardrails.text_checks import (
     OFFLOAD_BYTES,
     DetectorGuardrail,
@@ -113,7 +114,7 @@ class Pipeline:
         direction = context.direction
         rate_limits = self._rate_limits[direction]
         if len(rate_limits) > 1:
-            context.extras["rate_limits"] = rate_limits
+            context.extras[RATE_LIMITS] = rate_limits
         decision = Decision(new_decision_id(), Outcome.ALLOW, message)
         text: TextPass | None = None
         redactor: Guardrail | None = None  # the last guardrail that redacted through the pass
@@ -215,6 +216,9 @@ async def _materialised(text: TextPass) -> dict[str, Any]:
     return text.message()
 
 
+_UNCHANGED = (Outcome.ALLOW, Outcome.LOG_ONLY)
+
+
 def _apply(decision: Decision, guardrail: Guardrail, verdict: Verdict, *, reviewed: bool) -> None:
     decision.triggered.append(
         {
@@ -224,12 +228,11 @@ def _apply(decision: Decision, guardrail: Guardrail, verdict: Verdict, *, review
         }
     )
     if verdict.outcome is Outcome.MODIFY:
+        if verdict.message is not None:
+            decision.message = verdict.message
         # A reviewer's MODIFY carries no message: its redactions are in the text pass.
-        if verdict.message is not None or reviewed:
-            if verdict.message is not None:
-                decision.message = verdict.message
-            if decision.outcome is Outcome.ALLOW or decision.outcome is Outcome.LOG_ONLY:
-                decision.outcome = Outcome.MODIFY
+        if (verdict.message is not None or reviewed) and decision.outcome in _UNCHANGED:
+            decision.outcome = Outcome.MODIFY
     elif verdict.outcome is Outcome.LOG_ONLY:
         if decision.outcome is Outcome.ALLOW:
             decision.outcome = Outcome.LOG_ONLY

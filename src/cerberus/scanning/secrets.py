@@ -7,9 +7,7 @@ import math
 from collections import Counter
 from typing import Any
 
-import re2
-
-from cerberus.scanning.engine import Rule, Validator, _options
+from cerberus.scanning.engine import Rule, Validator, _regexp
 
 # Values that name a secret instead of containing one.
 _PLACEHOLDERS = (b"${", b"{{", b"<", b"%(", b"os.environ", b"process.env", b"getenv")
@@ -75,7 +73,7 @@ def _word_start_in_run(token: str, then: Validator | None = None) -> Validator:
     it can start a word): a candidate glued to a word is searched, within itself, for the
     token with a `\\b` before it, which ends where the candidate ends. That search is bounded
     by the candidate, so a text stays linear."""
-    inner = re2.compile(rf"\b{token}", _options())
+    inner = _regexp(rf"\b{token}")
 
     def validate(data: bytes, match: Any) -> tuple[int, int] | None:
         start, end = match.span()

@@ -23,7 +23,8 @@ _CODE_LINE = re2.compile(
 
 
 def code_chars(text: str, limit: int | None = None) -> int:
-    """Characters of `text` that look like source code: fenced blocks and code-like lines.
+    """Characters of `text` that look like source code (counted as its UTF-8 bytes): fenced
+    blocks and code-like lines.
 
     Prose with the odd semicolon is not code, so lines count only when they sit in a run of
     at least three code-like lines (or inside a fence). With `limit`, counting stops once the
