@@ -71,6 +71,10 @@ class SlotKind(StrEnum):
     NUMBER = "number"  # a number inside user data, as its decimal text
 
 
+# Slots that hold prose or documents (keys and numbers are data, not text to read for shape).
+READABLE_KINDS = (SlotKind.TEXT, SlotKind.BLOB)
+
+
 class TextSlot(NamedTuple):
     """One piece of text in a message, where it is, and whether it can be rewritten in place.
 

@@ -12,8 +12,6 @@ from cerberus.guardrails import ALLOW, CheckContext, Family, Finding, Outcome, V
 from cerberus.guardrails.text_checks import TextGuardrail, TextPass
 from cerberus.scanning.shape import code_chars
 
-_READABLE = (mcp.SlotKind.TEXT, mcp.SlotKind.BLOB)
-
 
 class ContentSourceCode(TextGuardrail):
     type = "content_source_code"
@@ -32,7 +30,7 @@ class ContentSourceCode(TextGuardrail):
             slot.where: size
             for slot in text.slots()
             # Code counts in runs of three lines, so a text of fewer lines holds none.
-            if slot.kind in _READABLE
+            if slot.kind in mcp.READABLE_KINDS
             and slot.data.count(b"\n") >= 2
             and (size := code_chars(slot.text, self.max_chars)) > 0
         }

@@ -12,8 +12,6 @@ from cerberus.guardrails import ALLOW, CheckContext, Family, Finding, Outcome, V
 from cerberus.guardrails.text_checks import TextGuardrail, TextPass
 from cerberus.scanning.shape import json_rows, table_rows
 
-_READABLE = (mcp.SlotKind.TEXT, mcp.SlotKind.BLOB)
-
 
 class ContentStructuredData(TextGuardrail):
     type = "content_structured_data"
@@ -28,7 +26,7 @@ class ContentStructuredData(TextGuardrail):
             [
                 slot.where
                 for slot in text.slots()
-                if slot.kind in _READABLE
+                if slot.kind in mcp.READABLE_KINDS
                 and self._may_hold_rows(slot.data)
                 and table_rows(slot.text, self.max_rows) > self.max_rows
             ]
