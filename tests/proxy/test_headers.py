@@ -243,7 +243,7 @@ async def test_cookies_an_upstream_sets_are_never_sent_back_by_the_gateway(
     # upstream session cookie to the next agent's requests.
     async with scripted_upstream() as upstream:
         upstream.handler = json_answer(RESULT, **{"Set-Cookie": "sid=agent-one; Path=/"})
-        # By name: aiohttp's jar keeps no cookie set by an IP address, but does by a host name.
+        # By name: cookie jars (aiohttp's, for one) keep none set by an IP address.
         by_name = upstream.url.replace("127.0.0.1", "localhost")
         first = await create_tenant(gateway.app, by_name)
         second = await create_tenant(gateway.app, by_name)

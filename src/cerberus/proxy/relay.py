@@ -12,13 +12,13 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 from starlette.responses import Response, StreamingResponse
 
 from cerberus import jsonrpc
 from cerberus.jsonrpc import JsonRpcError, Message
 from cerberus.proxy.exchange import Exchange, blocked_error
 from cerberus.proxy.headers import downstream_headers
+from cerberus.proxy.http1 import Answer, ConnectionBroken
 from cerberus.proxy.sse import Event, EventTooLarge, SseParser
 
 logger = logging.getLogger("cerberus.proxy")
@@ -55,7 +55,7 @@ def decision_headers(exchange: Exchange, response_decision_id: str | None) -> di
 
 async def relay(
     exchange: Exchange,
-    upstream: aiohttp.ClientResponse,
+    upstream: Answer,
     *,
     error_id: Any,
     deadline: float,
@@ -75,21 +75,31 @@ async def relay(
     headers = dict(downstream_headers(upstream.headers.items()))
     content_type = upstream.headers.get("content-type", "")
     streaming = content_type.startswith("text/event-stream")
-    if status >= 300 or status in (202, 204) or (verbatim and not streaming):
-        # Upstream refusals reach the client verbatim: clients choose their era, recover
-        # sessions and find auth from these bodies (mcp-proxy.md 3.2, 2.3, 3.6). So does the
-        # answer to a DELETE, which carries no message.
-        body = await _read(upstream)
-        headers.update(decision_headers(exchange, None))
-        return Response(body, status_code=status, headers=headers)
-    if streaming:
+    # Upstream refusals reach the client verbatim: clients choose their era, recover
+    # sessions and find auth from these bodies (mcp-proxy.md 3.2, 2.3, 3.6). So does the
+    # answer to a DELETE, which carries no message.
+    verbatim = status >= 300 or status in (202, 204) or (verbatim and not streaming)
+    if streaming and not verbatim:
         headers.update(decision_headers(exchange, exchange.response_decision_id))
         headers["cache-control"] = "no-cache"
         headers["x-accel-buffering"] = "no"
         return StreamingResponse(
             _events(exchange, upstream, deadline), status_code=status, headers=headers
         )
-    body = await _read(upstream)
+    try:
+        body = await _read(upstream)
+    except ConnectionBroken as exc:
+        logger.info("upstream answer broke: %s", exc, extra=_log(exchange))
+        return rpc_error(
+            502,
+            error_id,
+            jsonrpc.UPSTREAM_UNAVAILABLE,
+            "Upstream closed the connection before its answer ended",
+            decision_headers(exchange, None),
+        )
+    if verbatim:
+        headers.update(decision_headers(exchange, None))
+        return Response(body, status_code=status, headers=headers)
     if not body:
         headers.update(decision_headers(exchange, None))
         return Response(b"", status_code=status, headers=headers)
@@ -109,7 +119,7 @@ async def relay(
     return Response(out if changed else body, status_code=status, headers=headers)
 
 
-async def _read(upstream: aiohttp.ClientResponse) -> bytes:
+async def _read(upstream: Answer) -> bytes:
     try:
         return await upstream.read()
     finally:
@@ -150,16 +160,14 @@ async def _decide_data(exchange: Exchange, data: bytes | str) -> tuple[bytes, bo
     return jsonrpc.dumps(out if isinstance(value, list) else out[0]), True, first_id
 
 
-async def _events(
-    exchange: Exchange, upstream: aiohttp.ClientResponse, deadline: float
-) -> AsyncIterator[bytes]:
+async def _events(exchange: Exchange, upstream: Answer, deadline: float) -> AsyncIterator[bytes]:
     parser = SseParser()
     finished = False
     try:
         while True:
             try:
                 async with asyncio.timeout_at(deadline):
-                    chunk = await upstream.content.readany()
+                    chunk = await upstream.readany()
             except TimeoutError:
                 # Ended cleanly before the platform's request limit; the client resumes
                 # with Last-Event-ID (MCP_STREAM_MAX_SECONDS).
@@ -173,7 +181,7 @@ async def _events(
                     yield encoded
     except (StreamRefused, EventTooLarge, JsonRpcError) as exc:
         logger.warning("upstream event refused; stream ended: %s", exc, extra=_log(exchange))
-    except aiohttp.ClientError as exc:
+    except ConnectionBroken as exc:
         logger.info("upstream stream broke: %s", type(exc).__name__, extra=_log(exchange))
     finally:
         if finished:

@@ -1,29 +1,34 @@
 """The one HTTP client the proxy uses to reach upstream MCP servers, pooled per process.
 
-aiohttp keeps 90-115 % of direct throughput here (conventions.md, "The hot path"). The
-timeout covers only the wait for the answer's headers: MCP streams may stay open for
-minutes, so a whole-response timeout would cut them. Only failures where no request can
-have reached the upstream (connecting) are retried, so a tool never runs twice.
+Requests go over keep-alive HTTP/1.1 connections (proxy/http1.py), at most
+MCP_MAX_CONNECTIONS open and MCP_MAX_KEEPALIVE_CONNECTIONS left idle. The timeout covers
+only the wait for the answer's headers: MCP streams may stay open for minutes, so a
+whole-response timeout would cut them. Failures where no request can have reached the
+upstream (connecting) are retried with backoff, so a tool never runs twice; so is, once, a
+GET or DELETE on a kept-alive connection the upstream had closed meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
+import base64
+import functools
+import ssl
 import time
+from collections import deque
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
 
-import aiohttp
-from aiohttp.client_proto import ResponseHandler
-from aiohttp.client_reqrep import ConnectionKey
-
+from cerberus.proxy.http1 import Answer, Connection, ConnectionBroken, request_head
 from cerberus.settings import Settings
-
-logger = logging.getLogger("cerberus.upstream")
 
 BACKOFF_SECONDS = 0.05
 IDLE_GRACE_SECONDS = 1.0
+# An idle connection older than this is closed rather than reused (most servers close
+# theirs sooner; one that did so is seen to close before it is picked).
+KEEPALIVE_SECONDS = 30.0
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "DELETE", "PUT"})
 
 
 class UpstreamTimeout(Exception):
@@ -34,88 +39,233 @@ class UpstreamFailed(Exception):
     """The upstream could not be reached, or the connection broke before an answer."""
 
 
-class _BoundedIdleConnector(aiohttp.TCPConnector):
-    """A connector that keeps at most `max_idle` idle connections (aiohttp has no such knob).
+@dataclass(frozen=True)
+class Origin:
+    scheme: str
+    host: str
+    port: int
 
-    Only connections idle for IDLE_GRACE_SECONDS are closed: under load more than `max_idle`
-    are idle for an instant between calls, and closing those would reopen one per call.
-    """
 
-    def __init__(self, *, max_idle: int, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+@dataclass(frozen=True)
+class Target:
+    origin: Origin
+    path: str  # with the query
+    authority: str  # the Host header
+    authorization: str | None  # from user:password in the URL, as Basic credentials
+
+
+@functools.lru_cache(maxsize=512)
+def target_of(url: str) -> Target:
+    """Where a workspace's upstream URL points; ValueError for one that cannot be reached."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"not an http(s) URL: {url!r}")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    path = parts.path or "/"
+    if parts.query:
+        path = f"{path}?{parts.query}"
+    authorization = None
+    if parts.username is not None:
+        pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        authorization = "Basic " + base64.b64encode(pair.encode()).decode()
+    authority = parts.netloc.rpartition("@")[2]
+    return Target(Origin(parts.scheme, parts.hostname, port), path, authority, authorization)
+
+
+class Pool:
+    """Keep-alive connections per origin, most recently used first."""
+
+    def __init__(self, *, limit: int, max_idle: int) -> None:
+        self._limit = limit
         self._max_idle = max_idle
+        self._idle: dict[Origin, deque[Connection]] = {}
+        self._idle_count = 0
+        self._open: set[Connection] = set()
+        self._connecting = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._tls: ssl.SSLContext | None = None
 
-    def _release(
-        self, key: ConnectionKey, protocol: ResponseHandler, *, should_close: bool = False
-    ) -> None:
-        super()._release(key, protocol, should_close=should_close)
-        idle = sum(len(conns) for conns in self._conns.values())
-        if idle <= self._max_idle:
-            return
+    async def acquire(self, origin: Origin) -> tuple[Connection, bool]:
+        """A connection to `origin` and whether it served a request before."""
+        while True:
+            connection = self._take_idle(origin)
+            if connection is not None:
+                return connection, True
+            if len(self._open) + self._connecting < self._limit or self._evict_idle():
+                return await self._connect(origin), False
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+
+    def close(self) -> None:
+        for connection in list(self._open):
+            connection.close()
+
+    def _take_idle(self, origin: Origin) -> Connection | None:
+        idle = self._idle.get(origin)
         now = time.monotonic()
-        for pool_key, conns in list(self._conns.items()):
-            # Oldest first: aiohttp appends released connections on the right.
-            while conns and idle > self._max_idle and now - conns[0][1] > IDLE_GRACE_SECONDS:
-                stale, _ = conns.popleft()
+        while idle:
+            connection = idle.pop()
+            self._idle_count -= 1
+            if not connection.closed and now - connection.idle_since < KEEPALIVE_SECONDS:
+                return connection
+            self._discard(origin, connection)
+            connection.close()
+        return None
+
+    async def _connect(self, origin: Origin) -> Connection:
+        loop = asyncio.get_running_loop()
+        tls = origin.scheme == "https"
+        if tls and self._tls is None:
+            self._tls = ssl.create_default_context()
+
+        def made() -> Connection:
+            return Connection(
+                lambda c: self._put_idle(origin, c), lambda c: self._discard(origin, c)
+            )
+
+        self._connecting += 1
+        try:
+            _, connection = await loop.create_connection(
+                made,
+                origin.host,
+                origin.port,
+                ssl=self._tls if tls else None,
+                server_hostname=origin.host if tls else None,
+            )
+        finally:
+            self._connecting -= 1
+            self._wake()
+        self._open.add(connection)
+        return connection
+
+    def _put_idle(self, origin: Origin, connection: Connection) -> None:
+        now = connection.idle_since = time.monotonic()
+        self._idle.setdefault(origin, deque()).append(connection)
+        self._idle_count += 1
+        if self._idle_count > self._max_idle:
+            self._trim(now)
+        self._wake()
+
+    def _trim(self, now: float) -> None:
+        # Only connections idle past the grace period: under load many are idle for an
+        # instant between calls, and closing those would open a new one per call.
+        for origin, idle in list(self._idle.items()):
+            while (
+                idle and self._idle_count > self._max_idle
+                and now - idle[0].idle_since > IDLE_GRACE_SECONDS
+            ):  # fmt: skip
+                stale = idle.popleft()
+                self._idle_count -= 1
+                self._discard(origin, stale)
                 stale.close()
-                idle -= 1
-            if not conns:
-                del self._conns[pool_key]
+
+    def _evict_idle(self) -> bool:
+        """Close the oldest idle connection to another origin to make room; False if none."""
+        oldest: tuple[float, Origin] | None = None
+        for origin, idle in self._idle.items():
+            if idle and (oldest is None or idle[0].idle_since < oldest[0]):
+                oldest = (idle[0].idle_since, origin)
+        if oldest is None:
+            return False
+        stale = self._idle[oldest[1]].popleft()
+        self._idle_count -= 1
+        self._discard(oldest[1], stale)
+        stale.close()
+        return True
+
+    def _discard(self, origin: Origin, connection: Connection) -> None:
+        """Forget a connection that is closing (once, whoever notices first)."""
+        if connection not in self._open:
+            return
+        self._open.discard(connection)
+        idle = self._idle.get(origin)
+        if idle is not None and connection in idle:
+            idle.remove(connection)
+            self._idle_count -= 1
+        if idle is not None and not idle:
+            del self._idle[origin]
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
 
 
 class UpstreamClient:
     def __init__(self, settings: Settings) -> None:
         self._timeout = settings.MCP_REQUEST_TIMEOUT_SECONDS
         self._retries = settings.MCP_MAX_RETRIES
-        self._max_connections = settings.MCP_MAX_CONNECTIONS
-        self._max_idle = settings.MCP_MAX_KEEPALIVE_CONNECTIONS
-        self._session: aiohttp.ClientSession | None = None
-
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        # Created lazily inside the running loop (uvicorn's), closed by the lifespan.
-        if self._session is None:
-            connector = _BoundedIdleConnector(
-                max_idle=self._max_idle,
-                limit=self._max_connections,
-                keepalive_timeout=30,
-            )
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                timeout=aiohttp.ClientTimeout(total=None, connect=self._timeout),
-                auto_decompress=True,
-                skip_auto_headers=("User-Agent",),
-                # One session serves every agent: a jar would send one agent's upstream cookies
-                # with the next agent's requests (and costs a lookup on every request).
-                cookie_jar=aiohttp.DummyCookieJar(),
-            )
-        return self._session
+        self._pool = Pool(
+            limit=settings.MCP_MAX_CONNECTIONS, max_idle=settings.MCP_MAX_KEEPALIVE_CONNECTIONS
+        )
 
     async def send(
         self, method: str, url: str, headers: Mapping[str, str], body: bytes | None
-    ) -> aiohttp.ClientResponse:
+    ) -> Answer:
         """The upstream's answer with its headers read; the caller reads and releases the body."""
+        try:
+            target = target_of(url)
+            if target.authorization is not None and "authorization" not in headers:
+                headers = {**headers, "authorization": target.authorization}
+            length = len(body) if body is not None else (0 if method == "POST" else None)
+            head = request_head(method, target.path, target.authority, headers, length)
+        except ValueError as exc:
+            raise UpstreamFailed(f"cannot send to upstream: {exc}") from None
         attempt = 0
+        stale_retried = False
         while True:
             try:
-                async with asyncio.timeout(self._timeout):
-                    return await self.session.request(
-                        method, url, headers=dict(headers), data=body, allow_redirects=False
-                    )
+                answer = await self._exchange(target.origin, head, body)
             except TimeoutError:
                 raise UpstreamTimeout(
                     f"upstream did not answer within {self._timeout:g}s"
                 ) from None
-            except aiohttp.ClientConnectorError as exc:
-                # Nothing was sent: retrying cannot repeat a tool's side effect.
+            except OSError as exc:
+                # Connecting failed: nothing was sent, so retrying cannot repeat a side effect.
                 if attempt >= self._retries:
-                    raise UpstreamFailed(f"cannot connect to upstream: {exc.os_error}") from None
+                    raise UpstreamFailed(f"cannot connect to upstream: {exc}") from None
                 attempt += 1
                 await asyncio.sleep(BACKOFF_SECONDS * 2 ** (attempt - 1))
-            except aiohttp.ClientError as exc:
-                raise UpstreamFailed(f"upstream connection failed: {type(exc).__name__}") from None
+                continue
+            except _StaleConnection:
+                if method in IDEMPOTENT and not stale_retried:
+                    stale_retried = True
+                    continue
+                raise UpstreamFailed("upstream connection failed: closed by the upstream") from None
+            except ConnectionBroken as exc:
+                raise UpstreamFailed(f"upstream connection failed: {exc}") from None
+            encoding = answer.headers.get("content-encoding", "identity").lower()
+            if encoding != "identity":
+                # Asked for identity; a body the guardrails cannot read may not pass.
+                answer.close()
+                raise UpstreamFailed(f"upstream answered with unrequested encoding {encoding!r}")
+            return answer
+
+    async def _exchange(self, origin: Origin, head: bytes, body: bytes | None) -> Answer:
+        async with asyncio.timeout(self._timeout):
+            connection, reused = await self._pool.acquire(origin)
+            try:
+                return await connection.send(head, body)
+            except ConnectionBroken as exc:
+                connection.close()
+                if reused:
+                    raise _StaleConnection from exc
+                raise
+            except BaseException:
+                connection.close()  # cancelled or timed out: the answer will not be read
+                raise
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        self._pool.close()
+
+
+class _StaleConnection(Exception):
+    """A kept-alive connection broke before any answer: the upstream may have closed it."""
