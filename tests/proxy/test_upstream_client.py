@@ -324,3 +324,35 @@ async def test_https_upstreams_are_verified(
             got.release()
         assert len(wire.connections) == 1  # kept alive over TLS too
         await trusting.close()
+
+
+async def test_an_upgrade_is_refused_and_unsolicited_bytes_drop_an_idle_connection() -> None:
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen: list[str] = []
+        head = await read_request(reader, wire, seen)
+        if "x-upgrade" in head:
+            switch = b"HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: h2c"
+            writer.write(switch + b"\r\n\r\nxx")
+        else:
+            writer.write(answer(RESULT))
+            await writer.drain()
+            await asyncio.sleep(0.05)
+            # An idle kept-alive connection hears from the server (as a 408 on timeout would).
+            writer.write(b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\n\r\n")
+        await writer.drain()
+        await reader.read()
+
+    upstream = client()
+    async with raw_server(script) as (url, wire):
+        with pytest.raises(UpstreamFailed, match="invalid HTTP"):
+            await upstream.send("POST", url, {"x-upgrade": "1"}, b"{}")
+        first = await upstream.send("POST", url, {}, b"{}")
+        assert await first.read() == RESULT
+        first.release()
+        await asyncio.sleep(0.2)
+        second = await upstream.send("POST", url, {}, b"{}")
+        assert (second.status, await second.read()) == (200, RESULT)
+        second.release()
+    # Each call on its own connection: the first dropped, the second's closed by the 408.
+    assert [len(requests) for requests in wire.connections] == [1, 1, 1]
+    await upstream.close()

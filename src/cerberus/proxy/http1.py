@@ -155,7 +155,8 @@ class Connection(asyncio.Protocol):
             return
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserError as exc:
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
+            # An upgrade (101) is refused too: MCP never switches protocols.
             self._break(f"invalid HTTP from the upstream ({type(exc).__name__})")
 
     def eof_received(self) -> bool:
@@ -216,13 +217,13 @@ class Connection(asyncio.Protocol):
     # Used by the pool and the answer.
     async def send(self, head: bytes, body: bytes | None) -> Answer:
         """Write one request and wait for its answer's headers."""
-        if self.closed or self._transport is None:
+        transport = self._transport
+        if self.closed or transport is None or transport.is_closing():
             raise ConnectionBroken("the connection is closed")
         loop = asyncio.get_running_loop()
         self._answer = Answer(self)
         self._headers_ready = loop.create_future()
         self._keep_alive = self._until_close = self._informational = False
-        transport = self._transport
         if body:
             transport.writelines((head, body))
         else:
