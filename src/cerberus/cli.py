@@ -129,17 +129,17 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     configure_logging(settings.LOG_LEVEL)
     workers = args.workers or settings.WORKERS
-    if workers == 1:
-        # This process will serve: importing the application before the fork below lets the
-        # migration inherit SQLAlchemy instead of importing it a second time (0.3 s).
-        import cerberus.app  # noqa: F401
     # Migrate (or at least reach the database) before uvicorn starts, so a bad DATABASE_URL
     # is one line here rather than a traceback from inside the server; in a child process,
     # so that alembic never loads in this one, which serves when there is one worker.
-    if settings.RUN_MIGRATIONS_ON_STARTUP:
-        in_child_process(settings, _upgrade)
-    else:
-        in_child_process(settings, _current_revision)
+    child = fork_child(
+        settings, _upgrade if settings.RUN_MIGRATIONS_ON_STARTUP else _current_revision
+    )
+    if workers == 1:
+        # This process will serve: it imports the application (about a second) while the
+        # child migrates on another core, instead of after it (0.2-0.25 s of cold start).
+        import cerberus.app  # noqa: F401
+    wait_for_child(child)
     # Done here once: the workers' lifespan need not migrate again (nor import alembic).
     os.environ["RUN_MIGRATIONS_ON_STARTUP"] = "false"
     uvicorn.run(
@@ -212,6 +212,16 @@ def in_child_process(
     one-line CommandError; anything else prints its traceback in the child and exits 1, as
     an uncaught exception here would.
     """
+    wait_for_child(fork_child(settings, action))
+
+
+def fork_child(
+    settings: Settings, action: Callable[[Settings], Coroutine[Any, Any, Any]]
+) -> tuple[int, int]:
+    """Start `in_child_process`'s child; (its pid, the pipe its error comes back on).
+
+    Fork before any thread starts here: a child forked from a threaded process may inherit
+    a lock another thread held."""
     read_end, write_end = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
@@ -235,6 +245,12 @@ def in_child_process(
             # No cleanup of the parent's state (open servers, `with` blocks) in the child.
             os._exit(code)
     os.close(write_end)
+    return pid, read_end
+
+
+def wait_for_child(child: tuple[int, int]) -> None:
+    """Wait for a `fork_child` child; its CommandError or exit status is raised here."""
+    pid, read_end = child
     with os.fdopen(read_end, "rb") as reader:
         message = reader.read().decode()
     code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
