@@ -35,7 +35,7 @@ AREAS = {
     "audit": ("cerberus/audit/",),
     # Only the logging work: RequestLogMiddleware itself wraps every request.
     "request logging": ("JsonFormatter", "scrub (", "logging/"),
-    "aiohttp client": ("aiohttp/",),
+    "upstream client": ("cerberus/proxy/http1.py", "cerberus/proxy/upstream.py"),
     "uvicorn / httptools": ("uvicorn/", "httptools"),
     "starlette / fastapi": ("starlette/", "fastapi/"),
     "pydantic": ("pydantic/", "pydantic_core"),
