@@ -70,8 +70,8 @@ def create_app(settings: Settings) -> FastAPI:
         guardrail_types()
         # What start-up allocated lives as long as the process: out of the cyclic collector's
         # generations, a full collection under load no longer walks it (p99 at concurrency 32
-        # went from 82-98 to 27-30 ms, docs/benchmarks.md). collect() first: no garbage kept.
-        gc.collect()
+        # went from 82-98 to 27-30 ms, docs/benchmarks.md). No collect() first: it found 10
+        # garbage objects among ~100,000 and cost 60-85 ms of every cold start.
         gc.freeze()
         try:
             yield
