@@ -2,10 +2,10 @@
 
 The proxy frames its own requests (it has every header already) and streams answers back
 message by message, so it needs only this much of an HTTP client. aiohttp's client did the
-same work with about 0.13 ms more CPU per call (URL objects, header multidicts, automatic
-headers, traces and timers): a quarter of the gateway's CPU (docs/benchmarks.md). Parsing
-is llhttp's, the parser uvicorn serves with, so framing (chunked, Content-Length, bodiless
-statuses) is not reimplemented here.
+same work with about 0.1 ms more CPU per call (URL objects, header multidicts, automatic
+headers, traces and timers; `python -m bench.client_cost`: 165 against 70 us), a fifth to a
+third of the gateway's profile (docs/benchmarks.md). Parsing is llhttp's, the parser uvicorn
+serves with, so framing (chunked, Content-Length, bodiless statuses) is not reimplemented.
 """
 
 from __future__ import annotations
@@ -215,10 +215,15 @@ class Connection(asyncio.Protocol):
             self._answer._end(None)
 
     # Used by the pool and the answer.
+    @property
+    def usable(self) -> bool:
+        transport = self._transport
+        return not self.closed and transport is not None and not transport.is_closing()
+
     async def send(self, head: bytes, body: bytes | None) -> Answer:
         """Write one request and wait for its answer's headers."""
         transport = self._transport
-        if self.closed or transport is None or transport.is_closing():
+        if not self.usable or transport is None:
             raise ConnectionBroken("the connection is closed")
         loop = asyncio.get_running_loop()
         self._answer = Answer(self)

@@ -111,7 +111,7 @@ class Pool:
         while idle:
             connection = idle.pop()
             self._idle_count -= 1
-            if not connection.closed and now - connection.idle_since < KEEPALIVE_SECONDS:
+            if connection.usable and now - connection.idle_since < KEEPALIVE_SECONDS:
                 return connection
             self._discard(origin, connection)
             connection.close()
