@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cerberus.agents.models import Agent
 from cerberus.audit.models import AuditEvent
-from cerberus.audit.writer import AuditWriter
+from cerberus.audit.sqlite_sink import CHUNK_ROWS
+from cerberus.audit.writer import DRIVER_CHUNK_ROWS, AuditWriter
 from cerberus.db import create_engine, create_sessionmaker
 from cerberus.settings import Settings
 from tests.audit.events import add_event
@@ -194,6 +195,26 @@ async def test_events_stay_queued_while_the_database_is_unreachable(
     await session.refresh(agent)
     assert agent.usage_count == 5
     assert agent.last_used_at is not None
+
+
+async def test_a_batch_written_in_chunks_is_one_transaction(
+    app: FastAPI, session: AsyncSession
+) -> None:
+    """Rows go to the driver in chunks (DRIVER_CHUNK_ROWS; CHUNK_ROWS on an SQLite file), yet a
+    row refused in the last chunk neither loses nor repeats the chunks before it."""
+    agent = await _agent(session)
+    existing = await add_event(session, agent)
+    await session.commit()
+    writer = _writer(app)
+    size = 2 * max(DRIVER_CHUNK_ROWS, CHUNK_ROWS) + 3
+    for index in range(size):
+        _record(writer, agent, f"c-{index:03d}")
+    _record(writer, agent, existing.decision_id)  # refused by the unique index, last of all
+    await writer.flush()
+
+    assert writer.pending == 0
+    decisions = [event.decision_id for event in await _events(session, agent)]
+    assert decisions == sorted([f"c-{index:03d}" for index in range(size)] + [existing.decision_id])
 
 
 async def test_usage_counts_add_up_across_flushes(app: FastAPI, session: AsyncSession) -> None:

@@ -40,6 +40,8 @@ SessionmakerSource = Callable[[], async_sessionmaker[AsyncSession]]
 logger = logging.getLogger("cerberus.audit")
 
 RETRY_SECONDS = 1.0
+# Rows per executemany through a database driver (PostgreSQL): ~6 us each to encode.
+DRIVER_CHUNK_ROWS = 50
 
 # A queued event is a tuple of these columns in this order, then its time (epoch seconds).
 COLUMNS = (
@@ -240,8 +242,11 @@ class AuditWriter:
             connection = await session.connection()
             dialect = connection.dialect
             rows = self._rows(batch, sqlite=dialect.name == "sqlite")
-            if rows:
-                await connection.exec_driver_sql(_INSERT_SQL[dialect.paramstyle], rows)
+            insert = _INSERT_SQL[dialect.paramstyle]
+            # In chunks: the driver encodes a whole executemany on the loop's thread, and a
+            # request that arrives meanwhile waits behind it (audit/sqlite_sink.py, CHUNK_ROWS).
+            for start in range(0, len(rows), DRIVER_CHUNK_ROWS):
+                await connection.exec_driver_sql(insert, rows[start : start + DRIVER_CHUNK_ROWS])
             if usage:
                 usage_rows = self._usage_rows(usage, sqlite=dialect.name == "sqlite")
                 await connection.exec_driver_sql(_USAGE_SQL[dialect.paramstyle], usage_rows)
