@@ -72,7 +72,7 @@ class Answer:
                 return b""
             if self._error is not None:
                 raise self._error
-            self._waiter = asyncio.get_running_loop().create_future()
+            self._waiter = self._connection.loop.create_future()
             try:
                 await self._waiter
             finally:
@@ -130,6 +130,9 @@ class Connection(asyncio.Protocol):
     ) -> None:
         self._on_idle = on_idle
         self._on_lost = on_lost
+        # Made by the loop's create_connection; kept, as asking for the running loop costs a
+        # getpid system call each time (CPython checks it was not forked).
+        self.loop = asyncio.get_running_loop()
         self._parser = httptools.HttpResponseParser(self)
         self._transport: asyncio.Transport | None = None
         self._answer: Answer | None = None
@@ -225,9 +228,8 @@ class Connection(asyncio.Protocol):
         transport = self._transport
         if not self.usable or transport is None:
             raise ConnectionBroken("the connection is closed")
-        loop = asyncio.get_running_loop()
         self._answer = Answer(self)
-        self._headers_ready = loop.create_future()
+        self._headers_ready = self.loop.create_future()
         self._keep_alive = self._until_close = self._informational = False
         if body:
             transport.writelines((head, body))
