@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from cerberus.proxy.http1 import ConnectionBroken, request_head
-from cerberus.proxy.upstream import UpstreamClient, UpstreamFailed
+from cerberus.proxy.upstream import UpstreamClient, UpstreamFailed, UpstreamTimeout
 from cerberus.settings import Settings
 from tests.proxy.conftest import create_tenant, running_gateway
 
@@ -355,4 +355,27 @@ async def test_an_upgrade_is_refused_and_unsolicited_bytes_drop_an_idle_connecti
         second.release()
     # Each call on its own connection: the first dropped, the second's closed by the 408.
     assert [len(requests) for requests in wire.connections] == [1, 1, 1]
+    await upstream.close()
+
+
+async def test_a_kept_alive_connection_that_goes_silent_times_out_and_is_dropped() -> None:
+    async def answers_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen: list[str] = []
+        await read_request(reader, wire, seen)
+        writer.write(answer(RESULT))
+        await writer.drain()
+        while True:  # every later request on this connection goes unanswered
+            await read_request(reader, wire, seen)
+
+    upstream = client(MCP_REQUEST_TIMEOUT_SECONDS=0.3)
+    async with raw_server(answers_once) as (url, wire):
+        first = await upstream.send("POST", url, {}, b"{}")
+        assert await first.read() == RESULT
+        first.release()
+        with pytest.raises(UpstreamTimeout):
+            await upstream.send("POST", url, {}, b"{}")  # on the kept-alive connection
+        third = await upstream.send("POST", url, {}, b"{}")  # on a new connection, answered
+        assert await third.read() == RESULT
+        third.release()
+    assert [len(requests) for requests in wire.connections] == [2, 1]
     await upstream.close()

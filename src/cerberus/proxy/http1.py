@@ -223,19 +223,25 @@ class Connection(asyncio.Protocol):
         transport = self._transport
         return not self.closed and transport is not None and not transport.is_closing()
 
-    async def send(self, head: bytes, body: bytes | None) -> Answer:
-        """Write one request and wait for its answer's headers."""
+    async def send(self, head: bytes, body: bytes | None, deadline: float) -> Answer:
+        """Write one request and wait for its answer's headers until `deadline` (loop time;
+        then TimeoutError, and the caller closes the connection)."""
         transport = self._transport
         if not self.usable or transport is None:
             raise ConnectionBroken("the connection is closed")
         self._answer = Answer(self)
-        self._headers_ready = self.loop.create_future()
+        ready: asyncio.Future[Answer] = self.loop.create_future()
+        self._headers_ready = ready
         self._keep_alive = self._until_close = self._informational = False
-        if body:
-            transport.writelines((head, body))
-        else:
-            transport.write(head)
-        return await self._headers_ready
+        timer = self.loop.call_at(deadline, _expire, ready)
+        try:
+            if body:
+                transport.writelines((head, body))
+            else:
+                transport.write(head)
+            return await ready
+        finally:
+            timer.cancel()
 
     def finished(self, *, reusable: bool) -> None:
         self._answer = None
@@ -270,3 +276,8 @@ class Connection(asyncio.Protocol):
             ready.set_exception(error)
         if self._answer is not None:
             self._answer._end(error)
+
+
+def _expire(ready: asyncio.Future[Answer]) -> None:
+    if not ready.done():
+        ready.set_exception(TimeoutError())
