@@ -78,8 +78,8 @@ async def relay(
     # Upstream refusals reach the client verbatim: clients choose their era, recover
     # sessions and find auth from these bodies (mcp-proxy.md 3.2, 2.3, 3.6). So does the
     # answer to a DELETE, which carries no message.
-    verbatim = status >= 300 or status in (202, 204) or (verbatim and not streaming)
-    if streaming and not verbatim:
+    as_is = status >= 300 or status in (202, 204) or (verbatim and not streaming)
+    if streaming and not as_is:
         headers.update(decision_headers(exchange, exchange.response_decision_id))
         headers["cache-control"] = "no-cache"
         headers["x-accel-buffering"] = "no"
@@ -97,7 +97,7 @@ async def relay(
             "Upstream closed the connection before its answer ended",
             decision_headers(exchange, None),
         )
-    if verbatim:
+    if as_is:
         headers.update(decision_headers(exchange, None))
         return Response(body, status_code=status, headers=headers)
     if not body:

@@ -2,10 +2,11 @@
 
 Requests go over keep-alive HTTP/1.1 connections (proxy/http1.py), at most
 MCP_MAX_CONNECTIONS open and MCP_MAX_KEEPALIVE_CONNECTIONS left idle. The timeout covers
-only the wait for the answer's headers: MCP streams may stay open for minutes, so a
-whole-response timeout would cut them. Failures where no request can have reached the
-upstream (connecting) are retried with backoff, so a tool never runs twice; so is, once, a
-GET or DELETE on a kept-alive connection the upstream had closed meanwhile.
+getting a connection and the wait for the answer's headers, not the body: MCP streams may
+stay open for minutes, so a whole-response timeout would cut them. Failures where no
+request can have reached the upstream (connecting) are retried with backoff, so a tool never
+runs twice; so is, once, a GET or DELETE on a kept-alive connection the upstream had closed
+meanwhile.
 """
 
 from __future__ import annotations
