@@ -207,6 +207,29 @@ async def test_no_database_query_on_the_hot_path_once_warm(
     assert statements == []
 
 
+async def test_concurrent_requests_for_an_uncached_key_share_one_lookup(
+    proxy_settings, stateless_upstream: Server, http: httpx.AsyncClient
+) -> None:
+    """When an agent's entry is missing (first use, or expired after its TTL under load),
+    every request in flight for it used to query the database on its own."""
+    async with running_gateway(proxy_settings()) as gateway:
+        tenant = await create_tenant(gateway.app, f"{stateless_upstream.url}/mcp")
+        statements: list[str] = []
+
+        def count(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+            if "key_hash" in statement:
+                statements.append(statement)
+
+        engine = gateway.app.state.engine.sync_engine
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            answers = await asyncio.gather(*(call(http, gateway, tenant.key) for _ in range(16)))
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+    assert [answer.status_code for answer in answers] == [200] * 16
+    assert len(statements) == 1
+
+
 async def test_keys_resolve_from_the_database_while_the_shared_cache_is_down(
     proxy_settings, stateless_upstream: Server, http: httpx.AsyncClient
 ) -> None:

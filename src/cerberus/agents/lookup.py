@@ -79,6 +79,7 @@ class AgentLookup:
         self._cache = cache
         self._ttl = min(ttl, ENTRY_TTL_SECONDS)
         self._by_hash: dict[str, tuple[AgentEntry | None, float]] = {}
+        self._loading: dict[str, asyncio.Future[AgentEntry | None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         # Bumped by every invalidation: a load that raced one is used once, never cached.
         self._generation = 0
@@ -121,6 +122,21 @@ class AgentLookup:
         if cached is not None and cached[1] > time.monotonic():
             entry = cached[0]
         else:
+            entry = await self._load_once(presented)
+        if entry is None:
+            return None, "unknown key"
+        reason = entry.refusal(presented, now)
+        return (None, reason) if reason else (entry, "")
+
+    async def _load_once(self, presented: str) -> AgentEntry | None:
+        """Concurrent misses for one key share a single load: when an entry expires under
+        load, every request in flight for that agent missed at once and each queried."""
+        pending = self._loading.get(presented)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[AgentEntry | None] = asyncio.get_running_loop().create_future()
+        self._loading[presented] = future
+        try:
             generation = self._generation
             entry = await self._load(presented)
             if generation == self._generation:
@@ -128,10 +144,14 @@ class AgentLookup:
                 if not self._subscribed:
                     ttl = min(ttl, UNSUBSCRIBED_TTL_SECONDS)
                 self._by_hash[presented] = (entry, time.monotonic() + ttl)
-        if entry is None:
-            return None, "unknown key"
-        reason = entry.refusal(presented, now)
-        return (None, reason) if reason else (entry, "")
+            future.set_result(entry)
+            return entry
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved here so an unawaited future logs nothing
+            raise
+        finally:
+            del self._loading[presented]
 
     async def _load(self, presented: str) -> AgentEntry | None:
         try:
