@@ -25,6 +25,7 @@ from cerberus.agents.keys import hash_key
 from cerberus.agents.models import Agent
 from cerberus.cache import Cache
 from cerberus.invalidation import CHANNEL, Invalidation
+from cerberus.single_flight import run_once
 from cerberus.tenancy.models import Organisation, Workspace
 
 # Read at use: tests swap app.state.sessionmaker for one bound to a rolled-back connection.
@@ -122,36 +123,23 @@ class AgentLookup:
         if cached is not None and cached[1] > time.monotonic():
             entry = cached[0]
         else:
-            entry = await self._load_once(presented)
+            # When an entry expires under load every request in flight for that agent misses
+            # at once: they share one load.
+            entry = await run_once(self._loading, presented, lambda: self._load_and_keep(presented))
         if entry is None:
             return None, "unknown key"
         reason = entry.refusal(presented, now)
         return (None, reason) if reason else (entry, "")
 
-    async def _load_once(self, presented: str) -> AgentEntry | None:
-        """Concurrent misses for one key share a single load: when an entry expires under
-        load, every request in flight for that agent missed at once and each queried."""
-        pending = self._loading.get(presented)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[AgentEntry | None] = asyncio.get_running_loop().create_future()
-        self._loading[presented] = future
-        try:
-            generation = self._generation
-            entry = await self._load(presented)
-            if generation == self._generation:
-                ttl = self._ttl if entry is not None else UNKNOWN_TTL_SECONDS
-                if not self._subscribed:
-                    ttl = min(ttl, UNSUBSCRIBED_TTL_SECONDS)
-                self._by_hash[presented] = (entry, time.monotonic() + ttl)
-            future.set_result(entry)
-            return entry
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved here so an unawaited future logs nothing
-            raise
-        finally:
-            del self._loading[presented]
+    async def _load_and_keep(self, presented: str) -> AgentEntry | None:
+        generation = self._generation
+        entry = await self._load(presented)
+        if generation == self._generation:
+            ttl = self._ttl if entry is not None else UNKNOWN_TTL_SECONDS
+            if not self._subscribed:
+                ttl = min(ttl, UNSUBSCRIBED_TTL_SECONDS)
+            self._by_hash[presented] = (entry, time.monotonic() + ttl)
+        return entry
 
     async def _load(self, presented: str) -> AgentEntry | None:
         try:

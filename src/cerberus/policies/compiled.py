@@ -35,6 +35,7 @@ from cerberus.policies.pipelines import (
     compile_guardrail,
 )
 from cerberus.proxy.pipeline import Pipeline
+from cerberus.single_flight import run_once
 
 logger = logging.getLogger("cerberus.policies")
 
@@ -109,7 +110,8 @@ class PipelineCache:
         key = (workspace_id, agent_id)
         entry = self._entries.get(key)
         if entry is None or entry.expires_at <= time.monotonic():
-            entry = await self._build_once(key, organisation_id)
+            # Concurrent cold misses for one key share a single build.
+            entry = await run_once(self._building, key, lambda: self._build(key, organisation_id))
         return self._pipeline(entry, fail_mode)
 
     def _pipeline(self, entry: _Entry, fail_mode: str) -> Pipeline:
@@ -126,24 +128,6 @@ class PipelineCache:
             )
         entry.by_fail_mode[mode] = pipeline
         return pipeline
-
-    async def _build_once(self, key: tuple[str, str], organisation_id: str) -> _Entry:
-        """Concurrent cold misses for one key share a single build."""
-        pending = self._building.get(key)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[_Entry] = asyncio.get_running_loop().create_future()
-        self._building[key] = future
-        try:
-            entry = await self._build(key, organisation_id)
-            future.set_result(entry)
-            return entry
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved here so an unawaited future logs nothing
-            raise
-        finally:
-            del self._building[key]
 
     async def _build(self, key: tuple[str, str], organisation_id: str) -> _Entry:
         workspace_id, agent_id = key

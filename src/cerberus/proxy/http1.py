@@ -93,7 +93,7 @@ class Answer:
         """Give the connection back for reuse if the answer was read to its end, else close it."""
         if not self._done:
             self._done = True
-            self._connection.finished(reusable=self._complete and self._error is None)
+            self._connection.finished(reusable=self._complete)
 
     def close(self) -> None:
         if not self._done:
@@ -109,10 +109,12 @@ class Answer:
         self._wake()
 
     def _end(self, error: ConnectionBroken | None) -> None:
-        if error is None:
-            self._complete = True
-        elif not self._complete:
-            self._error = error
+        # The first ending stands: complete, or broken.
+        if not self._complete and self._error is None:
+            if error is None:
+                self._complete = True
+            else:
+                self._error = error
         self._wake()
 
     def _wake(self) -> None:

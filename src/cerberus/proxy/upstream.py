@@ -115,8 +115,7 @@ class Pool:
             self._idle_count -= 1
             if connection.usable and now - connection.idle_since < KEEPALIVE_SECONDS:
                 return connection
-            self._discard(origin, connection)
-            connection.close()
+            self._close(origin, connection)
         return None
 
     async def _connect(self, origin: Origin) -> Connection:
@@ -161,10 +160,8 @@ class Pool:
                 idle and self._idle_count > self._max_idle
                 and now - idle[0].idle_since > IDLE_GRACE_SECONDS
             ):  # fmt: skip
-                stale = idle.popleft()
                 self._idle_count -= 1
-                self._discard(origin, stale)
-                stale.close()
+                self._close(origin, idle.popleft())
 
     def _evict_idle(self) -> bool:
         """Close the oldest idle connection to another origin to make room; False if none."""
@@ -174,11 +171,14 @@ class Pool:
                 oldest = (idle[0].idle_since, origin)
         if oldest is None:
             return False
-        stale = self._idle[oldest[1]].popleft()
         self._idle_count -= 1
-        self._discard(oldest[1], stale)
-        stale.close()
+        self._close(oldest[1], self._idle[oldest[1]].popleft())
         return True
+
+    def _close(self, origin: Origin, connection: Connection) -> None:
+        """Close a connection taken off the idle list (and stop counting it at once)."""
+        self._discard(origin, connection)
+        connection.close()
 
     def _discard(self, origin: Origin, connection: Connection) -> None:
         """Forget a connection that is closing (once, whoever notices first)."""
