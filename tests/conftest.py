@@ -17,10 +17,9 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cerberus.app import create_app
+from cerberus.app import CerberusApp, create_app
 from cerberus.invalidation import CHANNEL, Invalidation
 from cerberus.migrate import upgrade
 from cerberus.settings import Settings
@@ -90,7 +89,7 @@ def settings(backend: Backend) -> Settings:
 
 
 @pytest.fixture
-async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+async def app(settings: Settings) -> AsyncIterator[CerberusApp]:
     """The app with its lifespan running; every database write is rolled back afterwards."""
     application = create_app(settings)
     async with application.router.lifespan_context(application):
@@ -109,7 +108,7 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
 
 
 @pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+async def client(app: CerberusApp) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http
@@ -141,14 +140,14 @@ class Invalidations(list[Invalidation]):
 
 
 @pytest.fixture
-async def invalidations(app: FastAPI) -> Invalidations:
+async def invalidations(app: CerberusApp) -> Invalidations:
     seen = Invalidations()
     await app.state.cache.subscribe(CHANNEL, lambda raw: seen.append(Invalidation.decode(raw)))
     return seen
 
 
 @pytest.fixture
-async def session(app: FastAPI) -> AsyncIterator[AsyncSession]:
+async def session(app: CerberusApp) -> AsyncIterator[AsyncSession]:
     """A session on the same rolled-back connection the app's requests use."""
     async with app.state.sessionmaker() as db_session:
         yield db_session

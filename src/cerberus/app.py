@@ -1,4 +1,8 @@
-"""create_app(settings): the one place where the application is assembled and started."""
+"""create_app(settings): the one place where the application is assembled and started.
+
+The application is Starlette: the proxy and the health checks are served by it, and the
+control plane (FastAPI) is built by `control_plane.py` on the first request for it.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +10,20 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import Receive, Scope, Send
 
-from cerberus import __version__, api, health
+from cerberus import health
 from cerberus.agents.lookup import AgentLookup
 from cerberus.audit.writer import AuditWriter
 from cerberus.auth.bootstrap import bootstrap_superuser
 from cerberus.cache import create_cache
+from cerberus.control_plane import ControlPlane, unexpected_error
 from cerberus.db import create_engine, create_sessionmaker
-from cerberus.errors import CerberusError
 from cerberus.guardrails import guardrail_types
 from cerberus.logs import RequestLogMiddleware, configure_logging
 from cerberus.policies.compiled import PipelineCache
@@ -32,13 +36,15 @@ from cerberus.settings import Settings, load_settings
 logger = logging.getLogger("cerberus.app")
 
 
-class CerberusApp(FastAPI):
-    """FastAPI, with MCP requests sent to the proxy before FastAPI's own layers.
+class CerberusApp(Starlette):
+    """Starlette, with MCP requests sent to the proxy before its middleware layers.
 
-    Each middleware layer (error handling, telemetry, body limit, request log, CORS) is a
-    coroutine and often a wrapped `send` per request; the proxy needs none of them but the
-    request id and access line, which `serve_direct` gives it.
+    Each middleware layer (error handling, request log, CORS) is a coroutine and often a
+    wrapped `send` per request; the proxy needs none of them but the request id and access
+    line, which `serve_direct` gives it.
     """
+
+    control_plane: ControlPlane
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and is_direct(scope):
@@ -47,10 +53,14 @@ class CerberusApp(FastAPI):
             return
         await super().__call__(scope, receive, send)
 
+    def openapi(self) -> dict[str, Any]:
+        """The control plane's OpenAPI document (building the control plane if need be)."""
+        return self.control_plane.app.openapi()
 
-def create_app(settings: Settings) -> FastAPI:
+
+def create_app(settings: Settings) -> CerberusApp:
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if settings.RUN_MIGRATIONS_ON_STARTUP:
             # Imported here: alembic and mako cost ~11 MiB, and `cerberus serve` migrates
             # before its workers start (it turns this off for them).
@@ -81,25 +91,7 @@ def create_app(settings: Settings) -> FastAPI:
             await app.state.cache.close()
             await app.state.engine.dispose()
 
-    app = CerberusApp(
-        title="Cerberus",
-        version=__version__,
-        description="Governance gateway for the Model Context Protocol.",
-        lifespan=lifespan,
-        debug=settings.DEBUG,
-        # FastAPI's native OpenTelemetry looks up the global providers on every request
-        # (3.6 µs, /mcp included); Cerberus exports nothing through it.
-        telemetry={"tracing": False, "metrics": False, "logs": False},
-    )
-    app.state.settings = settings
-    app.add_exception_handler(CerberusError, _cerberus_error)  # type: ignore[arg-type]
-    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
-    app.add_exception_handler(Exception, _unexpected_error)
-    app.include_router(health.router)
-    app.include_router(api.router)
-    # First in the list: the proxy is the hot path, matched before any control-plane route.
-    app.router.routes[0:0] = proxy_routes
-    app.add_middleware(
+    cors = Middleware(
         CORSMiddleware,
         allow_origins=settings.CORS_ORIGINS,
         allow_methods=["*"],
@@ -112,11 +104,22 @@ def create_app(settings: Settings) -> FastAPI:
             "X-Response-Decision-ID",
         ],
     )
-    app.add_middleware(RequestLogMiddleware)
+    app = CerberusApp(
+        debug=settings.DEBUG,
+        # The proxy first: it is the hot path, matched before anything else.
+        routes=[*proxy_routes, *health.routes],
+        middleware=[Middleware(RequestLogMiddleware), cors],
+        exception_handlers={Exception: unexpected_error},
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.control_plane = ControlPlane(settings, app.state)
+    # Whatever the routes above do not match is the control plane's (or its 404).
+    app.router.default = app.control_plane
     return app
 
 
-async def _start_proxy(app: FastAPI, settings: Settings) -> None:
+async def _start_proxy(app: Starlette, settings: Settings) -> None:
     """The proxy's per-process parts: key lookup, sessions, upstream pool, audit writer."""
     app.state.agents = AgentLookup(
         lambda: app.state.sessionmaker, app.state.cache, ttl=settings.CACHE_TTL_SECONDS
@@ -132,7 +135,7 @@ async def _start_proxy(app: FastAPI, settings: Settings) -> None:
     app.state.audit.start()
 
 
-async def _stop_proxy(app: FastAPI) -> None:
+async def _stop_proxy(app: Starlette) -> None:
     # Requests have finished by now (uvicorn drains them first): write what they queued.
     try:
         await app.state.audit.stop()
@@ -142,29 +145,8 @@ async def _stop_proxy(app: FastAPI) -> None:
     await app.state.agents.close()
 
 
-def app_from_env() -> FastAPI:
+def app_from_env() -> CerberusApp:
     """The factory uvicorn imports in each worker process (`cerberus serve`, the container)."""
     settings = load_settings()
     configure_logging(settings.LOG_LEVEL)
     return create_app(settings)
-
-
-async def _cerberus_error(request: Request, exc: CerberusError) -> JSONResponse:
-    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
-
-
-async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-    errors = []
-    for error in exc.errors():
-        location = [str(part) for part in error["loc"] if part not in ("body", "query", "path")]
-        field = ".".join(location) or "body"
-        errors.append({"field": field, "message": str(error["msg"]).removeprefix("Value error, ")})
-    first = errors[0] if errors else {"field": "body", "message": "invalid request"}
-    return JSONResponse(
-        {"detail": f"{first['field']}: {first['message']}", "errors": errors}, status_code=422
-    )
-
-
-async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    logger.error("unhandled error", exc_info=exc)
-    return JSONResponse({"detail": "internal error"}, status_code=500)

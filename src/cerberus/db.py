@@ -1,13 +1,15 @@
-"""The database: declarative Base, the async engine (PostgreSQL or SQLite), the request session."""
+"""The database: declarative Base and the async engine (PostgreSQL or SQLite).
+
+No FastAPI here: the proxy imports this module and serves without FastAPI
+(the control plane's request session is in `request_session.py`).
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar
+from typing import Any, ClassVar
 
-from fastapi import Depends, Request
 from sqlalchemy import DateTime, MetaData, String, TypeDecorator, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
@@ -112,20 +114,6 @@ def _use_sqlite_transactions(engine: AsyncEngine) -> None:
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
-
-
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One session per request; it commits once, before the response is sent."""
-    from cerberus.invalidation import publish_pending
-
-    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
-    async with sessionmaker() as session:
-        yield session
-        await session.commit()
-        await publish_pending(session, request.app.state.cache)
-
-
-SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 def safe_url(url: str) -> str:

@@ -1,4 +1,9 @@
-"""Health endpoints for load balancers (liveness) and operators (dependency checks)."""
+"""Health endpoints for load balancers (liveness) and operators (dependency checks).
+
+Plain Starlette endpoints, served before the control plane: a load balancer's probe every
+few seconds must not be what loads FastAPI into a process that only proxies
+(`control_plane.py` lists them in the OpenAPI document).
+"""
 
 from __future__ import annotations
 
@@ -7,28 +12,22 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from cerberus import __version__
-
-router = APIRouter(tags=["health"])
 
 CHECK_TIMEOUT_SECONDS = 3.0
 
 
-@router.get("/health")
-async def health() -> dict[str, str]:
+async def health(request: Request) -> JSONResponse:
     """Liveness: answers without touching any dependency."""
-    return {
-        "status": "healthy",
-        "timestamp": datetime.now(UTC).isoformat(),
-        "version": __version__,
-    }
+    body = {"status": "healthy", "timestamp": datetime.now(UTC).isoformat(), "version": __version__}
+    return JSONResponse(body)
 
 
-@router.get("/health/detailed", responses={503: {"description": "a dependency is down"}})
 async def health_detailed(request: Request) -> JSONResponse:
     """Readiness: checks the database and the cache, 503 when either is down."""
     state = request.app.state
@@ -64,3 +63,9 @@ async def _timed(check: Any) -> dict[str, Any]:
             "error": type(exc).__name__,
         }
     return {"status": "healthy", "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
+
+
+routes = [
+    Route("/health", health, methods=["GET"]),
+    Route("/health/detailed", health_detailed, methods=["GET"]),
+]

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cerberus.agents.models import Agent
+from cerberus.app import CerberusApp
 from cerberus.audit.models import AuditEvent
 from cerberus.audit.sqlite_sink import CHUNK_ROWS
 from cerberus.audit.writer import DRIVER_CHUNK_ROWS, AuditWriter
@@ -39,7 +39,7 @@ async def _agent(session: AsyncSession) -> Agent:
     return agent
 
 
-def _writer(app: FastAPI, batch_size: int = 500) -> AuditWriter:
+def _writer(app: CerberusApp, batch_size: int = 500) -> AuditWriter:
     return AuditWriter(lambda: app.state.sessionmaker, batch_size=batch_size, flush_interval=3600)
 
 
@@ -69,7 +69,7 @@ async def _events(session: AsyncSession, agent: Agent) -> list[AuditEvent]:
 
 
 async def test_written_events_read_back_with_every_value(
-    app: FastAPI, session: AsyncSession
+    app: CerberusApp, session: AsyncSession
 ) -> None:
     agent = await _agent(session)
     writer = _writer(app)
@@ -112,7 +112,7 @@ async def test_written_events_read_back_with_every_value(
 
 
 async def test_timestamps_are_stored_as_the_model_stores_them(
-    app: FastAPI, session: AsyncSession, settings: Settings
+    app: CerberusApp, session: AsyncSession, settings: Settings
 ) -> None:
     agent = await _agent(session)
     modelled = await add_event(session, agent)
@@ -135,7 +135,7 @@ async def test_timestamps_are_stored_as_the_model_stores_them(
 
 
 async def test_a_refused_row_is_dropped_and_the_rest_written(
-    app: FastAPI, session: AsyncSession
+    app: CerberusApp, session: AsyncSession
 ) -> None:
     agent = await _agent(session)
     existing = await add_event(session, agent)
@@ -152,7 +152,7 @@ async def test_a_refused_row_is_dropped_and_the_rest_written(
 
 
 async def test_values_orjson_cannot_write_are_written_by_the_stdlib(
-    app: FastAPI, session: AsyncSession
+    app: CerberusApp, session: AsyncSession
 ) -> None:
     agent = await _agent(session)
     writer = _writer(app)
@@ -164,7 +164,7 @@ async def test_values_orjson_cannot_write_are_written_by_the_stdlib(
 
 
 async def test_events_stay_queued_while_the_database_is_unreachable(
-    app: FastAPI, session: AsyncSession, tmp_path: Path
+    app: CerberusApp, session: AsyncSession, tmp_path: Path
 ) -> None:
     agent = await _agent(session)
     # A SQLite file in a folder that does not exist: every connection attempt fails.
@@ -198,7 +198,7 @@ async def test_events_stay_queued_while_the_database_is_unreachable(
 
 
 async def test_a_batch_written_in_chunks_is_one_transaction(
-    app: FastAPI, session: AsyncSession
+    app: CerberusApp, session: AsyncSession
 ) -> None:
     """Rows go to the driver in chunks (DRIVER_CHUNK_ROWS; CHUNK_ROWS on an SQLite file), yet a
     row refused in the last chunk neither loses nor repeats the chunks before it."""
@@ -217,7 +217,7 @@ async def test_a_batch_written_in_chunks_is_one_transaction(
     assert decisions == sorted([f"c-{index:03d}" for index in range(size)] + [existing.decision_id])
 
 
-async def test_usage_counts_add_up_across_flushes(app: FastAPI, session: AsyncSession) -> None:
+async def test_usage_counts_add_up_across_flushes(app: CerberusApp, session: AsyncSession) -> None:
     agent = await _agent(session)
     writer = _writer(app)
     for _ in range(3):
@@ -229,7 +229,7 @@ async def test_usage_counts_add_up_across_flushes(app: FastAPI, session: AsyncSe
     assert agent.usage_count == 4
 
 
-async def test_stop_drains_every_batch(app: FastAPI, session: AsyncSession) -> None:
+async def test_stop_drains_every_batch(app: CerberusApp, session: AsyncSession) -> None:
     agent = await _agent(session)
     writer = _writer(app, batch_size=3)
     writer.start()
@@ -243,7 +243,7 @@ async def test_stop_drains_every_batch(app: FastAPI, session: AsyncSession) -> N
 
 
 async def test_a_value_too_long_for_its_column_does_not_hold_the_queue(
-    app: FastAPI, session: AsyncSession, settings: Settings
+    app: CerberusApp, session: AsyncSession, settings: Settings
 ) -> None:
     agent = await _agent(session)
     writer = _writer(app)
@@ -259,7 +259,7 @@ async def test_a_value_too_long_for_its_column_does_not_hold_the_queue(
 
 
 async def test_findings_are_written_as_they_were_when_queued(
-    app: FastAPI, session: AsyncSession, caplog: pytest.LogCaptureFixture
+    app: CerberusApp, session: AsyncSession, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Serialised when queued: the queue holds text, and a list changed later is not re-read;
     # what no JSON writer takes is dropped there, logged, without raising into the proxy.

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cerberus.app import create_app
+from cerberus.app import CerberusApp, create_app
 from tests.conftest import Backend, settings_for
 from tests.factories import DEFAULT_PASSWORD, create_organisation, create_user
 
@@ -64,7 +63,7 @@ async def test_success_resets_the_failure_count(
 
 
 async def test_lockout_holds_on_another_instance_sharing_the_cache(
-    app: FastAPI, client: httpx.AsyncClient, backend: Backend
+    app: CerberusApp, client: httpx.AsyncClient, backend: Backend
 ) -> None:
     if backend.redis_url is None:
         pytest.skip("the in-process cache belongs to one process by design")

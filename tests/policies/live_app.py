@@ -13,12 +13,11 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cerberus.agents.models import Agent
-from cerberus.app import create_app
+from cerberus.app import CerberusApp, create_app
 from cerberus.changes.models import ChangeRecord
 from cerberus.policies.models import Policy, ToolPin
 from cerberus.settings import Settings
@@ -38,7 +37,7 @@ class Tenant:
 
 @dataclass
 class Live:
-    app: FastAPI
+    app: CerberusApp
     http: httpx.AsyncClient
     organisations: list[str] = field(default_factory=list)
 

@@ -9,10 +9,10 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cerberus.app import CerberusApp
 from cerberus.cache import Cache, create_cache
 from cerberus.db import create_engine, create_sessionmaker
 from cerberus.guardrails import CheckContext, Direction, Outcome
@@ -51,7 +51,7 @@ async def tenant(session: AsyncSession) -> tuple[Workspace, str]:
 
 
 @contextmanager
-def counted_queries(app: FastAPI) -> Iterator[list[str]]:
+def counted_queries(app: CerberusApp) -> Iterator[list[str]]:
     statements: list[str] = []
 
     def record(*args: Any) -> None:
@@ -85,7 +85,7 @@ async def eventually(check: Callable[[], Any]) -> None:
 
 
 @pytest.fixture
-async def other_instance(app: FastAPI, settings: Settings) -> AsyncIterator[PipelineCache]:
+async def other_instance(app: CerberusApp, settings: Settings) -> AsyncIterator[PipelineCache]:
     """A second PipelineCache with its own cache client: another gateway process, in effect."""
     cache: Cache = create_cache(settings) if settings.REDIS_URL else app.state.cache
     pipelines = PipelineCache(lambda: app.state.sessionmaker, cache, ttl_seconds=300)
@@ -97,7 +97,7 @@ async def other_instance(app: FastAPI, settings: Settings) -> AsyncIterator[Pipe
 
 
 async def test_effective_policies_become_one_compiled_pipeline(
-    app: FastAPI, session: AsyncSession, tenant: tuple[Workspace, str]
+    app: CerberusApp, session: AsyncSession, tenant: tuple[Workspace, str]
 ) -> None:
     workspace, agent_id = tenant
     await add_policy(session, workspace, config={"denied_tools": ["drop_*"]})
@@ -119,7 +119,7 @@ async def test_effective_policies_become_one_compiled_pipeline(
 
 
 async def test_agent_scope_policy_overrides_the_workspace_one(
-    app: FastAPI, session: AsyncSession, tenant: tuple[Workspace, str]
+    app: CerberusApp, session: AsyncSession, tenant: tuple[Workspace, str]
 ) -> None:
     workspace, agent_id = tenant
     other, _ = await create_agent(session, workspace)
@@ -133,7 +133,7 @@ async def test_agent_scope_policy_overrides_the_workspace_one(
 
 
 async def test_a_warm_pipeline_needs_no_database_query(
-    app: FastAPI, session: AsyncSession, tenant: tuple[Workspace, str]
+    app: CerberusApp, session: AsyncSession, tenant: tuple[Workspace, str]
 ) -> None:
     workspace, agent_id = tenant
     await add_policy(session, workspace, config={"denied_tools": ["shell"]})
@@ -146,7 +146,7 @@ async def test_a_warm_pipeline_needs_no_database_query(
 
 
 async def test_another_instance_builds_from_the_shared_cache_without_a_query(
-    app: FastAPI,
+    app: CerberusApp,
     session: AsyncSession,
     tenant: tuple[Workspace, str],
     other_instance: PipelineCache,
@@ -162,7 +162,7 @@ async def test_another_instance_builds_from_the_shared_cache_without_a_query(
 
 
 async def test_a_policy_change_reaches_every_instance(
-    app: FastAPI,
+    app: CerberusApp,
     session: AsyncSession,
     tenant: tuple[Workspace, str],
     other_instance: PipelineCache,
@@ -198,7 +198,7 @@ async def test_a_policy_change_reaches_every_instance(
 
 
 async def test_a_new_instance_does_not_read_rows_cached_before_a_change(
-    app: FastAPI, session: AsyncSession, tenant: tuple[Workspace, str], settings: Settings
+    app: CerberusApp, session: AsyncSession, tenant: tuple[Workspace, str], settings: Settings
 ) -> None:
     workspace, agent_id = tenant
     policy = await add_policy(session, workspace, config={"denied_tools": ["shell"]})
@@ -218,7 +218,7 @@ async def test_a_new_instance_does_not_read_rows_cached_before_a_change(
 
 
 async def test_invalid_stored_config_fails_closed_with_a_logged_error(
-    app: FastAPI,
+    app: CerberusApp,
     session: AsyncSession,
     tenant: tuple[Workspace, str],
     caplog: pytest.LogCaptureFixture,
@@ -239,7 +239,7 @@ async def test_invalid_stored_config_fails_closed_with_a_logged_error(
 
 
 async def test_unknown_guardrail_type_fails_closed_and_open_runs_the_rest(
-    app: FastAPI, session: AsyncSession, tenant: tuple[Workspace, str]
+    app: CerberusApp, session: AsyncSession, tenant: tuple[Workspace, str]
 ) -> None:
     workspace, agent_id = tenant
     await add_policy(session, workspace, guardrail_type="no_such_guardrail")
@@ -254,7 +254,7 @@ async def test_unknown_guardrail_type_fails_closed_and_open_runs_the_rest(
 
 
 async def test_a_database_outage_on_a_cold_miss_fails_closed(
-    app: FastAPI, settings: Settings, caplog: pytest.LogCaptureFixture
+    app: CerberusApp, settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
     down = Settings(
         APP_ENV="test",
@@ -277,7 +277,7 @@ async def test_a_database_outage_on_a_cold_miss_fails_closed(
 
 
 async def test_concurrent_cold_misses_build_once(
-    app: FastAPI, session: AsyncSession, tenant: tuple[Workspace, str]
+    app: CerberusApp, session: AsyncSession, tenant: tuple[Workspace, str]
 ) -> None:
     workspace, agent_id = tenant
     await add_policy(session, workspace, config={"denied_tools": ["shell"]})

@@ -20,12 +20,11 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cerberus.agents.models import Agent
-from cerberus.app import create_app
+from cerberus.app import CerberusApp, create_app
 from cerberus.audit.models import AuditEvent
 from cerberus.settings import Settings
 from tests.conftest import Backend, flush_test_cache, settings_for
@@ -101,7 +100,7 @@ async def serving(app: Any, port: int | None = None) -> AsyncIterator[str]:
 
 @dataclass
 class Gateway:
-    app: FastAPI
+    app: CerberusApp
     url: str
 
     @property
@@ -150,7 +149,7 @@ async def gateway(proxy_settings: Callable[..., Settings]) -> AsyncIterator[Gate
         yield running
 
 
-async def create_tenant(app: FastAPI, upstream_url: str, **agent_fields: Any) -> Tenant:
+async def create_tenant(app: CerberusApp, upstream_url: str, **agent_fields: Any) -> Tenant:
     return await create_tenant_in(app.state.sessionmaker, upstream_url, **agent_fields)
 
 
@@ -177,7 +176,7 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def audit_events(app: FastAPI, agent_id: str, **filters: Any) -> list[AuditEvent]:
+async def audit_events(app: CerberusApp, agent_id: str, **filters: Any) -> list[AuditEvent]:
     """The agent's audit events once the writer has written everything queued."""
     await app.state.audit.flush()
     statement = select(AuditEvent).where(AuditEvent.agent_id == agent_id)
@@ -187,7 +186,7 @@ async def audit_events(app: FastAPI, agent_id: str, **filters: Any) -> list[Audi
         return list((await session.scalars(statement.order_by(AuditEvent.created_at))).all())
 
 
-async def usage_count(app: FastAPI, agent_id: str) -> int:
+async def usage_count(app: CerberusApp, agent_id: str) -> int:
     await app.state.audit.flush()
     async with app.state.sessionmaker() as session:
         value = await session.scalar(

@@ -10,8 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, ClassVar
 
-from fastapi import FastAPI
-
+from cerberus.app import CerberusApp
 from cerberus.guardrails import (
     ALLOW,
     CheckContext,
@@ -147,7 +146,7 @@ class _Fixed:
 
 
 @asynccontextmanager
-async def installed(app: FastAPI, *guardrails: Guardrail) -> AsyncIterator[None]:
+async def installed(app: CerberusApp, *guardrails: Guardrail) -> AsyncIterator[None]:
     """Every agent gets a Pipeline of these guardrails while the block runs."""
     original = app.state.pipelines
     SEEN.clear()

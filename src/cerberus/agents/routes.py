@@ -10,8 +10,8 @@ from cerberus.agents import schemas
 from cerberus.agents import service as agents
 from cerberus.agents.schemas import AgentRead, AgentStatus, AgentWithKey
 from cerberus.auth.dependencies import AUTH_RESPONSES, CurrentActor, CurrentUser
-from cerberus.db import SessionDep
 from cerberus.pagination import Page, PageDep
+from cerberus.request_session import SessionDep
 
 router = APIRouter(tags=["agents"], responses=AUTH_RESPONSES)
 NO_CONTENT = status.HTTP_204_NO_CONTENT

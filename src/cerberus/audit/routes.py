@@ -11,8 +11,8 @@ from cerberus.audit import analytics, export, service
 from cerberus.audit.models import AuditEvent
 from cerberus.audit.schemas import Analytics, AuditEventPage, AuditEventRead, AuditFilters, Period
 from cerberus.auth.dependencies import CurrentUser, ensure_can_read
-from cerberus.db import SessionDep
 from cerberus.pagination import PageDep
+from cerberus.request_session import SessionDep
 
 # Included by cerberus.api under /control-plane/api/v1.
 router = APIRouter(tags=["audit"])

@@ -18,8 +18,8 @@ from cerberus.auth import tokens
 from cerberus.auth.roles import Role
 from cerberus.auth.tokens import BEARER_CHALLENGE
 from cerberus.changes.service import Actor
-from cerberus.db import SessionDep
 from cerberus.errors import Forbidden, NotFound, Unauthorized
+from cerberus.request_session import SessionDep
 from cerberus.settings import Settings
 from cerberus.tenancy.models import Organisation, User
 

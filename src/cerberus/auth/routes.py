@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from cerberus.auth import service as auth
 from cerberus.auth.dependencies import CurrentUser
 from cerberus.auth.schemas import LoginRequest, RefreshRequest, TokenPair
-from cerberus.db import SessionDep
+from cerberus.request_session import SessionDep
 from cerberus.tenancy.schemas import UserRead
 
 router = APIRouter(prefix="/auth", tags=["auth"])

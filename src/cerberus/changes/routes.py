@@ -11,9 +11,9 @@ from cerberus.auth.dependencies import AUTH_RESPONSES, CurrentUser
 from cerberus.auth.roles import Role
 from cerberus.changes import service as changes
 from cerberus.changes.schemas import ChangeRead
-from cerberus.db import SessionDep
 from cerberus.errors import Forbidden
 from cerberus.pagination import Page, PageDep
+from cerberus.request_session import SessionDep
 from cerberus.tenancy import service as tenancy
 
 router = APIRouter(tags=["change history"], responses=AUTH_RESPONSES)

@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query, Response, status
 
 from cerberus.auth.dependencies import AUTH_RESPONSES, CurrentActor, CurrentUser
-from cerberus.db import SessionDep
 from cerberus.pagination import Page, PageDep
 from cerberus.policies import pin_service as pins
 from cerberus.policies.pin_service import PinStatus, ToolPinApprove, ToolPinRead
+from cerberus.request_session import SessionDep
 
 router = APIRouter(responses=AUTH_RESPONSES, tags=["tool pins"])
 

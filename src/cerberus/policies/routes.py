@@ -7,13 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from cerberus.auth.dependencies import AUTH_RESPONSES, CurrentActor, CurrentUser
-from cerberus.db import SessionDep
 from cerberus.errors import NotFound
 from cerberus.guardrails import Guardrail, get_guardrail_type, guardrail_types
 from cerberus.pagination import Page, PageDep
 from cerberus.policies import schemas
 from cerberus.policies import service as policies
 from cerberus.policies.schemas import EffectivePolicy, GuardrailTypeRead, PolicyRead, PolicyScope
+from cerberus.request_session import SessionDep
 
 router = APIRouter(responses=AUTH_RESPONSES)
 NO_CONTENT = status.HTTP_204_NO_CONTENT

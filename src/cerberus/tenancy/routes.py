@@ -7,8 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response, status
 
 from cerberus.auth.dependencies import AUTH_RESPONSES, CurrentActor, CurrentUser
-from cerberus.db import SessionDep
 from cerberus.pagination import Page, PageDep
+from cerberus.request_session import SessionDep
 from cerberus.tenancy import schemas
 from cerberus.tenancy import service as tenancy
 from cerberus.tenancy.schemas import (

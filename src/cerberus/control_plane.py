@@ -1,0 +1,133 @@
+"""The control plane (admin API and its documentation), built on the first request for it.
+
+One process serves both planes, but nearly all of its requests are proxied MCP calls,
+which need none of FastAPI, the admin schemas or their routers: together ~13 MiB and
+~0.2 s of imports (docs/benchmarks.md). A process loads them when it is first asked for a
+control-plane path, in a worker thread so that proxied calls in flight keep being served.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from starlette.datastructures import State
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.types import Receive, Scope, Send
+
+from cerberus import __version__
+from cerberus.errors import CerberusError
+from cerberus.settings import Settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from fastapi.exceptions import RequestValidationError
+
+logger = logging.getLogger("cerberus.control_plane")
+
+# Paths the control plane answers; anything else is a 404 without loading it (scanners
+# probing random paths would otherwise load it into every instance).
+PREFIXES = ("/control-plane/", "/docs", "/redoc", "/openapi.json")
+NOT_FOUND = {"detail": "Not Found"}
+
+
+def is_control_plane(path: str) -> bool:
+    return path == "/control-plane" or path.startswith(PREFIXES)
+
+
+class ControlPlane:
+    """An ASGI app that builds the FastAPI application once and hands it every request."""
+
+    def __init__(self, settings: Settings, state: State) -> None:
+        self._settings = settings
+        self._state = state
+        self._app: FastAPI | None = None
+        self._building: asyncio.Future[FastAPI] | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def app(self) -> FastAPI:
+        """The application, built now in this thread if no request has built it yet."""
+        with self._lock:
+            if self._app is None:
+                started = time.perf_counter()
+                self._app = build(self._settings, self._state)
+                elapsed_ms = round((time.perf_counter() - started) * 1000)
+                logger.info("control plane loaded", extra={"load_ms": elapsed_ms})
+            return self._app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not is_control_plane(scope["path"]):
+            await JSONResponse(NOT_FOUND, status_code=404)(scope, receive, send)
+            return
+        app = self._app or await self._build_in_thread()
+        # FastAPI's error middleware answers an error (a JSON 500) and logs it through
+        # `unexpected_error`, then re-raises it for the server: raised further, the outer
+        # application's handler would log the same error a second time.
+        with contextlib.suppress(Exception):
+            await app(scope, receive, send)
+
+    async def _build_in_thread(self) -> FastAPI:
+        # Concurrent first requests share one build.
+        if self._building is None:
+            self._building = asyncio.ensure_future(asyncio.to_thread(lambda: self.app))
+        return await asyncio.shield(self._building)
+
+
+def build(settings: Settings, state: State) -> FastAPI:
+    """FastAPI with every admin router, sharing the process's state (engine, cache, ...)."""
+    from fastapi import FastAPI
+    from fastapi.exceptions import RequestValidationError
+
+    from cerberus import api, health
+
+    app = FastAPI(
+        title="Cerberus",
+        version=__version__,
+        description="Governance gateway for the Model Context Protocol.",
+        debug=settings.DEBUG,
+        # FastAPI's native OpenTelemetry looks up the global providers on every request;
+        # Cerberus exports nothing through it.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
+    app.state = state
+    app.add_exception_handler(CerberusError, _cerberus_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, unexpected_error)
+    # Served by the outer application before this one; listed here for the OpenAPI document.
+    app.add_api_route("/health", health.health, methods=["GET"], tags=["health"])
+    app.add_api_route(
+        "/health/detailed",
+        health.health_detailed,
+        methods=["GET"],
+        tags=["health"],
+        responses={503: {"description": "a dependency is down"}},
+    )
+    app.include_router(api.router)
+    return app
+
+
+async def _cerberus_error(request: Request, exc: CerberusError) -> JSONResponse:
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = []
+    for error in exc.errors():
+        location = [str(part) for part in error["loc"] if part not in ("body", "query", "path")]
+        field = ".".join(location) or "body"
+        errors.append({"field": field, "message": str(error["msg"]).removeprefix("Value error, ")})
+    first = errors[0] if errors else {"field": "body", "message": "invalid request"}
+    return JSONResponse(
+        {"detail": f"{first['field']}: {first['message']}", "errors": errors}, status_code=422
+    )
+
+
+async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    logger.error("unhandled error", exc_info=exc)
+    return JSONResponse({"detail": "internal error"}, status_code=500)
