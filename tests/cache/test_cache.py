@@ -14,6 +14,7 @@ import anyio
 import pytest
 
 from cerberus.cache import Cache, Window, create_cache
+from cerberus.cache.memory import MemoryCache
 from cerberus.settings import Settings
 from tests.conftest import flush_test_cache
 
@@ -283,3 +284,18 @@ async def test_published_message_reaches_every_subscriber(settings: Settings) ->
 
 async def test_ping_succeeds_on_a_reachable_cache(cache: Cache) -> None:
     await cache.ping()
+
+
+async def test_memory_cache_drops_expired_values_nobody_reads() -> None:
+    # Values set with a TTL and never read again (a session's remembered requests) were kept
+    # for the life of the process: memory grew with every call.
+    cache = MemoryCache()
+    for number in range(100):
+        await cache.set(f"old-{number}", b"v", ttl_seconds=0.05)
+    await cache.set("kept", b"v", ttl_seconds=60)
+    await cache.set("overwritten", b"first", ttl_seconds=0.05)
+    await cache.set("overwritten", b"second", ttl_seconds=60)
+    await asyncio.sleep(0.1)
+    await cache.set("new", b"v", ttl_seconds=60)
+    assert sorted(cache._values) == ["kept", "new", "overwritten"]
+    assert await cache.get("overwritten") == b"second"

@@ -145,9 +145,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--stateless", action="store_true", help="stateless, JSON answers")
+    parser.add_argument("--json", action="store_true", help="sessions, JSON answers")
     args = parser.parse_args()
     if args.stateless:
         app = server.streamable_http_app(json_response=True, stateless_http=True)
+    elif args.json:
+        app = server.streamable_http_app(json_response=True)
     else:
         app = server.streamable_http_app(event_store=MemoryEventStore(), retry_interval=100)
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)

@@ -71,6 +71,14 @@ def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 @pytest.fixture(scope="session")
+def json_upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The SDK upstream with sessions, answering every request in a JSON body."""
+    server = start_upstream(tmp_path_factory.mktemp("json"), "--json")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def stateless_upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """The SDK upstream in stateless, JSON-response mode."""
     server = start_upstream(tmp_path_factory.mktemp("stateless"), "--stateless")

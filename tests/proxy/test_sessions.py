@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import orjson
 
+from cerberus.proxy.sessions import SessionStore
 from tests.proxy.conftest import (
     Gateway,
     Tenant,
@@ -192,3 +195,38 @@ async def test_server_to_client_request_and_the_clients_answer_cross_mcp_proxy_5
     assert "model said: hello" in rest
     client_answer = [c for m, c in SEEN if c.direction == "request" and m == str(sampling["id"])]
     assert client_answer[0].method == "sampling/createMessage"
+
+
+async def _call_then_ask_another_instance(
+    gateway: Gateway, tenant: Tenant, http: httpx.AsyncClient, call_id: int
+) -> dict[str, Any] | None:
+    """What another instance, sharing only the cache, knows of a request sent in a session."""
+    session_id = await open_session(http, gateway, tenant)
+    call = {
+        "jsonrpc": "2.0",
+        "id": call_id,
+        "method": "tools/call",
+        "params": {"name": "add", "arguments": {"a": 1, "b": 2}},
+    }
+    answer = await http.post(gateway.mcp, json=call, headers=in_session(tenant, session_id))
+    assert answer.status_code == 200, answer.text
+    return await SessionStore(gateway.app.state.cache).recall(session_id, "client", call_id)
+
+
+async def test_a_request_answered_on_a_stream_is_shared_for_resumption_elsewhere(
+    gateway: Gateway, tenant: Tenant, http: httpx.AsyncClient
+) -> None:
+    request = await _call_then_ask_another_instance(gateway, tenant, http, 21)
+    assert request == {
+        "method": "tools/call",
+        "params": {"name": "add", "arguments": {"a": 1, "b": 2}},
+    }
+
+
+async def test_a_request_answered_in_a_json_body_is_not_kept_in_the_shared_cache(
+    gateway: Gateway, json_upstream: Server, http: httpx.AsyncClient
+) -> None:
+    # Its answer cannot come on another HTTP request: storing every such request for 15
+    # minutes grew the in-process cache with every call (and cost a Redis round trip each).
+    tenant = await create_tenant(gateway.app, f"{json_upstream.url}/mcp")
+    assert await _call_then_ask_another_instance(gateway, tenant, http, 22) is None

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 import time
-from collections import defaultdict, deque
+from array import array
+from bisect import bisect_right
+from collections import defaultdict
 from collections.abc import Sequence
 
 from cerberus.cache import Cache, Subscriber, Window, WindowResult
@@ -13,10 +16,43 @@ from cerberus.cache import Cache, Subscriber, Window, WindowResult
 logger = logging.getLogger("cerberus.cache")
 
 
+class _HitLog:
+    """A window's admission times, oldest first, 8 bytes each in an array (a deque of floats
+    took 32: a busy agent under a high hourly limit keeps an hour of them)."""
+
+    __slots__ = ("_start", "_times")
+
+    def __init__(self) -> None:
+        self._times = array("d")
+        self._start = 0  # times before this index have left the window
+
+    def __len__(self) -> int:
+        return len(self._times) - self._start
+
+    def oldest(self) -> float:
+        return self._times[self._start]
+
+    def append(self, moment: float) -> None:
+        self._times.append(moment)
+
+    def drop_until(self, cutoff: float) -> None:
+        """Forget the times at or before `cutoff`."""
+        times = self._times
+        start = bisect_right(times, cutoff, self._start)
+        # Compacted once the dead head is the larger part: amortised O(1) per admission.
+        if start == len(times) or (start > 1024 and start * 2 > len(times)):
+            del times[:start]
+            start = 0
+        self._start = start
+
+
 class MemoryCache(Cache):
     def __init__(self) -> None:
         self._values: dict[str, tuple[bytes, float | None]] = {}
-        self._windows: dict[str, deque[float]] = {}
+        # (expiry, key) of every value set with a TTL: a value nobody reads again is dropped
+        # when it expires, not kept for the life of the process.
+        self._expiries: list[tuple[float, str]] = []
+        self._windows: dict[str, _HitLog] = {}
         self._subscribers: defaultdict[str, list[Subscriber]] = defaultdict(list)
 
     async def get(self, key: str) -> bytes | None:
@@ -30,8 +66,21 @@ class MemoryCache(Cache):
         return value
 
     async def set(self, key: str, value: bytes, ttl_seconds: float | None = None) -> None:
-        expires_at = time.monotonic() + ttl_seconds if ttl_seconds is not None else None
+        now = time.monotonic()
+        self._drop_expired(now)
+        expires_at = now + ttl_seconds if ttl_seconds is not None else None
         self._values[key] = (value, expires_at)
+        if expires_at is not None:
+            heapq.heappush(self._expiries, (expires_at, key))
+
+    def _drop_expired(self, now: float) -> None:
+        expiries = self._expiries
+        while expiries and expiries[0][0] <= now:
+            expires_at, key = heapq.heappop(expiries)
+            entry = self._values.get(key)
+            # Set again since with another expiry: that value stays.
+            if entry is not None and entry[1] == expires_at:
+                del self._values[key]
 
     async def delete(self, key: str) -> bool:
         existed = await self.get(key) is not None
@@ -42,16 +91,14 @@ class MemoryCache(Cache):
     async def hit_sliding_windows(self, windows: Sequence[Window]) -> list[WindowResult]:
         # No await between reading and writing the windows: atomic within the event loop.
         now = time.monotonic()
-        seen: list[tuple[deque[float], int, int, bool]] = []
+        seen: list[tuple[_HitLog, int, int, bool]] = []
         pending: dict[str, int] = {}
         refused = False
         for key, limit, window_seconds, enforced in windows:
             hits = self._windows.get(key)
             if hits is None:
-                hits = self._windows[key] = deque()
-            cutoff = now - window_seconds
-            while hits and hits[0] <= cutoff:
-                hits.popleft()
+                hits = self._windows[key] = _HitLog()
+            hits.drop_until(now - window_seconds)
             # Earlier windows of this call on the same key count first (as in the Redis script).
             earlier = pending.get(key, 0)
             room = len(hits) + earlier < limit
@@ -70,7 +117,7 @@ class MemoryCache(Cache):
                 results.append(WindowResult(True, count, 0.0))
             else:
                 retry_after = (
-                    hits[0] + window.window_seconds - now if hits else window.window_seconds
+                    hits.oldest() + window.window_seconds - now if hits else window.window_seconds
                 )
                 results.append(WindowResult(False, count, max(retry_after, 0.0)))
         return results

@@ -57,6 +57,11 @@ class Exchange:
     answer_server: Callable[[Message], Awaitable[None]] = field(default=_nowhere)
     _pending: list[_PendingAudit] = field(default_factory=list)
     _response_id_used: bool = False
+    # This request's client requests, kept in the session store only once their answers turn
+    # out to come on a stream (`share_requests`): an answer in a JSON body is decided here,
+    # with `sent`, and storing every request for 15 minutes grew the in-process cache by
+    # ~165 bytes per call (and cost a Redis round trip each).
+    _unshared: list[tuple[Any, str, dict[str, Any]]] = field(default_factory=list)
 
     def _context(
         self,
@@ -154,12 +159,22 @@ class Exchange:
             upstream_latency_ms=self.upstream_latency_ms,
         )
 
+    async def share_requests(self) -> None:
+        """Put this request's client requests in the session store: their answers come on a
+        stream, which the client may resume on another HTTP request (mcp-proxy.md 4.3)."""
+        if self.session_id is not None:
+            for message_id, method, params in self._unshared:
+                await self.sessions.remember(self.session_id, CLIENT, message_id, method, params)
+        self._unshared.clear()
+
     async def _remember(self, origin: str, message: Message) -> None:
         method = str(message.get("method"))
         params = jsonrpc.params_of(message)
         if origin == CLIENT:
             self.sent[id_key(message.get("id"))] = {"method": method, "params": params}
-        if self.session_id is not None:
+            self._unshared.append((message.get("id"), method, params))
+        elif self.session_id is not None:
+            # The client answers a server request with a POST of its own: always shared.
             await self.sessions.remember(self.session_id, origin, message.get("id"), method, params)
 
     async def _recall(self, origin: str, message_id: Any) -> dict[str, Any] | None:

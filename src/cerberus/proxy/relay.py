@@ -80,6 +80,7 @@ async def relay(
     # answer to a DELETE, which carries no message.
     as_is = status >= 300 or status in (202, 204) or (verbatim and not streaming)
     if streaming and not as_is:
+        await exchange.share_requests()
         headers.update(decision_headers(exchange, exchange.response_decision_id))
         headers["cache-control"] = "no-cache"
         headers["x-accel-buffering"] = "no"
