@@ -145,6 +145,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 **references,
             }.items()
         }
+        # The control plane loads on its first request (src/cerberus/control_plane.py): what
+        # a process weighs once it has served the admin API as well.
+        for name, proc in gateways.items():
+            await asyncio.to_thread(procs.wait_http, proc, "/openapi.json")
+            results["rss_mib"][name]["after_control_plane"] = round(proc.rss_mib(), 1)
         mark = time.perf_counter()
         results["cold_start"] = await _cold_starts(specs, urls, live, logs, args.cold_starts)
         phases["cold_start"] = round(time.perf_counter() - mark, 1)
