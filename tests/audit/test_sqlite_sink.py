@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from cerberus.agents.models import Agent
 from cerberus.audit.models import AuditEvent
+from cerberus.audit.sqlite_sink import BACKLOG_CHUNK_ROWS, BACKLOG_ROWS, CHUNK_ROWS, SqliteSink
 from cerberus.audit.writer import AuditWriter
 from cerberus.db import create_engine, create_sessionmaker
 from cerberus.migrate import upgrade
@@ -178,3 +179,38 @@ async def test_a_flush_writes_what_was_queued_when_it_began(embedded: Embedded) 
     events, agent = await _written(embedded)
     assert len(events) == 155
     assert agent.usage_count == 5
+
+
+async def _loop_turns_while_writing(path: Path, rows: int, backlog: int) -> int:
+    """How many times the event loop served something else while the sink wrote `rows`."""
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE IF NOT EXISTS t (v INTEGER)")
+        db.execute("CREATE TABLE IF NOT EXISTS u (v INTEGER)")
+    sink = SqliteSink(str(path), "INSERT INTO t VALUES (?)", "INSERT INTO u VALUES (?)")
+    turns, done = 0, False
+
+    async def count_turns() -> None:
+        nonlocal turns
+        while not done:
+            turns += 1
+            await asyncio.sleep(0)
+
+    counter = asyncio.ensure_future(count_turns())
+    await asyncio.sleep(0)
+    try:
+        await sink.write([(value,) for value in range(rows)], [], backlog=backlog)
+    finally:
+        done = True
+        await counter
+        sink.close()
+    return turns
+
+
+async def test_a_writer_falling_behind_writes_bigger_chunks(tmp_path: Path) -> None:
+    # With 25-row chunks the embedded writer fell behind a sustained ~3,000 calls/s: the queue
+    # (memory) grew by thousands of events a minute. Behind, it yields 4 times less often.
+    rows = 40 * CHUNK_ROWS
+    keeping_up = await _loop_turns_while_writing(tmp_path / "a.db", rows, backlog=0)
+    behind = await _loop_turns_while_writing(tmp_path / "b.db", rows, backlog=BACKLOG_ROWS + 1)
+    assert keeping_up >= rows // CHUNK_ROWS - 1
+    assert behind <= rows // BACKLOG_CHUNK_ROWS + 1

@@ -29,6 +29,10 @@ from typing import Any
 
 # Rows inserted between two chances for the event loop to serve requests (see above).
 CHUNK_ROWS = 25
+# When more events wait than this, the writer is falling behind: it writes bigger chunks
+# (the requests it delays are queued behind many others anyway) so that it catches up.
+BACKLOG_ROWS = 2_000
+BACKLOG_CHUNK_ROWS = 100
 # How long BEGIN may wait for the write lock on the loop's thread before moving to a thread.
 LOOP_BUSY_TIMEOUT_SECONDS = 0.005
 # How long a flush waits for the write lock in all (then the rows stay queued and are retried).
@@ -59,15 +63,18 @@ class SqliteSink:
         return self._db
 
     async def write(
-        self, rows: Sequence[tuple[Any, ...]], usage: Sequence[tuple[Any, ...]]
+        self, rows: Sequence[tuple[Any, ...]], usage: Sequence[tuple[Any, ...]], backlog: int = 0
     ) -> None:
-        """Insert the rows and add the usage counts in one transaction; nothing on failure."""
+        """Insert the rows and add the usage counts in one transaction; nothing on failure.
+
+        `backlog`: how many events wait to be written in all (sets the chunk size)."""
+        chunk = BACKLOG_CHUNK_ROWS if backlog > BACKLOG_ROWS else CHUNK_ROWS
         db = await self._begin()
         try:
-            for start in range(0, len(rows), CHUNK_ROWS):
+            for start in range(0, len(rows), chunk):
                 if start:
                     await asyncio.sleep(0)
-                db.executemany(self._insert_sql, rows[start : start + CHUNK_ROWS])
+                db.executemany(self._insert_sql, rows[start : start + chunk])
             if usage:
                 db.executemany(self._usage_sql, usage)
             db.execute("COMMIT")

@@ -236,7 +236,8 @@ class AuditWriter:
         """One transaction: the batch's rows and the usage counts, or nothing."""
         sink = self._sqlite_sink()
         if sink is not None:
-            await sink.write(self._rows(batch, sqlite=True), self._usage_rows(usage, sqlite=True))
+            rows, usage_rows = self._rows(batch, sqlite=True), self._usage_rows(usage, sqlite=True)
+            await sink.write(rows, usage_rows, backlog=len(self._events))
             return
         async with self._sessionmaker()() as session:
             connection = await session.connection()
