@@ -79,6 +79,9 @@ ADVERSARIAL: dict[str, Callable[[int], str]] = {
     "whitespace": lambda n: " \t\n" * (n // 3),
     "base64ish": lambda n: "A" * n,
     "key_prefixes": lambda n: "AKIA sk- ghp_ eyJ " * (n // 18),
+    # Every pair of comments, with a word for the model between them, is a candidate the
+    # comment rule's validator reads and rejects.
+    "comment_pairs": lambda n: "<!-- a --> model " * (n // 17),
 }
 
 

@@ -3,6 +3,10 @@ into tool results or hidden in tool descriptions (tool poisoning)."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import re2
+
 from cerberus.scanning.engine import Rule
 
 _PRIOR = r"(?:previous|prior|above|earlier|preceding|former|original|system)"
@@ -23,6 +27,30 @@ _DESTINATION = (
     r"(?:https?://|[\w.+\-]+@[\w\-]+\.|[\"'`]?\w*" + _SINKS + r"|(?:the|a|an|your|this|that)\s+"
     r"(?:[\w\"'`\-]+\s+){0,2}?" + _SINKS + r")"
 )
+
+# Words that make an HTML comment one addressed to the model.
+_TO_THE_MODEL = r"\b(?:ignore|instructions?|assistant|model|AI|system prompt)\b"
+_ADDRESSES_THE_MODEL = re2.compile("(?i)" + _TO_THE_MODEL)
+
+
+def _comment_to_the_model(data: bytes, match: Any) -> tuple[int, int] | None:
+    """The first HTML comment of the candidate whose own text addresses the model.
+
+    The rule's pattern finds an opener, one of the words somewhere after it and the next
+    closer after that: possibly several comments and the text between them. Every comment
+    that overlaps the candidate ends inside it (the candidate ends at a closer), so none is
+    missed when the scan goes on after the candidate.
+    """
+    start, end = match.start(), match.end()
+    while start >= 0:
+        close = data.find(b"-->", start + 4, end)
+        if close < 0:
+            return None
+        if _ADDRESSES_THE_MODEL.search(data[start + 4 : close]):
+            return start, close + 3
+        start = data.find(b"<!--", close + 3, end)
+    return None
+
 
 RULES: dict[str, tuple[Rule, ...]] = {
     "prompt_injection": (
@@ -74,7 +102,10 @@ RULES: dict[str, tuple[Rule, ...]] = {
             r"|/etc/passwd|id_rsa|~/\.cursor/mcp\.json)",
         ),
         # Markdown image whose URL carries data in its query: rendered, it leaks that data.
-        Rule("exfiltration", r"!\[[^\]\n]{0,200}\]\(https?://[^\s)]{1,500}\?[^\s)]{0,500}="),
+        # Unbounded: RE2 compiled the counted repetitions this had ({0,200}, {1,500}, {0,500})
+        # into ~1,200 copies of their classes, 3 MiB in each process; and a longer alt text
+        # or URL only makes such an image more suspect.
+        Rule("exfiltration", r"!\[[^\]\n]*\]\(https?://[^\s)]+\?[^\s)]*="),
         # Unicode tag characters are invisible and spell ASCII the model can read.
         Rule("invisible_characters", "[\U000e0000-\U000e007f]+"),
         # Zero-width and bidi controls between letters hide or reorder text from the reader.
@@ -86,11 +117,11 @@ RULES: dict[str, tuple[Rule, ...]] = {
             r"(?im)</?(?:important|system|instructions?|admin|assistant|secret|hidden)\s*>"
             r"|<\|im_(?:start|end)\|>|\[/?INST\]|<<SYS>>|^\s*#{2,}\s*(?:system|instruction)",
         ),
-        Rule(
-            "model_markup",
-            r"(?is)<!--.{0,1000}?\b(?:ignore|instructions?|assistant|model|AI|system prompt)\b"
-            r".{0,1000}?-->",
-        ),
+        # Unbounded, the comment's own text checked by the validator: RE2 compiled the
+        # `.{0,1000}?` this had into a 16,000-instruction program, 1.9 MiB for each scanner
+        # holding it (two in a process with the full policy set), and a comment padded past
+        # 1,000 characters went unseen.
+        Rule("model_markup", r"(?is)<!--.*?" + _TO_THE_MODEL + r".*?-->", _comment_to_the_model),
         Rule(
             "model_markup",
             r"(?i)<[a-z]+[^>]{0,200}(?:display\s*:\s*none|visibility\s*:\s*hidden"
