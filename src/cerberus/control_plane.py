@@ -23,6 +23,7 @@ from starlette.types import Receive, Scope, Send
 from cerberus import __version__
 from cerberus.errors import CerberusError
 from cerberus.settings import Settings
+from cerberus.single_flight import run_once
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -47,7 +48,7 @@ class ControlPlane:
         self._settings = settings
         self._state = state
         self._app: FastAPI | None = None
-        self._building: asyncio.Future[FastAPI] | None = None
+        self._building: dict[None, asyncio.Future[FastAPI]] = {}
         self._lock = threading.Lock()
 
     @property
@@ -74,9 +75,7 @@ class ControlPlane:
 
     async def _build_in_thread(self) -> FastAPI:
         # Concurrent first requests share one build.
-        if self._building is None:
-            self._building = asyncio.ensure_future(asyncio.to_thread(lambda: self.app))
-        return await asyncio.shield(self._building)
+        return await run_once(self._building, None, lambda: asyncio.to_thread(lambda: self.app))
 
 
 def build(settings: Settings, state: State) -> FastAPI:
