@@ -92,7 +92,7 @@ def imports() -> None:
     print(f"a bare interpreter after import cerberus.app: {whole}")  # noqa: T201
     FOUND["import cerberus.app"] = whole
     base = "import fastapi, sqlalchemy.ext.asyncio, aiohttp, pydantic, uvicorn, uvloop, orjson, re2"
-    base += ", aiosqlite, redis.asyncio, asyncpg"
+    base += ", aiosqlite, asyncpg"
     for label, module in (
         ("the MCP SDK (cerberus/mcp.py imports mcp.shared.inbound)", "mcp.shared.inbound"),
         (

@@ -2,8 +2,8 @@
 
 Every proxied call under rate limits runs one script over all its windows
 (`RedisCache.hit_sliding_windows`). Both benchmark limits (per minute and per hour, far from
-full) on Redis DB 8 of 127.0.0.1:6379; the process's CPU over 2,000 calls, best of 5. Shows
-whether redis-py parses replies with hiredis (a C parser) or its own Python one.
+full) on Redis DB 8 of 127.0.0.1:6379, through the gateway's own client (cache/resp.py); the
+process's CPU over 2,000 calls, best of 5.
 
     .venv/bin/python -m bench.rate_limit_cost
 """
@@ -14,7 +14,6 @@ import resource
 
 import orjson
 import uvloop
-from redis.utils import HIREDIS_AVAILABLE
 
 from bench.gateway import REDIS_URL
 from cerberus.cache import Window
@@ -48,7 +47,7 @@ async def measure() -> dict[str, object]:
         await cache.delete("bench:rate:hour")
     finally:
         await cache.close()
-    return {"cpu_us_per_call": round(best, 1), "hiredis": HIREDIS_AVAILABLE}
+    return {"cpu_us_per_call": round(best, 1)}
 
 
 def main() -> None:

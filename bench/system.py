@@ -27,7 +27,6 @@ PACKAGES = (
     "sqlalchemy",
     "asyncpg",
     "aiosqlite",
-    "redis",
     "google-re2",
     "py-spy",
 )

@@ -105,8 +105,10 @@ class Settings(BaseSettings):
     def _redis_scheme(cls, value: str | None) -> str | None:
         if value is None or value == "":
             return None
-        if not value.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError("must start with redis://, rediss:// or unix://")
+        # Here, not at the top: the cache package imports this module.
+        from cerberus.cache.resp import parse_url
+
+        parse_url(value)  # a ValueError with the reason: pydantic names the variable
         return value
 
     @model_validator(mode="after")
