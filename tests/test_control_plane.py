@@ -26,7 +26,9 @@ from cerberus.settings import Settings
 PING = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
 
 async def main():
-    app = create_app(Settings(APP_ENV="test", DATA_DIR=sys.argv[1], LOG_LEVEL="WARNING"))
+    admin = {"CERBERUS_ADMIN_EMAIL": "root@example.com", "CERBERUS_ADMIN_PASSWORD": "long-enough-1"}
+    settings = Settings(APP_ENV="test", DATA_DIR=sys.argv[1], LOG_LEVEL="WARNING", **admin)
+    app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
@@ -37,21 +39,29 @@ async def main():
                 (await http.get("/wp-admin/setup.php")).status_code,
             ]
             missing = await http.get("/nothing-here")
-    print(statuses, missing.json(), "fastapi" in sys.modules)
+    # FastAPI is the control plane's; the e-mail check and bcrypt serve only to create the
+    # first super_admin, which a process does once, if at all.
+    loaded = [name for name in ("fastapi", "email_validator", "bcrypt") if name in sys.modules]
+    print(statuses, missing.json(), loaded)
 
 asyncio.run(main())
 """
 
 
 def test_proxy_and_health_requests_never_load_fastapi(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-c", ONLY_PROXY_AND_HEALTH, str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.strip() == "[200, 200, 401, 404] {'detail': 'Not Found'} False"
+    # The first start creates the super_admin named by the environment; later ones find it.
+    outputs = []
+    for _ in range(2):
+        result = subprocess.run(
+            [sys.executable, "-c", ONLY_PROXY_AND_HEALTH, str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        outputs.append(result.stdout.strip())
+    answers = "[200, 200, 401, 404] {'detail': 'Not Found'}"
+    assert outputs == [f"{answers} ['email_validator', 'bcrypt']", f"{answers} []"]
 
 
 def _embedded(tmp_path: Path) -> Settings:

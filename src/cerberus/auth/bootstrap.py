@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import logging
 
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cerberus.auth.passwords import check_password_strength, hash_password
 from cerberus.auth.roles import Role
 from cerberus.errors import CerberusError, Conflict, Unprocessable
 from cerberus.settings import Settings
@@ -24,6 +22,12 @@ logger = logging.getLogger("cerberus.auth")
 
 async def create_superuser(session: AsyncSession, email: str, password: str) -> User:
     """A new super_admin; Unprocessable for a bad email or password, Conflict if taken."""
+    # Imported here: a serving process checks that a super_admin exists at every start, but
+    # creates one once, and these two cost ~1.5 MiB of its memory for the rest of its life.
+    from email_validator import EmailNotValidError, validate_email
+
+    from cerberus.auth.passwords import check_password_strength, hash_password
+
     try:
         email = validate_email(email, check_deliverability=False).normalized.lower()
     except EmailNotValidError as exc:
