@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -274,3 +276,15 @@ async def test_findings_are_written_as_they_were_when_queued(
     await writer.flush()
     (event,) = await _events(session, agent)
     assert event.guardrails_triggered == [triggered[0]]
+
+
+def test_the_gateway_imports_sqlite3_only_to_write_to_an_sqlite_file() -> None:
+    # A process on PostgreSQL never writes through the SQLite sink: sqlite3 cost it ~0.9 MiB.
+    result = subprocess.run(
+        [sys.executable, "-c", "import sys, cerberus.app; print('sqlite3' in sys.modules)"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "False"

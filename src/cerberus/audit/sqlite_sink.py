@@ -102,6 +102,11 @@ class SqliteSink:
             self._waiting = None
         return db
 
+    @staticmethod
+    def refused(exc: BaseException) -> bool:
+        """sqlite3 refused the values (a row to drop), as opposed to the file failing."""
+        return isinstance(exc, sqlite3.IntegrityError | sqlite3.DataError)
+
     def close(self) -> None:
         if self._db is not None and self._waiting is None:
             self._db.close()

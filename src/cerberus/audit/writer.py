@@ -18,12 +18,11 @@ import asyncio
 import contextlib
 import json
 import logging
-import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
@@ -31,8 +30,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from cerberus.agents.models import Agent
 from cerberus.audit.models import AuditEvent
-from cerberus.audit.sqlite_sink import SqliteSink
 from cerberus.ids import uuid7_many
+
+if TYPE_CHECKING:
+    # Imported when an SQLite file is written to: sqlite3 costs ~0.9 MiB of a process that
+    # writes to PostgreSQL.
+    from cerberus.audit.sqlite_sink import SqliteSink
 
 # Read at use: tests swap app.state.sessionmaker for one bound to a rolled-back connection.
 SessionmakerSource = Callable[[], async_sessionmaker[AsyncSession]]
@@ -199,7 +202,7 @@ class AuditWriter:
             try:
                 await self._write(batch, usage)
             except BaseException as exc:
-                refused = _refused(exc)
+                refused = self._refused(exc)
                 if batch or not refused:
                     for agent_id, counted in usage.items():
                         self._merge_usage(agent_id, counted)
@@ -220,7 +223,7 @@ class AuditWriter:
                 try:
                     await self._write([event], {})
                 except Exception as exc:
-                    if not _refused(exc):
+                    if not self._refused(exc):
                         raise
                     logger.error(
                         "audit event refused by the database; dropped",
@@ -261,9 +264,14 @@ class AuditWriter:
         if not path or path == ":memory:" or bind is None or bind.dialect.name != "sqlite":
             return None
         if self._sink is None or self._sink.path != path:
+            from cerberus.audit.sqlite_sink import SqliteSink
+
             self._close_sink()
             self._sink = SqliteSink(path, _INSERT_SQL["qmark"], _USAGE_SQL["qmark"])
         return self._sink
+
+    def _refused(self, exc: BaseException) -> bool:
+        return _refused(exc) or (self._sink is not None and self._sink.refused(exc))
 
     def _close_sink(self) -> None:
         if self._sink is not None:
@@ -345,7 +353,7 @@ def _json(value: Any) -> str:
 
 def _refused(exc: BaseException) -> bool:
     """The database refused the values (a row to drop), as opposed to not being reachable."""
-    if isinstance(exc, IntegrityError | DataError | sqlite3.IntegrityError | sqlite3.DataError):
+    if isinstance(exc, IntegrityError | DataError):
         return True
     # asyncpg's data and constraint errors reach SQLAlchemy as plain DBAPIError.
     sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
