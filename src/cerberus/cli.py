@@ -152,6 +152,9 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
         http="httptools",
         log_config=None,
         access_log=False,
+        # No "server: uvicorn" on every answer: it tells a caller what to attack, and it is
+        # one more header to write on each proxied call.
+        server_header=False,
         proxy_headers=True,
         forwarded_allow_ips="*",
         timeout_graceful_shutdown=15,
