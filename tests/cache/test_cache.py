@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
-import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -16,6 +13,7 @@ import pytest
 from cerberus.cache import Cache, Window, create_cache
 from cerberus.cache.memory import MemoryCache
 from cerberus.settings import Settings
+from tests.cache.redis_servers import redis_server, socket_exists
 from tests.conftest import flush_test_cache
 
 
@@ -227,24 +225,9 @@ async def test_rate_limit_calls_reuse_a_bounded_set_of_connections(settings: Set
 @pytest.fixture
 def redis_socket(tmp_path: Path) -> Iterator[Path]:
     """A Redis server of this test's own, listening only on a Unix socket."""
-    server_binary = shutil.which("redis-server")
-    if server_binary is None:
-        pytest.skip("redis-server is not installed")
-    socket_path = tmp_path / "redis.sock"
-    server = subprocess.Popen(
-        [server_binary, "--port", "0", "--unixsocket", str(socket_path), "--save", ""],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while not socket_path.exists():
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.02)
-        yield socket_path
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    path = tmp_path / "redis.sock"
+    with redis_server(["--port", "0", "--unixsocket", str(path)], socket_exists(path)):
+        yield path
 
 
 async def test_rate_limits_work_over_a_unix_socket(redis_socket: Path) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ from cerberus.cache.resp import (
     parse,
     parse_url,
 )
+from tests.cache.redis_servers import port_answers, redis_server
 from tests.servers import free_port
 
 PASSWORD = "p@ss word/1"
@@ -102,36 +102,12 @@ def test_urls_this_client_cannot_use_are_refused_with_the_reason(url: str, reaso
         parse_url(url)
 
 
-def _start_redis(arguments: list[str], ready: Path | int) -> subprocess.Popen[bytes]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed")
-    server = subprocess.Popen(
-        [binary, "--save", "", "--bind", "127.0.0.1", *arguments],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while True:
-        assert server.poll() is None, "redis-server exited"
-        assert time.monotonic() < deadline, "redis-server did not start"
-        try:
-            with socket.create_connection(("127.0.0.1", int(ready)), timeout=0.2):
-                return server
-        except OSError:
-            time.sleep(0.02)
-
-
 @pytest.fixture
 def locked_redis() -> Iterator[int]:
     """A Redis server of this test's own that asks for a password."""
     port = free_port()
-    server = _start_redis(["--port", str(port), "--requirepass", PASSWORD], port)
-    try:
+    with redis_server(["--port", str(port), "--requirepass", PASSWORD], port_answers(port)):
         yield port
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 async def test_the_password_and_database_in_the_url_are_used(locked_redis: int) -> None:
@@ -182,31 +158,15 @@ def tls_redis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
         "-CAcreateserial", "-days", "1", "-extfile", "san.ext", "-out", "server.crt",
     )  # fmt: skip
     port = free_port()
-    server = _start_redis(
-        [
-            "--port",
-            "0",
-            "--tls-port",
-            str(port),
-            "--requirepass",
-            PASSWORD,
-            "--tls-cert-file",
-            str(tmp_path / "server.crt"),
-            "--tls-key-file",
-            str(tmp_path / "server.key"),
-            "--tls-ca-cert-file",
-            str(tmp_path / "ca.crt"),
-            "--tls-auth-clients",
-            "no",
-        ],
-        port,
-    )
+    tls = [
+        *("--port", "0", "--tls-port", str(port), "--requirepass", PASSWORD),
+        *("--tls-cert-file", str(tmp_path / "server.crt")),
+        *("--tls-key-file", str(tmp_path / "server.key")),
+        *("--tls-ca-cert-file", str(tmp_path / "ca.crt"), "--tls-auth-clients", "no"),
+    ]
     monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.crt"))
-    try:
+    with redis_server(tls, port_answers(port)):
         yield port
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 async def test_rediss_speaks_tls_and_checks_the_certificate(tls_redis: int) -> None:
@@ -237,12 +197,8 @@ async def test_rediss_refuses_a_certificate_it_does_not_trust(
 @pytest.fixture
 def plain_redis() -> Iterator[int]:
     port = free_port()
-    server = _start_redis(["--port", str(port)], port)
-    try:
+    with redis_server(["--port", str(port)], port_answers(port)):
         yield port
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def test_the_cache_works_under_uvloop(plain_redis: int) -> None:
