@@ -20,8 +20,10 @@ from cerberus.cache.redis import RedisCache
 from cerberus.cache.resp import (
     Address,
     ProtocolError,
+    RedisConnectionError,
     ReplyError,
     _Incomplete,
+    connect,
     pack,
     parse,
     parse_url,
@@ -243,3 +245,31 @@ async def test_a_subscription_comes_back_after_its_connection_is_killed(plain_re
     finally:
         await cache.close()
         await observer.aclose()
+
+
+async def test_a_reply_nobody_asked_for_closes_the_connection_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A server out of step with its client: its replies can no longer be matched to
+    # commands, so the connection is dropped (and said so once), never read on.
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def chatty(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)  # kept open: the client must be the one to close
+        writer.write(b"+OK\r\n+OK\r\n+OK\r\n")
+        await writer.drain()
+
+    server = await asyncio.start_server(chatty, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        connection = await connect(Address(port=port))
+        await asyncio.wait_for(connection.lost, timeout=5)
+        with pytest.raises(RedisConnectionError):
+            await connection.call(pack(["PING"]))
+    finally:
+        for writer in accepted:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+    closed = [r for r in caplog.records if r.getMessage() == "cache connection closed"]
+    assert len(closed) == 1

@@ -221,8 +221,7 @@ class Connection(asyncio.Protocol):
             self._on_push(reply)
             return
         if not self._waiting:
-            self._fail(ProtocolError("a reply nobody asked for"))
-            return
+            raise ProtocolError("a reply nobody asked for")
         waiter = self._waiting.popleft()
         if waiter.done():
             return  # its caller was cancelled; the reply was still read, so order holds
