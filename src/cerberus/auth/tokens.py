@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from cerberus.auth import hs256
 from cerberus.db import utcnow
 from cerberus.errors import Unauthorized
 from cerberus.settings import Settings
 from cerberus.tenancy.models import User
 
-ALGORITHM = "HS256"
 TokenType = Literal["access", "refresh"]
 BEARER_CHALLENGE = {"WWW-Authenticate": "Bearer"}
 _REQUIRED_CLAIMS = ["sub", "type", "jti", "exp", "iat"]
@@ -52,28 +52,19 @@ def issue(user: User, settings: Settings, token_type: TokenType) -> IssuedToken:
         "iat": int(now.timestamp()),
         "exp": int(expires_at.timestamp()),
     }
-    import jwt  # see decode
-
-    token = jwt.encode(payload, settings.SECRET_KEY.get_secret_value(), algorithm=ALGORITHM)
+    token = hs256.encode(payload, settings.SECRET_KEY.get_secret_value())
     return IssuedToken(token=token, jti=jti, expires_at=expires_at)
 
 
 def decode(token: str, settings: Settings, expected: TokenType) -> TokenClaims:
     """The token's claims, or 401: expired, tampered, wrongly signed, `alg: none`, wrong type."""
-    # Imported on first use: PyJWT loads the `cryptography` package when it is installed
-    # (+10.5 MiB resident), which a process serving only the proxy never needs.
-    import jwt
-
     try:
-        payload = jwt.decode(
-            token,
-            settings.SECRET_KEY.get_secret_value(),
-            algorithms=[ALGORITHM],
-            options={"require": _REQUIRED_CLAIMS},
+        payload = hs256.decode(
+            token, settings.SECRET_KEY.get_secret_value(), required=_REQUIRED_CLAIMS
         )
-    except jwt.ExpiredSignatureError:
+    except hs256.ExpiredToken:
         raise Unauthorized("token expired", headers=BEARER_CHALLENGE) from None
-    except jwt.PyJWTError:
+    except hs256.InvalidToken:
         raise Unauthorized("invalid token", headers=BEARER_CHALLENGE) from None
     if payload.get("type") != expected:
         raise Unauthorized(f"wrong token type, expected {expected}", headers=BEARER_CHALLENGE)
