@@ -1,12 +1,15 @@
 """Cerberus gateways for the benchmark: a seeded database, then `cerberus serve` on a loopback port.
 
 Rows are created directly with the models (an organisation, one workspace per upstream,
-one agent each, and optionally the full policy set org-wide) before the process starts,
-so the gateway's first request is a cold one exactly as in production.
+one agent each, optionally the full policy set org-wide, and a super_admin for the admin
+API) before the process starts, so the gateway's first request is a cold one exactly as in
+production.
 """
 
 from __future__ import annotations
 
+import json
+import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,14 +23,18 @@ from bench import procs
 from cerberus.agents.keys import generate_key
 from cerberus.agents.models import Agent
 from cerberus.audit.models import AuditEvent
+from cerberus.auth.passwords import hash_password
+from cerberus.auth.roles import Role
 from cerberus.db import create_engine, create_sessionmaker
 from cerberus.migrate import upgrade
 from cerberus.policies.models import Policy
 from cerberus.settings import Settings
-from cerberus.tenancy.models import Organisation, Workspace
+from cerberus.tenancy.models import Organisation, User, Workspace
 
 PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 REDIS_URL = "redis://127.0.0.1:6379/8"  # this harness's own Redis database number
+ADMIN_EMAIL = "bench-admin@example.com"
+ADMIN_PASSWORD = "bench-admin-password"
 
 
 @dataclass
@@ -124,6 +131,14 @@ async def seed(spec: GatewaySpec, upstreams: dict[str, str]) -> None:
                 spec.keys[upstream] = key.plain
             for policy in spec.policies:
                 session.add(Policy(organisation_id=organisation.id, **policy))
+            session.add(
+                User(
+                    organisation_id=None,
+                    email=ADMIN_EMAIL,
+                    password_hash=hash_password(ADMIN_PASSWORD),
+                    role=Role.SUPER_ADMIN,
+                )
+            )
     finally:
         await engine.dispose()
 
@@ -147,3 +162,21 @@ def start_gateway(spec: GatewaySpec, log_dir: Path, *, suffix: str = "") -> proc
         env=spec.env,
         cwd=spec.data_dir,
     )
+
+
+def admin_session(url: str) -> None:
+    """What an admin does first: log in, then one authenticated request (blocking)."""
+    login = json.dumps({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}).encode()
+    request = urllib.request.Request(
+        f"{url}/control-plane/api/v1/auth/login",
+        data=login,
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        token = json.loads(answer.read())["access_token"]
+    me = urllib.request.Request(
+        f"{url}/control-plane/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(me, timeout=30) as answer:
+        if json.loads(answer.read()).get("email") != ADMIN_EMAIL:
+            raise RuntimeError("the admin session did not reach its own account")

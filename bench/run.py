@@ -150,6 +150,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         for name, proc in gateways.items():
             await asyncio.to_thread(procs.wait_http, proc, "/openapi.json")
             results["rss_mib"][name]["after_control_plane"] = round(proc.rss_mib(), 1)
+            # Then as an admin uses it: a login (bcrypt) and a token read on a request.
+            await asyncio.to_thread(gateway.admin_session, proc.url)
+            results["rss_mib"][name]["after_admin_session"] = round(proc.rss_mib(), 1)
         mark = time.perf_counter()
         results["cold_start"] = await _cold_starts(specs, urls, live, logs, args.cold_starts)
         phases["cold_start"] = round(time.perf_counter() - mark, 1)
