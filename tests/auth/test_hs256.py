@@ -72,6 +72,7 @@ def _forgeries() -> dict[str, str]:
         "not ascii": f"{header}.{payload}.{signature[:-1]}é",
         "header not an object": _signed([], _claims()),  # type: ignore[arg-type]
         "claims not an object": f"{header}.{_b64(b'[1]')}.x",
+        "header nested past the parser's limit": f"{_b64(b'[' * 5000)}.{payload}.{signature}",
         "exp not a number": hs256.encode(_claims(exp="9999999999"), KEY),
         "exp a boolean": hs256.encode(_claims(exp=True), KEY),
         "issued in the future": hs256.encode(_claims(iat=int(time.time()) + 3600), KEY),

@@ -61,6 +61,7 @@ def _bad_tokens(user: User, settings: Settings) -> dict[str, str]:
         ),
         "unknown_user": jwt.encode(_claims(user, sub="no-such-user"), key, "HS256"),
         "garbage": "not-a-jwt",
+        "nested_header": f"{_b64(b'[' * 5000)}.{_payload}.{signature}",
     }
 
 
@@ -73,6 +74,7 @@ BAD_TOKEN_CASES = [
     "missing_jti",
     "unknown_user",
     "garbage",
+    "nested_header",
 ]
 
 

@@ -78,7 +78,7 @@ def _is_number(value: object) -> bool:
 def _json_object(part: str) -> dict[str, Any]:
     try:
         value = json.loads(_decoded(part))
-    except ValueError:  # not JSON, or not UTF-8
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested past the limit
         raise InvalidToken("not JSON") from None
     if not isinstance(value, dict):
         raise InvalidToken("not a JSON object")
