@@ -271,7 +271,7 @@ class AuditWriter:
         return self._sink
 
     def _refused(self, exc: BaseException) -> bool:
-        return _refused(exc) or (self._sink is not None and self._sink.refused(exc))
+        return _database_refused(exc) or (self._sink is not None and self._sink.refused(exc))
 
     def _close_sink(self) -> None:
         if self._sink is not None:
@@ -351,8 +351,8 @@ def _json(value: Any) -> str:
         return json.dumps(value, default=str)
 
 
-def _refused(exc: BaseException) -> bool:
-    """The database refused the values (a row to drop), as opposed to not being reachable."""
+def _database_refused(exc: BaseException) -> bool:
+    """SQLAlchemy's driver refused the values (a row to drop), as opposed to not being reachable."""
     if isinstance(exc, IntegrityError | DataError):
         return True
     # asyncpg's data and constraint errors reach SQLAlchemy as plain DBAPIError.

@@ -76,7 +76,8 @@ def parse_url(url: str) -> Address:
     if parts.scheme == "unix":
         if not parts.path:
             raise ValueError("a unix:// URL needs the socket's path")
-        return Address(path=parts.path, username=username, password=password, db=_db(query))
+        db = _db(query.get("db", "0"))
+        return Address(path=parts.path, username=username, password=password, db=db)
     if parts.scheme not in ("redis", "rediss"):
         raise ValueError("must start with redis://, rediss:// or unix://")
     try:
@@ -90,12 +91,11 @@ def parse_url(url: str) -> Address:
         tls=parts.scheme == "rediss",
         username=username,
         password=password,
-        db=_db({"db": db_text}),
+        db=_db(db_text),
     )
 
 
-def _db(query: dict[str, str]) -> int:
-    text = query.get("db", "0")
+def _db(text: str) -> int:
     if not text.isdigit():
         raise ValueError(f"the database number {text!r} is not a number")
     return int(text)
@@ -369,12 +369,17 @@ class Subscription:
         self._keeper: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 
+    @property
+    def _connected(self) -> bool:
+        return self._connection is not None and self._connection.is_open
+
     async def subscribe(self, channel: str) -> None:
         async with self._lock:
-            if self._connection is None or not self._connection.is_open:
-                await self._open([*self._channels, channel])
+            connection = self._connection
+            if connection is not None and connection.is_open:
+                await connection.call(pack(["SUBSCRIBE", channel]))
             else:
-                await self._connection.call(pack(["SUBSCRIBE", channel]))
+                await self._open([*self._channels, channel])
             if channel not in self._channels:
                 self._channels.append(channel)
 
@@ -402,7 +407,7 @@ class Subscription:
                     # A server that accepts but never answers must not hold the lock forever.
                     async with self._lock, asyncio.timeout(RESUBSCRIBE_TIMEOUT_SECONDS):
                         # `subscribe` may have opened a new connection meanwhile.
-                        if self._connection is None or not self._connection.is_open:
+                        if not self._connected:
                             await self._open(self._channels)
                     break
                 except (RedisError, TimeoutError):
