@@ -18,7 +18,7 @@ from cerberus.agents.models import Agent
 from cerberus.app import CerberusApp
 from cerberus.audit.models import AuditEvent
 from cerberus.audit.sqlite_sink import CHUNK_ROWS
-from cerberus.audit.writer import DRIVER_CHUNK_ROWS, AuditWriter
+from cerberus.audit.writer import COPY_CHUNK_ROWS, DRIVER_CHUNK_ROWS, AuditWriter
 from cerberus.db import create_engine, create_sessionmaker
 from cerberus.settings import Settings
 from tests.audit.events import add_event
@@ -202,13 +202,14 @@ async def test_events_stay_queued_while_the_database_is_unreachable(
 async def test_a_batch_written_in_chunks_is_one_transaction(
     app: CerberusApp, session: AsyncSession
 ) -> None:
-    """Rows go to the driver in chunks (DRIVER_CHUNK_ROWS; CHUNK_ROWS on an SQLite file), yet a
-    row refused in the last chunk neither loses nor repeats the chunks before it."""
+    """Rows go to the database in chunks (DRIVER_CHUNK_ROWS; CHUNK_ROWS on an SQLite file;
+    COPY_CHUNK_ROWS on PostgreSQL), yet a row refused in the last chunk neither loses nor
+    repeats the chunks before it."""
     agent = await _agent(session)
     existing = await add_event(session, agent)
     await session.commit()
     writer = _writer(app)
-    size = 2 * max(DRIVER_CHUNK_ROWS, CHUNK_ROWS) + 3
+    size = 2 * max(DRIVER_CHUNK_ROWS, CHUNK_ROWS, COPY_CHUNK_ROWS) + 3
     for index in range(size):
         _record(writer, agent, f"c-{index:03d}")
     _record(writer, agent, existing.decision_id)  # refused by the unique index, last of all
@@ -217,6 +218,28 @@ async def test_a_batch_written_in_chunks_is_one_transaction(
     assert writer.pending == 0
     decisions = [event.decision_id for event in await _events(session, agent)]
     assert decisions == sorted([f"c-{index:03d}" for index in range(size)] + [existing.decision_id])
+
+
+async def test_usage_counted_once_when_a_row_of_its_batch_is_refused(
+    app: CerberusApp, session: AsyncSession
+) -> None:
+    """The refused batch's transaction held the usage counts too: they are written once,
+    neither lost with the batch nor added again by the retry."""
+    agent = await _agent(session)
+    existing = await add_event(session, agent)
+    await session.commit()
+    writer = _writer(app)
+    for index in range(3):
+        _record(writer, agent, f"u-{index}")
+        writer.used(agent.id)
+    _record(writer, agent, existing.decision_id)
+    await writer.flush()
+    await writer.flush()
+
+    assert writer.pending == 0
+    assert len(await _events(session, agent)) == 4
+    await session.refresh(agent)
+    assert agent.usage_count == 3
 
 
 async def test_usage_counts_add_up_across_flushes(app: CerberusApp, session: AsyncSession) -> None:

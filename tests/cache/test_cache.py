@@ -50,8 +50,8 @@ async def test_delete_reports_whether_the_key_existed(cache: Cache) -> None:
 async def test_sliding_window_admits_exactly_the_limit(cache: Cache) -> None:
     results = [await cache.hit_sliding_window("w", limit=3, window_seconds=60) for _ in range(5)]
     assert [r.allowed for r in results] == [True, True, True, False, False]
-    assert [r.count for r in results[:3]] == [1, 2, 3]
-    assert results[3].count == 3
+    assert [r.size for r in results[:3]] == [1, 2, 3]
+    assert results[3].size == 3
     assert 0 < results[3].retry_after_seconds <= 60
 
 
@@ -80,14 +80,14 @@ async def test_several_windows_count_a_hit_together(cache: Cache) -> None:
     windows = (Window("minute", 2, 60), Window("hour", 5, 3600))
     first = await cache.hit_sliding_windows(windows)
     second = await cache.hit_sliding_windows(windows)
-    assert [(r.allowed, r.count) for r in first] == [(True, 1), (True, 1)]
-    assert [(r.allowed, r.count) for r in second] == [(True, 2), (True, 2)]
+    assert [(r.allowed, r.size) for r in first] == [(True, 1), (True, 1)]
+    assert [(r.allowed, r.size) for r in second] == [(True, 2), (True, 2)]
     refused = await cache.hit_sliding_windows(windows)
     assert [r.allowed for r in refused] == [False, True]
     assert 0 < refused[0].retry_after_seconds <= 60
     assert refused[1].retry_after_seconds == 0
     # The full minute refused the hit, so the hour did not count it either.
-    assert (await cache.hit_sliding_window("hour", limit=5, window_seconds=3600)).count == 3
+    assert (await cache.hit_sliding_window("hour", limit=5, window_seconds=3600)).size == 3
 
 
 async def test_a_full_window_that_is_not_enforced_only_skips_itself(cache: Cache) -> None:
@@ -95,24 +95,24 @@ async def test_a_full_window_that_is_not_enforced_only_skips_itself(cache: Cache
     results = await cache.hit_sliding_windows(
         (Window("logged", 1, 60, enforced=False), Window("counted", 1, 60))
     )
-    assert [(r.allowed, r.count) for r in results] == [(False, 1), (True, 1)]
+    assert [(r.allowed, r.size) for r in results] == [(False, 1), (True, 1)]
     assert not (await cache.hit_sliding_window("counted", limit=1, window_seconds=60)).allowed
 
 
 async def test_a_key_given_twice_counts_twice_in_order(cache: Cache) -> None:
     results = await cache.hit_sliding_windows((Window("twice", 3, 60), Window("twice", 3, 60)))
-    assert [(r.allowed, r.count) for r in results] == [(True, 1), (True, 2)]
+    assert [(r.allowed, r.size) for r in results] == [(True, 1), (True, 2)]
     results = await cache.hit_sliding_windows((Window("twice", 3, 60), Window("twice", 3, 60)))
     # The second would exceed the limit: the hit is refused in both, and neither counts.
-    assert [(r.allowed, r.count) for r in results] == [(True, 2), (False, 2)]
-    assert (await cache.hit_sliding_window("twice", limit=3, window_seconds=60)).count == 3
+    assert [(r.allowed, r.size) for r in results] == [(True, 2), (False, 2)]
+    assert (await cache.hit_sliding_window("twice", limit=3, window_seconds=60)).size == 3
 
 
 async def test_several_windows_stay_exact_under_concurrency(cache: Cache) -> None:
     windows = (Window("tool", 4, 60), Window("agent", 10, 60))
     results = await asyncio.gather(*(cache.hit_sliding_windows(windows) for _ in range(30)))
     assert sum(tool.allowed and agent.allowed for tool, agent in results) == 4
-    assert (await cache.hit_sliding_window("agent", limit=100, window_seconds=60)).count == 5
+    assert (await cache.hit_sliding_window("agent", limit=100, window_seconds=60)).size == 5
 
 
 async def test_no_windows_give_no_results(cache: Cache) -> None:
@@ -132,7 +132,7 @@ async def test_windows_work_after_the_server_forgot_the_script(
         finally:
             await redis.aclose()
     result = await cache.hit_sliding_window("reload", limit=2, window_seconds=60)
-    assert (result.allowed, result.count) == (True, 2)
+    assert (result.allowed, result.size) == (True, 2)
 
 
 async def test_a_redis_that_never_answers_fails_the_command_instead_of_hanging() -> None:
@@ -160,6 +160,45 @@ async def test_a_redis_that_never_answers_fails_the_command_instead_of_hanging()
         await server.wait_closed()
 
 
+async def test_a_reply_that_comes_after_the_timeout_is_never_read_as_another_answer() -> None:
+    from cerberus.cache.redis import RedisCache
+
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def late_then_prompt(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
+        first = len(accepted) == 1
+        with contextlib.suppress(ConnectionError):
+            while await reader.read(65536):
+                if first:
+                    await asyncio.sleep(0.5)  # past the client's deadline
+                    writer.write(b"$5\r\nstale\r\n")
+                else:
+                    writer.write(b"$5\r\nfresh\r\n")
+                await writer.drain()
+
+    server = await asyncio.start_server(late_then_prompt, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    cache = RedisCache(f"redis://127.0.0.1:{port}/0", pool_size=1, timeout=0.2)
+    try:
+        with anyio.fail_after(10):
+            with pytest.raises(TimeoutError):
+                await cache.get("k")
+            await asyncio.sleep(0.5)  # the stale reply has been sent by now
+            assert await cache.get("k") == b"fresh"
+            # Waiting for the pool's one connection counts against the deadline too.
+            hold = asyncio.create_task(cache.get("k"))
+            await asyncio.sleep(0)
+            assert await cache.get("k") == b"fresh"
+            assert await hold == b"fresh"
+    finally:
+        await cache.close()
+        for writer in accepted:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+
 async def test_windows_work_after_the_server_closed_every_connection(
     cache: Cache, settings: Settings
 ) -> None:
@@ -174,7 +213,7 @@ async def test_windows_work_after_the_server_closed_every_connection(
         finally:
             await redis.aclose()
     result = await cache.hit_sliding_window("killed", limit=5, window_seconds=60)
-    assert (result.allowed, result.count) == (True, 2)
+    assert (result.allowed, result.size) == (True, 2)
 
 
 async def test_a_cancelled_call_leaves_the_next_answers_right(cache: Cache) -> None:
@@ -192,7 +231,7 @@ async def test_a_cancelled_call_leaves_the_next_answers_right(cache: Cache) -> N
             await task
     for round_number in range(20):
         result = await cache.hit_sliding_window(f"fresh-{round_number}", limit=3, window_seconds=60)
-        assert (result.allowed, result.count) == (True, 1)
+        assert (result.allowed, result.size) == (True, 1)
 
 
 async def test_rate_limit_calls_reuse_a_bounded_set_of_connections(settings: Settings) -> None:

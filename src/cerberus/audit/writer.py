@@ -43,8 +43,11 @@ SessionmakerSource = Callable[[], async_sessionmaker[AsyncSession]]
 logger = logging.getLogger("cerberus.audit")
 
 RETRY_SECONDS = 1.0
-# Rows per executemany through a database driver (PostgreSQL): ~6 us each to encode.
+# Rows per executemany through SQLAlchemy's driver (an in-memory SQLite database).
 DRIVER_CHUNK_ROWS = 50
+# Rows per COPY to PostgreSQL: encoded on the loop's thread, so a request that arrives
+# meanwhile waits behind one chunk (~2 us a row), not behind the whole batch.
+COPY_CHUNK_ROWS = 200
 
 # A queued event is a tuple of these columns in this order, then its time (epoch seconds).
 COLUMNS = (
@@ -245,6 +248,15 @@ class AuditWriter:
         async with self._sessionmaker()() as session:
             connection = await session.connection()
             dialect = connection.dialect
+            if dialect.name == "postgresql":
+                raw = await connection.get_raw_connection()
+                await _copy_to_postgres(
+                    raw.driver_connection,
+                    self._rows(batch, sqlite=False),
+                    self._usage_rows(usage, sqlite=False),
+                )
+                await session.commit()
+                return
             rows = self._rows(batch, sqlite=dialect.name == "sqlite")
             insert = _INSERT_SQL[dialect.paramstyle]
             # In chunks: the driver encodes a whole executemany on the loop's thread, and a
@@ -319,10 +331,29 @@ class AuditWriter:
             current.last_used_at = max(current.last_used_at, counted.last_used_at)
 
 
+async def _copy_to_postgres(
+    driver: Any, rows: list[tuple[Any, ...]], usage_rows: list[tuple[Any, ...]]
+) -> None:
+    """Rows by COPY and the usage counts, in one transaction on asyncpg's connection (or a
+    savepoint in one SQLAlchemy already began). COPY's binary rows cost the gateway about
+    a third of the CPU of an executemany of INSERTs, and the server less (docs/benchmarks.md)."""
+    async with driver.transaction():
+        for start in range(0, len(rows), COPY_CHUNK_ROWS):
+            await driver.copy_records_to_table(
+                AuditEvent.__tablename__,
+                records=rows[start : start + COPY_CHUNK_ROWS],
+                columns=_NAMES,
+            )
+        if usage_rows:
+            await driver.executemany(_USAGE_SQL["numeric_dollar"], usage_rows)
+
+
+_NAMES = ("id", *COLUMNS, "created_at")
+
+
 def _insert_sql(placeholder: Callable[[int], str]) -> str:
-    names = ("id", *COLUMNS, "created_at")
-    values = ", ".join(placeholder(number) for number in range(1, len(names) + 1))
-    return f"INSERT INTO {AuditEvent.__tablename__} ({', '.join(names)}) VALUES ({values})"
+    values = ", ".join(placeholder(number) for number in range(1, len(_NAMES) + 1))
+    return f"INSERT INTO {AuditEvent.__tablename__} ({', '.join(_NAMES)}) VALUES ({values})"
 
 
 def _usage_sql(first: str, second: str, third: str) -> str:
@@ -352,11 +383,11 @@ def _json(value: Any) -> str:
 
 
 def _database_refused(exc: BaseException) -> bool:
-    """SQLAlchemy's driver refused the values (a row to drop), as opposed to not being reachable."""
+    """The database refused the values (a row to drop), as opposed to not being reachable."""
     if isinstance(exc, IntegrityError | DataError):
         return True
-    # asyncpg's data and constraint errors reach SQLAlchemy as plain DBAPIError.
-    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
-    return (
-        isinstance(exc, DBAPIError) and isinstance(sqlstate, str) and sqlstate[:2] in ("22", "23")
-    )
+    # asyncpg's data and constraint errors: as asyncpg raised them from a COPY, or wrapped
+    # in a plain DBAPIError by SQLAlchemy.
+    error = exc.orig if isinstance(exc, DBAPIError) else exc
+    sqlstate = getattr(error, "sqlstate", None)
+    return isinstance(sqlstate, str) and sqlstate[:2] in ("22", "23")

@@ -46,14 +46,14 @@ async def record_failure(cache: Cache, settings: Settings, email: str) -> None:
     window = await cache.hit_sliding_window(
         _FAILURES + account, settings.LOGIN_MAX_FAILURES, settings.LOGIN_LOCKOUT_SECONDS
     )
-    if not window.allowed or window.count >= settings.LOGIN_MAX_FAILURES:
+    if not window.allowed or window.size >= settings.LOGIN_MAX_FAILURES:
         until = time.time() + settings.LOGIN_LOCKOUT_SECONDS
         await cache.set(
             _LOCKED + account, str(until).encode(), ttl_seconds=settings.LOGIN_LOCKOUT_SECONDS
         )
         await cache.delete(_FAILURES + account)
         await ensure_not_locked(cache, email)
-    await asyncio.sleep(min(BASE_DELAY_SECONDS * 2 ** (window.count - 1), MAX_DELAY_SECONDS))
+    await asyncio.sleep(min(BASE_DELAY_SECONDS * 2 ** (window.size - 1), MAX_DELAY_SECONDS))
 
 
 async def clear_failures(cache: Cache, email: str) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from cerberus.settings import Settings
@@ -12,16 +11,18 @@ from cerberus.settings import Settings
 Subscriber = Callable[[bytes], None]
 
 
-@dataclass(frozen=True)
-class WindowResult:
+class WindowResult(NamedTuple):
     """The outcome of one hit on a sliding-window counter.
 
-    `allowed` says the window had room; `count` is its size after the hit (which is not
-    counted when a window is full, or when another enforced window of the same call was).
+    `allowed` says the window had room; `size` is the count of hits in the window after
+    this one (which is not counted when a window is full, or when another enforced window
+    of the same call was).
+    A tuple, not a frozen dataclass: every rate-limited call makes one per window, and the
+    dataclass cost several times as much to build.
     """
 
     allowed: bool
-    count: int
+    size: int
     retry_after_seconds: float
 
 

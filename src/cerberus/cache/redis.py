@@ -82,8 +82,9 @@ class RedisCache(Cache):
         self, url: str, *, pool_size: int, timeout: float = COMMAND_TIMEOUT_SECONDS
     ) -> None:
         address = parse_url(url)
-        # Each command runs under one asyncio.timeout; a connection cancelled mid-reply is
-        # closed. Subscriptions hold one connection more than the pool.
+        # Each command has `timeout` seconds from its start, waiting for a connection
+        # included; a connection that timed out or was cancelled mid-reply is closed.
+        # Subscriptions hold one connection more than the pool.
         self._client = Client(address, pool_size)
         self._subscription = Subscription(address, self._on_message)
         self._timeout = timeout
@@ -93,23 +94,26 @@ class RedisCache(Cache):
         self._handlers: defaultdict[str, list[Subscriber]] = defaultdict(list)
         self._frames: dict[tuple[Window, ...], tuple[bytes, bytes]] = {}
 
+    def _deadline(self) -> float:
+        """When a command started now must have been answered (loop time)."""
+        return asyncio.get_running_loop().time() + self._timeout
+
     async def get(self, key: str) -> bytes | None:
-        async with asyncio.timeout(self._timeout):
-            value = await self._client.call("GET", key)
+        value = await self._client.call("GET", key, deadline=self._deadline())
         if value is None or isinstance(value, bytes):
             return value
         raise RedisError(f"unexpected reply to GET: {type(value).__name__}")
 
     async def set(self, key: str, value: bytes, ttl_seconds: float | None = None) -> None:
-        async with asyncio.timeout(self._timeout):
-            if ttl_seconds is None:
-                await self._client.call("SET", key, value)
-            else:
-                await self._client.call("SET", key, value, "PX", max(int(ttl_seconds * 1000), 1))
+        deadline = self._deadline()
+        if ttl_seconds is None:
+            await self._client.call("SET", key, value, deadline=deadline)
+        else:
+            ttl_ms = max(int(ttl_seconds * 1000), 1)
+            await self._client.call("SET", key, value, "PX", ttl_ms, deadline=deadline)
 
     async def delete(self, key: str) -> bool:
-        async with asyncio.timeout(self._timeout):
-            return bool(await self._client.call("DEL", key))
+        return bool(await self._client.call("DEL", key, deadline=self._deadline()))
 
     async def hit_sliding_windows(self, windows: Sequence[Window]) -> list[WindowResult]:
         if not windows:
@@ -117,15 +121,15 @@ class RedisCache(Cache):
         before, after = self._script_frame(tuple(windows))
         member = f"{self._member_prefix}{next(self._members)}".encode()
         command = b"%b$%d\r\n%b\r\n%b" % (before, len(member), member, after)
-        async with asyncio.timeout(self._timeout):
-            try:
-                reply = await self._client.send(command)
-            except ReplyError as exc:
-                if exc.code != "NOSCRIPT":
-                    raise
-                # Not run (a restarted or flushed server): load it and run it once.
-                await self._client.call("SCRIPT", "LOAD", SLIDING_WINDOWS)
-                reply = await self._client.send(command)
+        deadline = self._deadline()
+        try:
+            reply = await self._client.send(command, deadline)
+        except ReplyError as exc:
+            if exc.code != "NOSCRIPT":
+                raise
+            # Not run (a restarted or flushed server): load it and run it once.
+            await self._client.call("SCRIPT", "LOAD", SLIDING_WINDOWS, deadline=deadline)
+            reply = await self._client.send(command, deadline)
         if not isinstance(reply, bytes):
             raise RedisError(f"unexpected reply to the rate-limit script: {type(reply).__name__}")
         parts = reply.split()
@@ -156,8 +160,7 @@ class RedisCache(Cache):
         return frame
 
     async def publish(self, channel: str, message: bytes) -> None:
-        async with asyncio.timeout(self._timeout):
-            await self._client.call("PUBLISH", channel, message)
+        await self._client.call("PUBLISH", channel, message, deadline=self._deadline())
 
     async def subscribe(self, channel: str, handler: Subscriber) -> None:
         async with asyncio.timeout(self._timeout):
@@ -173,8 +176,7 @@ class RedisCache(Cache):
                 logger.exception("cache subscriber failed")
 
     async def ping(self) -> None:
-        async with asyncio.timeout(self._timeout):
-            await self._client.call("PING")
+        await self._client.call("PING", deadline=self._deadline())
 
     async def close(self) -> None:
         await self._subscription.close()

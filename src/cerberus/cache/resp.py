@@ -243,18 +243,33 @@ class Connection(asyncio.Protocol):
         logger.warning("cache connection closed", extra={"error": repr(exc)})
         self.close()
 
-    async def call(self, payload: bytes) -> object:
-        """Send one packed command and wait for its reply."""
+    async def call(self, payload: bytes, deadline: float | None = None) -> object:
+        """Send one packed command and wait for its reply, until `deadline` (loop time) at
+        most: then TimeoutError, and the connection's state is unknown (the caller closes it)."""
         if self._transport is None or not self.is_open:
             raise RedisConnectionError("connection to the cache is closed")
-        waiter: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[object] = loop.create_future()
         self._waiting.append(waiter)
         self._transport.write(payload)
-        return await waiter
+        if deadline is None:
+            return await waiter
+        # A timer on the reply itself: asyncio.timeout's task bookkeeping cost about a
+        # fifth of a rate-limited call's client-side CPU.
+        timer = loop.call_at(deadline, _expire, waiter)
+        try:
+            return await waiter
+        finally:
+            timer.cancel()
 
     def close(self) -> None:
         if self._transport is not None:
             self._transport.abort()
+
+
+def _expire(waiter: asyncio.Future[object]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
 
 
 async def connect(address: Address, on_push: Push | None = None) -> Connection:
@@ -307,19 +322,30 @@ class Client:
         self._idle: list[Connection] = []
         self._closed = False
 
-    async def call(self, *args: Argument) -> object:
-        return await self.send(pack(args))
+    async def call(self, *args: Argument, deadline: float | None = None) -> object:
+        return await self.send(pack(args), deadline)
 
-    async def send(self, payload: bytes) -> object:
-        """A command already packed (`pack`)."""
-        async with self._slots:
+    async def send(self, payload: bytes, deadline: float | None = None) -> object:
+        """A command already packed (`pack`), answered before `deadline` (loop time; None:
+        no limit) or TimeoutError: waiting for a free connection and connecting count."""
+        slots = self._slots
+        if slots.locked():
+            async with asyncio.timeout_at(deadline):
+                await slots.acquire()
+        else:
+            await slots.acquire()  # free: taken without waiting
+        try:
             connection = self._take_idle()
             if connection is not None:
                 try:
-                    return await self._call(connection, payload)
+                    return await self._call(connection, payload, deadline)
                 except RedisConnectionError:
                     pass  # tried once more on a new connection, as redis-py would
-            return await self._call(await connect(self._address), payload)
+            async with asyncio.timeout_at(deadline):
+                connection = await connect(self._address)
+            return await self._call(connection, payload, deadline)
+        finally:
+            slots.release()
 
     def _take_idle(self) -> Connection | None:
         while self._idle:
@@ -328,9 +354,9 @@ class Client:
                 return connection
         return None
 
-    async def _call(self, connection: Connection, payload: bytes) -> object:
+    async def _call(self, connection: Connection, payload: bytes, deadline: float | None) -> object:
         try:
-            reply = await connection.call(payload)
+            reply = await connection.call(payload, deadline)
         except ReplyError:
             self._keep(connection)  # an error reply, read whole: the connection is fine
             raise
