@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from cerberus.guardrails import CheckContext, Direction
 from cerberus.guardrails.pii_email import PiiEmail
 from cerberus.guardrails.text_checks import MAX_PLACES
 from cerberus.scanning import ALL_DETECTORS, RULES, Hit, Scanner, replace_spans, scan_text, scanner
+from cerberus.scanning.batch import Batch
+from cerberus.scanning.engine import Rule
 
 
 def test_scanners_are_compiled_once_and_shared_by_guardrail_objects() -> None:
@@ -66,3 +69,40 @@ def test_the_native_search_finds_what_the_public_api_finds() -> None:
     card = b"card 4111 1111 1111 1111 2024 then 5500 0000 0000 0004"
     assert native.scan(card) == public.scan(card)
     assert [hit.detector for hit in native.scan(card)].count("credit_card") == 2
+
+
+def _merged_reference(hits: list[Hit]) -> list[Hit]:
+    """Each detector's overlapping hits joined, by place: the merge as first written."""
+    merged: list[Hit] = []
+    for hit in sorted(hits, key=lambda hit: (hit.detector, hit.start, -hit.end)):
+        last = merged[-1] if merged else None
+        if last is not None and last.detector == hit.detector and hit.start < last.end:
+            if hit.end > last.end:
+                merged[-1] = Hit(hit.detector, last.start, hit.end)
+            continue
+        merged.append(hit)
+    return sorted(merged, key=lambda hit: (hit.start, hit.end))
+
+
+def test_hits_of_one_detector_found_by_several_rules_are_merged() -> None:
+    rules = [Rule("x", r"ab+"), Rule("y", r"b+c"), Rule("x", r"b+c"), Rule("y", r"ca")]
+    data = b"abbbc zabc bbc abca cab abbbbbcab"
+    hits = Scanner(rules).scan(data)
+    raw = [
+        Hit(rule.detector, m.start(), m.end())
+        for rule in rules
+        for m in re.finditer(rule.pattern.encode(), data)
+    ]
+    assert hits == _merged_reference(raw)
+    # x's two rules overlap ("abbb" + "bbbc"): one hit; y's do not: each kept.
+    assert Hit("x", 0, 5) in hits
+    assert [hit for hit in hits if hit.detector == "y"][:1] == [Hit("y", 1, 5)]
+
+
+def test_a_batch_of_one_text_maps_hits_as_a_batch_of_many_does() -> None:
+    text = b"write to ana@example.org or bo@example.net"
+    for key in (None, "contact"):
+        alone = Batch([(text, key)]).scan(scanner(["email"]))
+        among = Batch([(b"", None), (text, key)]).scan(scanner(["email"]))
+        assert alone == {0: among[1]}
+        assert [text[h.start : h.end] for h in alone[0]] == [b"ana@example.org", b"bo@example.net"]

@@ -47,8 +47,11 @@ class Batch:
     def scan(self, scanner: Scanner) -> dict[int, list[Hit]]:
         """Hits per text index, with offsets into that text; a hit is kept by the text it
         starts in and cut at that text's end."""
+        hits = scanner.scan(self.data)
+        if len(self.starts) == 1:
+            return self._one_text(hits)
         found: dict[int, list[Hit]] = {}
-        for hit in scanner.scan(self.data):
+        for hit in hits:
             index = bisect_right(self.starts, hit.start) - 1
             if index < 0:
                 continue
@@ -58,3 +61,17 @@ class Batch:
             end = min(hit.end - self.starts[index], self.sizes[index])
             found.setdefault(index, []).append(Hit(hit.detector, start, end))
         return found
+
+    def _one_text(self, hits: list[Hit]) -> dict[int, list[Hit]]:
+        """`scan` for a batch of one text (a large result is often one): no search for the
+        text a hit is in, and a hit that needs no shift or cut is kept as it is."""
+        base, size = self.starts[0], self.sizes[0]
+        kept: list[Hit] = []
+        for hit in hits:
+            start, end = hit.start - base, hit.end - base
+            if start < 0 or start >= size:
+                continue  # in the key prefix or the separator
+            if base or end > size:
+                hit = Hit(hit.detector, start, min(end, size))
+            kept.append(hit)
+        return {0: kept} if kept else {}

@@ -122,12 +122,19 @@ class Scanner:
         if not candidates:
             return []
         hits: list[Hit] = []
+        # The end of each detector's last hit: a rule's hits come in order and apart, so
+        # only a detector whose hits come back to an earlier place (two of its rules
+        # matched) needs merging.
+        ends: dict[str, int] = {}
+        overlapping: set[str] = set()
         for index in candidates:
             rule = self.rules[index]
             detector, validate = rule.detector, rule.validate
             native = self._native[index]
+            first = len(hits)
             if native is None:
                 self._scan_rule(data, self._regexps[index], detector, validate, hits)
+                _note_order(hits, first, detector, ends, overlapping)
                 continue
             # The same search as `finditer`, on the extension's RE2 object: the wrapper's
             # generator and match object cost more than the search itself on short texts.
@@ -148,7 +155,8 @@ class Scanner:
                     # after what it kept, so an adjacent value is not swallowed.
                     if span[1] < found_end:
                         position = max(span[1], found_start + 1)
-        return _merge(hits)
+            _note_order(hits, first, detector, ends, overlapping)
+        return _merge(hits, overlapping)
 
     @staticmethod
     def _scan_rule(
@@ -177,18 +185,42 @@ class Scanner:
 _BY_PLACE = itemgetter(1, 2)
 
 
-def _merge(hits: list[Hit]) -> list[Hit]:
+def _note_order(
+    hits: list[Hit], first: int, detector: str, ends: dict[str, int], overlapping: set[str]
+) -> None:
+    """Mark the detector when the hits one rule added from `first` on start before the end
+    of one already found (by its other rules), or do not come in order and apart."""
+    end = ends.get(detector, -1)
+    for at in range(first, len(hits)):
+        hit = hits[at]
+        if hit.start < end:
+            overlapping.add(detector)
+        if hit.end > end:
+            end = hit.end
+    ends[detector] = end
+
+
+def _merge(hits: list[Hit], overlapping: set[str]) -> list[Hit]:
+    """The hits by place, each detector's overlapping ones joined (only the detectors in
+    `overlapping` can have any)."""
     if len(hits) < 2:
         return hits
-    hits.sort(key=lambda hit: (hit.detector, hit.start, -hit.end))
-    merged: list[Hit] = []
-    for hit in hits:
-        last = merged[-1] if merged else None
+    if not overlapping:
+        hits.sort(key=_BY_PLACE)
+        return hits
+    merged = [hit for hit in hits if hit.detector not in overlapping]
+    joined = sorted(
+        (hit for hit in hits if hit.detector in overlapping),
+        key=lambda hit: (hit.detector, hit.start, -hit.end),
+    )
+    last: Hit | None = None
+    for hit in joined:
         if last is not None and last.detector == hit.detector and hit.start < last.end:
             if hit.end > last.end:
-                merged[-1] = Hit(hit.detector, last.start, hit.end)
+                last = merged[-1] = Hit(hit.detector, last.start, hit.end)
             continue
         merged.append(hit)
+        last = hit
     merged.sort(key=_BY_PLACE)
     return merged
 
