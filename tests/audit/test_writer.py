@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import subprocess
 import sys
@@ -197,6 +198,71 @@ async def test_events_stay_queued_while_the_database_is_unreachable(
     await session.refresh(agent)
     assert agent.usage_count == 5
     assert agent.last_used_at is not None
+
+
+async def test_a_connection_killed_in_the_middle_of_a_batch_loses_and_repeats_nothing(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """PostgreSQL only (its batches go by COPY, chunk after chunk in one transaction): the
+    writer's connection is terminated while a batch is being written. The batch stays
+    queued, and the next flush writes every event exactly once."""
+    if not settings.is_postgres:
+        pytest.skip("terminates a PostgreSQL backend")
+    import asyncpg
+
+    engine = create_engine(settings)
+    sessionmaker = create_sessionmaker(engine)
+    writer = AuditWriter(lambda: sessionmaker, batch_size=1_000_000, flush_interval=3600)
+    prefix = f"killed-{uuid.uuid4().hex[:8]}-"
+    count = 40 * COPY_CHUNK_ROWS
+    for index in range(count):
+        writer.record(
+            request_id="req",
+            decision_id=f"{prefix}{index:05d}",
+            organisation_id="o",
+            workspace_id="w",
+            agent_id="a",
+            direction="request",
+            action="allow",
+        )
+    url = engine.url
+    observer = await asyncpg.connect(
+        host=url.host, port=url.port or 5432, user=url.username, database=url.database
+    )
+
+    async def kill_the_copy() -> None:
+        while True:
+            killed = await observer.fetchval(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                " AND query LIKE 'COPY %' LIMIT 1"
+            )
+            if killed:
+                return
+            await asyncio.sleep(0.002)
+
+    try:
+        killer = asyncio.create_task(kill_the_copy())
+        # Whichever the driver reports of the dead connection: not a refusal of the rows.
+        with pytest.raises((asyncpg.PostgresError, asyncpg.InterfaceError, OSError)):
+            await writer.flush()
+        await asyncio.wait_for(killer, 10)
+        assert writer.pending == count
+
+        caplog.clear()
+        await writer.flush()
+        assert writer.pending == 0
+        # Written whole by the retry: no row was found there already and refused.
+        assert not [r for r in caplog.records if r.name == "cerberus.audit"]
+        written = await observer.fetchval(
+            "SELECT count(DISTINCT decision_id) FROM audit_events WHERE decision_id LIKE $1",
+            f"{prefix}%",
+        )
+        assert written == count
+    finally:
+        await observer.execute("DELETE FROM audit_events WHERE decision_id LIKE $1", f"{prefix}%")
+        await observer.close()
+        await engine.dispose()
 
 
 async def test_a_batch_written_in_chunks_is_one_transaction(
