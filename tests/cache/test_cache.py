@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 import pytest
@@ -15,6 +16,9 @@ from cerberus.cache.memory import MemoryCache
 from cerberus.settings import Settings
 from tests.cache.redis_servers import redis_server, socket_exists
 from tests.conftest import flush_test_cache
+
+if TYPE_CHECKING:
+    from cerberus.cache.redis import RedisCache
 
 
 @pytest.fixture
@@ -135,23 +139,23 @@ async def test_windows_work_after_the_server_forgot_the_script(
     assert (result.allowed, result.size) == (True, 2)
 
 
-async def test_a_redis_that_never_answers_fails_the_command_instead_of_hanging() -> None:
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@contextlib.asynccontextmanager
+async def _fake_redis(
+    handler: Handler, accepted: list[asyncio.StreamWriter]
+) -> AsyncIterator[RedisCache]:
+    """A RedisCache (one connection, 0.2 s timeout) on a loopback server run by `handler`,
+    which appends each connection's writer to `accepted` so that all are closed after."""
     from cerberus.cache.redis import RedisCache
 
-    accepted: list[asyncio.StreamWriter] = []
-
-    async def silent(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        accepted.append(writer)  # reads nothing, answers nothing
-
-    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    server = await asyncio.start_server(handler, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     cache = RedisCache(f"redis://127.0.0.1:{port}/0", pool_size=1, timeout=0.2)
     try:
         with anyio.fail_after(10):
-            with pytest.raises(TimeoutError):
-                await cache.get("k")
-            with pytest.raises(TimeoutError):
-                await cache.hit_sliding_window("w", limit=1, window_seconds=60)
+            yield cache
     finally:
         await cache.close()
         for writer in accepted:
@@ -160,9 +164,20 @@ async def test_a_redis_that_never_answers_fails_the_command_instead_of_hanging()
         await server.wait_closed()
 
 
-async def test_a_reply_that_comes_after_the_timeout_is_never_read_as_another_answer() -> None:
-    from cerberus.cache.redis import RedisCache
+async def test_a_redis_that_never_answers_fails_the_command_instead_of_hanging() -> None:
+    accepted: list[asyncio.StreamWriter] = []
 
+    async def silent(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)  # reads nothing, answers nothing
+
+    async with _fake_redis(silent, accepted) as cache:
+        with pytest.raises(TimeoutError):
+            await cache.get("k")
+        with pytest.raises(TimeoutError):
+            await cache.hit_sliding_window("w", limit=1, window_seconds=60)
+
+
+async def test_a_reply_that_comes_after_the_timeout_is_never_read_as_another_answer() -> None:
     accepted: list[asyncio.StreamWriter] = []
 
     async def late_then_prompt(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -177,26 +192,16 @@ async def test_a_reply_that_comes_after_the_timeout_is_never_read_as_another_ans
                     writer.write(b"$5\r\nfresh\r\n")
                 await writer.drain()
 
-    server = await asyncio.start_server(late_then_prompt, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    cache = RedisCache(f"redis://127.0.0.1:{port}/0", pool_size=1, timeout=0.2)
-    try:
-        with anyio.fail_after(10):
-            with pytest.raises(TimeoutError):
-                await cache.get("k")
-            await asyncio.sleep(0.5)  # the stale reply has been sent by now
-            assert await cache.get("k") == b"fresh"
-            # Waiting for the pool's one connection counts against the deadline too.
-            hold = asyncio.create_task(cache.get("k"))
-            await asyncio.sleep(0)
-            assert await cache.get("k") == b"fresh"
-            assert await hold == b"fresh"
-    finally:
-        await cache.close()
-        for writer in accepted:
-            writer.close()
-        server.close()
-        await server.wait_closed()
+    async with _fake_redis(late_then_prompt, accepted) as cache:
+        with pytest.raises(TimeoutError):
+            await cache.get("k")
+        await asyncio.sleep(0.5)  # the stale reply has been sent by now
+        assert await cache.get("k") == b"fresh"
+        # A command that waits for the pool's one connection gets its own answer too.
+        hold = asyncio.create_task(cache.get("k"))
+        await asyncio.sleep(0)
+        assert await cache.get("k") == b"fresh"
+        assert await hold == b"fresh"
 
 
 async def test_windows_work_after_the_server_closed_every_connection(
