@@ -16,7 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from cerberus.agents.models import Agent
 from cerberus.audit.models import AuditEvent
-from cerberus.audit.sqlite_sink import BACKLOG_CHUNK_ROWS, BACKLOG_ROWS, CHUNK_ROWS, SqliteSink
+from cerberus.audit.sqlite_sink import (
+    BACKLOG_CHUNK_ROWS,
+    BACKLOG_ROWS,
+    BUSY_CHUNK_ROWS,
+    BUSY_ROWS,
+    CHUNK_ROWS,
+    SqliteSink,
+)
 from cerberus.audit.writer import AuditWriter
 from cerberus.db import create_engine, create_sessionmaker
 from cerberus.migrate import upgrade
@@ -208,9 +215,12 @@ async def _loop_turns_while_writing(path: Path, rows: int, backlog: int) -> int:
 
 async def test_a_writer_falling_behind_writes_bigger_chunks(tmp_path: Path) -> None:
     # With 25-row chunks the embedded writer fell behind a sustained ~3,000 calls/s: the queue
-    # (memory) grew by thousands of events a minute. Behind, it yields 4 times less often.
+    # (memory) grew by thousands of events a minute. Busy, it yields a third as often as when
+    # it keeps up; behind, an eighth as often as busy.
     rows = 40 * CHUNK_ROWS
     keeping_up = await _loop_turns_while_writing(tmp_path / "a.db", rows, backlog=0)
+    busy = await _loop_turns_while_writing(tmp_path / "c.db", rows, backlog=BUSY_ROWS + 1)
     behind = await _loop_turns_while_writing(tmp_path / "b.db", rows, backlog=BACKLOG_ROWS + 1)
     assert keeping_up >= rows // CHUNK_ROWS - 1
+    assert rows // BUSY_CHUNK_ROWS - 1 <= busy <= rows // BUSY_CHUNK_ROWS + 1
     assert behind <= rows // BACKLOG_CHUNK_ROWS + 1

@@ -11,7 +11,8 @@ at concurrency 1 (1.5-1.6 ms against 1.9-2.4 and 2.0).
 So rows are inserted on the loop's thread, in chunks with a chance for requests in between,
 and committed there (an fsync: about half a millisecond here). A chunk is what a request may
 wait behind: 25 rows (about 0.3 ms at 13 us a row) rather than 100 (1.3 ms) took the p99
-at concurrency 1 from 3.2-3.9 ms to 2.3-2.7 ms against the stub upstream, same CPU. Only a
+at concurrency 1 from 3.2-3.9 ms to 2.3-2.7 ms against the stub upstream, same CPU, and 8
+rows while few events wait took it down by another 0.5-1.0 ms (docs/benchmarks.md). Only a
 BEGIN that finds the write lock held by another connection (the control plane, a migration)
 waits for it in a worker thread, so the loop never stalls on a lock.
 
@@ -24,11 +25,17 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from itertools import islice
 from typing import Any
 
-# Rows inserted between two chances for the event loop to serve requests (see above).
-CHUNK_ROWS = 25
+# Rows inserted between two chances for the event loop to serve requests (see above), while
+# few events wait (a flush of what a second or so of steady traffic queues).
+CHUNK_ROWS = 8
+# Above this many waiting events the traffic is heavy: a flush in 8-row chunks took so many
+# turns of the loop that the queue grew meanwhile (about a MiB more memory at c=32).
+BUSY_ROWS = 500
+BUSY_CHUNK_ROWS = 25
 # When more events wait than this, the writer is falling behind: it writes bigger chunks
 # (the requests it delays are queued behind many others anyway) so that it catches up.
 BACKLOG_ROWS = 2_000
@@ -37,6 +44,13 @@ BACKLOG_CHUNK_ROWS = 100
 LOOP_BUSY_TIMEOUT_SECONDS = 0.005
 # How long a flush waits for the write lock in all (then the rows stay queued and are retried).
 LOCK_WAIT_SECONDS = 30.0
+
+
+def chunk_rows(backlog: int) -> int:
+    """Rows per chunk when `backlog` events wait to be written in all."""
+    if backlog > BACKLOG_ROWS:
+        return BACKLOG_CHUNK_ROWS
+    return BUSY_CHUNK_ROWS if backlog > BUSY_ROWS else CHUNK_ROWS
 
 
 class SqliteSink:
@@ -63,18 +77,23 @@ class SqliteSink:
         return self._db
 
     async def write(
-        self, rows: Sequence[tuple[Any, ...]], usage: Sequence[tuple[Any, ...]], backlog: int = 0
+        self, rows: Iterable[tuple[Any, ...]], usage: Sequence[tuple[Any, ...]], backlog: int = 0
     ) -> None:
         """Insert the rows and add the usage counts in one transaction; nothing on failure.
 
-        `backlog`: how many events wait to be written in all (sets the chunk size)."""
-        chunk = BACKLOG_CHUNK_ROWS if backlog > BACKLOG_ROWS else CHUNK_ROWS
+        `rows` may be made as they are read (each chunk is, between two chances for the
+        loop to serve requests); `backlog`: how many events wait to be written in all
+        (sets the chunk size)."""
+        size = chunk_rows(backlog)
         db = await self._begin()
         try:
-            for start in range(0, len(rows), chunk):
-                if start:
+            remaining = iter(rows)
+            first = True
+            while chunk := list(islice(remaining, size)):
+                if not first:
                     await asyncio.sleep(0)
-                db.executemany(self._insert_sql, rows[start : start + chunk])
+                first = False
+                db.executemany(self._insert_sql, chunk)
             if usage:
                 db.executemany(self._usage_sql, usage)
             db.execute("COMMIT")
