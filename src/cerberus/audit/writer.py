@@ -47,8 +47,11 @@ RETRY_SECONDS = 1.0
 # Rows per executemany through SQLAlchemy's driver (an in-memory SQLite database).
 DRIVER_CHUNK_ROWS = 50
 # Rows per COPY to PostgreSQL: encoded on the loop's thread, so a request that arrives
-# meanwhile waits behind one chunk (~2 us a row), not behind the whole batch.
-COPY_CHUNK_ROWS = 200
+# meanwhile waits behind one chunk (~4 us a row), not behind the whole batch. Each COPY
+# costs ~0.25 ms of CPU besides its rows, so chunks are bigger when many events wait.
+COPY_CHUNK_ROWS = 50
+BUSY_COPY_CHUNK_ROWS = 200
+BUSY_EVENTS = 500
 
 # A queued event is a tuple of these columns in this order, then its time (epoch seconds).
 COLUMNS = (
@@ -255,6 +258,7 @@ class AuditWriter:
                     raw.driver_connection,
                     self._rows(batch, sqlite=False),
                     self._usage_rows(usage, sqlite=False),
+                    BUSY_COPY_CHUNK_ROWS if len(self._events) > BUSY_EVENTS else COPY_CHUNK_ROWS,
                 )
                 await session.commit()
                 return
@@ -341,13 +345,16 @@ def chunks(rows: Iterable[tuple[Any, ...]], size: int) -> Iterator[list[tuple[An
 
 
 async def _copy_to_postgres(
-    driver: Any, rows: Iterable[tuple[Any, ...]], usage_rows: list[tuple[Any, ...]]
+    driver: Any,
+    rows: Iterable[tuple[Any, ...]],
+    usage_rows: list[tuple[Any, ...]],
+    chunk_rows: int,
 ) -> None:
     """Rows by COPY and the usage counts, in one transaction on asyncpg's connection (or a
     savepoint in one SQLAlchemy already began). COPY's binary rows cost the gateway about
     half the CPU of an executemany of INSERTs, and the server less (docs/benchmarks.md)."""
     async with driver.transaction():
-        for chunk in chunks(rows, COPY_CHUNK_ROWS):
+        for chunk in chunks(rows, chunk_rows):
             await driver.copy_records_to_table(
                 AuditEvent.__tablename__, records=chunk, columns=_NAMES
             )
