@@ -258,7 +258,7 @@ class AuditWriter:
                     raw.driver_connection,
                     self._rows(batch, sqlite=False),
                     self._usage_rows(usage, sqlite=False),
-                    BUSY_COPY_CHUNK_ROWS if len(self._events) > BUSY_EVENTS else COPY_CHUNK_ROWS,
+                    _copy_chunk_rows(len(self._events)),
                 )
                 await session.commit()
                 return
@@ -335,6 +335,11 @@ class AuditWriter:
         else:
             current.count += counted.count
             current.last_used_at = max(current.last_used_at, counted.last_used_at)
+
+
+def _copy_chunk_rows(waiting: int) -> int:
+    """Rows per COPY when `waiting` events are queued in all."""
+    return BUSY_COPY_CHUNK_ROWS if waiting > BUSY_EVENTS else COPY_CHUNK_ROWS
 
 
 def chunks(rows: Iterable[tuple[Any, ...]], size: int) -> Iterator[list[tuple[Any, ...]]]:

@@ -17,6 +17,7 @@ class WindowResult(NamedTuple):
     `allowed` says the window had room; `size` is the count of hits in the window after
     this one (which is not counted when a window is full, or when another enforced window
     of the same call was).
+
     A tuple, not a frozen dataclass: every rate-limited call makes one per window, and the
     dataclass cost several times as much to build.
     """
