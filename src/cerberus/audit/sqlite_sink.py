@@ -16,8 +16,8 @@ rows while few events wait took it down by another 0.5-1.0 ms (docs/benchmarks.m
 BEGIN that finds the write lock held by another connection (the control plane, a migration)
 waits for it in a worker thread, so the loop never stalls on a lock.
 
-PostgreSQL, and sessions bound to one connection (the tests' rolled-back transaction), keep
-the SQLAlchemy path in writer.py.
+PostgreSQL (COPY on the session's connection) and sessions bound to one connection (the
+tests' rolled-back transaction) are written by writer.py.
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ import asyncio
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
-from itertools import islice
 from typing import Any
+
+from cerberus.audit import chunks
 
 # Rows inserted between two chances for the event loop to serve requests (see above), while
 # few events wait (a flush of what a second or so of steady traffic queues).
@@ -87,12 +88,9 @@ class SqliteSink:
         size = chunk_rows(backlog)
         db = await self._begin()
         try:
-            remaining = iter(rows)
-            first = True
-            while chunk := list(islice(remaining, size)):
-                if not first:
+            for index, chunk in enumerate(chunks(rows, size)):
+                if index:
                     await asyncio.sleep(0)
-                first = False
                 db.executemany(self._insert_sql, chunk)
             if usage:
                 db.executemany(self._usage_sql, usage)

@@ -5,11 +5,12 @@ events are waiting or AUDIT_FLUSH_INTERVAL_SECONDS have passed. Shutdown drains 
 so every call that completed is recorded.
 
 Both sides run for every proxied message, so both are kept to the bare minimum: `record`
-appends one tuple (no id, no datetime), and a batch goes to the driver's executemany as
-rows already in the form the database takes (text ids, JSON text from orjson, a timestamp
-SQLite or asyncpg accepts as is), with no per-row work in SQLAlchemy. Readers still see the
-same values through the `AuditEvent` model. On an SQLite file the batch bypasses SQLAlchemy
-and aiosqlite altogether (audit/sqlite_sink.py says why).
+appends one tuple (no id, no datetime), and a batch goes to the driver as rows already in
+the form the database takes (text ids, JSON text from orjson, a timestamp SQLite or asyncpg
+accepts as is), with no per-row work in SQLAlchemy: on PostgreSQL by asyncpg's COPY on the
+session's connection, on an SQLite file by the stdlib driver, bypassing SQLAlchemy and
+aiosqlite altogether (audit/sqlite_sink.py says why). Readers still see the same values
+through the `AuditEvent` model.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -30,6 +30,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from cerberus.agents.models import Agent
+from cerberus.audit import chunks
 from cerberus.audit.models import AuditEvent
 from cerberus.ids import uuid7_many
 
@@ -340,13 +341,6 @@ class AuditWriter:
 def _copy_chunk_rows(waiting: int) -> int:
     """Rows per COPY when `waiting` events are queued in all."""
     return BUSY_COPY_CHUNK_ROWS if waiting > BUSY_EVENTS else COPY_CHUNK_ROWS
-
-
-def chunks(rows: Iterable[tuple[Any, ...]], size: int) -> Iterator[list[tuple[Any, ...]]]:
-    """`rows` in lists of `size` (the last one shorter), each built when it is asked for."""
-    remaining = iter(rows)
-    while chunk := list(islice(remaining, size)):
-        yield chunk
 
 
 async def _copy_to_postgres(
