@@ -60,6 +60,33 @@ def test_environment_variables_are_read_with_their_guide_names(
     assert settings.CORS_ORIGINS == ["https://a.example", "https://b.example"]
 
 
+def test_a_value_passed_in_wins_over_the_environment_which_wins_over_the_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DATABASE_POOL_SIZE", "20")
+    monkeypatch.setenv("MCP_MAX_RETRIES", "4")
+    settings = Settings(DATABASE_POOL_SIZE=7)
+    assert settings.DATABASE_POOL_SIZE == 7
+    assert settings.MCP_MAX_RETRIES == 4
+    assert settings.MCP_MAX_CONNECTIONS == 100
+
+
+def test_names_are_matched_exactly_and_other_variables_ignored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("database_pool_size", "20")
+    monkeypatch.setenv("CERBERUS_NOT_A_SETTING", "x")
+    assert load_settings().DATABASE_POOL_SIZE == 5
+
+
+def test_boolean_variables_take_the_usual_spellings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEBUG", "true")
+    monkeypatch.setenv("RUN_MIGRATIONS_ON_STARTUP", "0")
+    settings = load_settings()
+    assert settings.DEBUG is True
+    assert settings.RUN_MIGRATIONS_ON_STARTUP is False
+
+
 def test_comma_separated_lists_are_accepted_too() -> None:
     assert Settings(CORS_ORIGINS="https://a.example, https://b.example").CORS_ORIGINS == [  # type: ignore[arg-type]
         "https://a.example",

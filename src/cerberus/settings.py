@@ -1,13 +1,26 @@
-"""Settings: the only code that reads the environment, validated once at start-up."""
+"""Settings: the only code that reads the environment, validated once at start-up.
+
+A plain pydantic model that takes its missing fields from the environment by their exact
+names. pydantic-settings did that here, but importing it (with dotenv and its cloud
+sources) cost every process ~1 MiB of its 80 (docs/benchmarks.md).
+"""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from cerberus.errors import ConfigurationError
 
@@ -30,13 +43,22 @@ def _split_list(value: Any) -> Any:
     return value
 
 
-StrList = Annotated[list[str], NoDecode]
+# A list setting arrives as one string (`_split_list`), never decoded as JSON beforehand.
+StrList = list[str]
 
 
-class Settings(BaseSettings):
-    """Every setting Cerberus reads; field names are the environment variable names."""
+class Settings(BaseModel):
+    """Every setting Cerberus reads; field names are the environment variable names.
 
-    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore", frozen=True)
+    A value passed in wins over the environment, which wins over the default.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    def __init__(self, **values: Any) -> None:
+        fields = type(self).model_fields
+        environment = {name: value for name, value in os.environ.items() if name in fields}
+        super().__init__(**{**environment, **values})
 
     # Application (deployment guide, Environment Variables Reference)
     APP_NAME: str = "cerberus"
