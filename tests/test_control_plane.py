@@ -6,6 +6,7 @@ import asyncio
 import logging
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import httpx
@@ -88,6 +89,40 @@ async def test_concurrent_first_requests_build_the_control_plane_once(
     assert "/health" in answers[0].json()["paths"]
     loads = [record for record in caplog.records if record.getMessage() == "control plane loaded"]
     assert len(loads) == 1
+
+
+async def test_the_openapi_document_is_built_while_other_requests_are_served(
+    tmp_path: Path,
+) -> None:
+    # FastAPI builds the document in its handler, on the event loop: every request to the
+    # process (proxied calls too) waited for it. Here its build is held until /health has
+    # been answered; built on the loop, it would hold the loop, and /health, with it.
+    app = create_app(_embedded(tmp_path))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            assert (await http.get("/control-plane/api/v1/auth/me")).status_code == 401
+            fastapi_app = app.control_plane.app
+            build = fastapi_app.openapi
+            building, health_answered = threading.Event(), threading.Event()
+            waited: list[bool] = []
+
+            def held_build() -> dict[str, object]:
+                if not building.is_set():  # later calls read the document built by the first
+                    building.set()
+                    waited.append(health_answered.wait(5))
+                return build()
+
+            fastapi_app.openapi = held_build  # type: ignore[method-assign]
+            document = asyncio.ensure_future(http.get("/openapi.json"))
+            assert await asyncio.to_thread(building.wait, 5)
+            health = await http.get("/health")
+            health_answered.set()
+            answer = await document
+    assert health.status_code == 200
+    assert waited == [True]
+    assert answer.status_code == 200
+    assert "/health" in answer.json()["paths"]
 
 
 async def test_a_control_plane_bug_is_a_json_500_logged_once(

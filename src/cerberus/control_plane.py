@@ -13,7 +13,7 @@ import contextlib
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from starlette.datastructures import State
 from starlette.requests import Request
@@ -49,6 +49,7 @@ class ControlPlane:
         self._state = state
         self._app: FastAPI | None = None
         self._building: dict[None, asyncio.Future[FastAPI]] = {}
+        self._documenting: dict[None, asyncio.Future[dict[str, Any]]] = {}
         self._lock = threading.Lock()
 
     @property
@@ -67,6 +68,16 @@ class ControlPlane:
             await JSONResponse(NOT_FOUND, status_code=404)(scope, receive, send)
             return
         app = self._app or await self._build_in_thread()
+        if (
+            app.openapi_schema is None
+            and scope["type"] == "http"
+            and scope["path"] == app.openapi_url
+        ):
+            # FastAPI builds its OpenAPI document in the handler, on the event loop: the
+            # first /openapi.json (what /docs loads) held every request of the process,
+            # proxied calls too, for ~0.15-0.5 s. Built here in a worker thread instead, the
+            # handler finds it cached.
+            await run_once(self._documenting, None, lambda: asyncio.to_thread(app.openapi))
         # FastAPI's error middleware answers an error (a JSON 500) and logs it through
         # `unexpected_error`, then re-raises it for the server: raised further, the outer
         # application's handler would log the same error a second time.
