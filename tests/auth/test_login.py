@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Callable
 
+import bcrypt
 import httpx
 import jwt
+import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cerberus.settings import Settings
@@ -39,6 +43,36 @@ async def test_login_answers_a_bearer_pair_with_the_documented_claims(
     assert access["jti"] != refresh["jti"]
     assert access["exp"] - access["iat"] == settings.ACCESS_TOKEN_EXPIRE_MINUTES * 60
     assert refresh["exp"] - refresh["iat"] == settings.REFRESH_TOKEN_EXPIRE_DAYS * 86400
+
+
+async def test_a_login_does_not_hold_the_requests_of_others(
+    client: httpx.AsyncClient, session: AsyncSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A password check is 0.3-0.7 s of bcrypt: on the event loop, every login (and every
+    # failed one: a flood of them) held each proxied call of the process for that long.
+    # Here the check is held until /health has been answered.
+    user = await create_user(session, await create_organisation(session))
+    check = bcrypt.checkpw
+    checking, health_answered = threading.Event(), threading.Event()
+    waited: list[bool] = []
+
+    def held_check(password: bytes, hashed: bytes) -> bool:
+        checking.set()
+        waited.append(health_answered.wait(5))
+        return check(password, hashed)
+
+    monkeypatch.setattr(bcrypt, "checkpw", held_check)
+    login = asyncio.ensure_future(
+        client.post(f"{API}/auth/login", json={"email": user.email, "password": DEFAULT_PASSWORD})
+    )
+    assert await asyncio.to_thread(checking.wait, 5)
+    health = await client.get("/health")
+    health_answered.set()
+    answer = await login
+
+    assert health.status_code == 200
+    assert waited == [True]
+    assert answer.status_code == 200, answer.text
 
 
 async def test_login_is_case_insensitive_on_email(

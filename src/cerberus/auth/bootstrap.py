@@ -26,7 +26,7 @@ async def create_superuser(session: AsyncSession, email: str, password: str) -> 
     # creates one once, and these two cost ~1.5 MiB of its memory for the rest of its life.
     from email_validator import EmailNotValidError, validate_email
 
-    from cerberus.auth.passwords import check_password_strength, hash_password
+    from cerberus.auth.passwords import check_password_strength, hash_password_in_thread
 
     try:
         email = validate_email(email, check_deliverability=False).normalized.lower()
@@ -41,7 +41,7 @@ async def create_superuser(session: AsyncSession, email: str, password: str) -> 
     user = User(
         organisation_id=None,
         email=email,
-        password_hash=hash_password(password),
+        password_hash=await hash_password_in_thread(password),
         role=Role.SUPER_ADMIN,
     )
     session.add(user)

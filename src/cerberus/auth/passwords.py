@@ -1,7 +1,14 @@
-"""Password hashing with bcrypt; checks take the same time whether or not the account exists."""
+"""Password hashing with bcrypt; checks take the same time whether or not the account exists.
+
+A hash or a check is 0.3-0.7 s of CPU. Request handlers await `hash_password_in_thread` and
+`verify_password_in_thread`: on the event loop, each login (and each failed one, which
+anyone can send) held every request of the process, proxied calls included, for that long.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 
 import bcrypt
@@ -23,6 +30,20 @@ def _dummy_hash() -> str:
 
 def hash_password(password: str) -> str:
     return bcrypt.hashpw(password.encode(), bcrypt.gensalt()).decode()
+
+
+# One thread: bcrypt releases the GIL, so the loop keeps running, and a flood of logins
+# queues here rather than taking both cores from the proxied calls.
+_HASHING = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cerberus-password")
+
+
+async def hash_password_in_thread(password: str) -> str:
+    return await asyncio.get_running_loop().run_in_executor(_HASHING, hash_password, password)
+
+
+async def verify_password_in_thread(password: str, password_hash: str | None) -> bool:
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_HASHING, verify_password, password, password_hash)
 
 
 def verify_password(password: str, password_hash: str | None) -> bool:

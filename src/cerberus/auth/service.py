@@ -6,7 +6,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cerberus.auth import lockout, tokens
-from cerberus.auth.passwords import verify_password
+from cerberus.auth.passwords import verify_password_in_thread
 from cerberus.auth.schemas import TokenPair
 from cerberus.auth.tokens import BEARER_CHALLENGE
 from cerberus.cache import Cache
@@ -29,7 +29,7 @@ async def login(
     await lockout.ensure_not_locked(cache, email)
     user = await session.scalar(select(User).where(User.email == email))
     # Always one bcrypt check, so timing does not tell which accounts exist.
-    password_ok = verify_password(password, user.password_hash if user else None)
+    password_ok = await verify_password_in_thread(password, user.password_hash if user else None)
     if user is None or not password_ok or not await _may_log_in(session, user):
         await lockout.record_failure(cache, settings, email)
         raise Unauthorized(INVALID_LOGIN)

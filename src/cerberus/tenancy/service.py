@@ -20,7 +20,7 @@ from cerberus.auth.dependencies import (
     ensure_super_admin,
     is_super_admin,
 )
-from cerberus.auth.passwords import hash_password
+from cerberus.auth.passwords import hash_password_in_thread
 from cerberus.auth.roles import Role
 from cerberus.changes import service as changes
 from cerberus.changes.service import Actor
@@ -330,7 +330,7 @@ async def update_user(
             setattr(target, name, value.lower() if name == "email" else value)
     extra = None
     if data.password is not None:
-        target.password_hash = hash_password(data.password)
+        target.password_hash = await hash_password_in_thread(data.password)
         extra = {"password_changed": True}
     await flush_or_conflict(session, "a user with that email already exists")
     changes.record_update(
@@ -361,7 +361,7 @@ async def _add_user(
         organisation_id=org_id,
         email=data.email.lower(),
         full_name=data.full_name,
-        password_hash=hash_password(data.password),
+        password_hash=await hash_password_in_thread(data.password),
         role=data.role,
     )
     session.add(user)
