@@ -65,6 +65,28 @@ async def test_large_texts_are_scanned_in_a_worker_thread() -> None:
     assert big.message["result"]["content"][0]["text"].endswith("[REDACTED:EMAIL]")
 
 
+class ThreadNotingText(str):
+    """A text that notes which thread encodes it: the pipeline's walk of the message does."""
+
+    def encode(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+        THREADS.append(threading.get_ident())
+        return super().encode(encoding, errors)
+
+
+async def test_a_large_message_is_walked_in_a_worker_thread() -> None:
+    # A 4 MB structured result is ~80,000 texts: walking it on the event loop held every
+    # other request of the process for 0.1-0.3 s. The proxy passes the body's size.
+    pipeline = Pipeline([PiiEmail(action="redact")])
+    big = ThreadNotingText("filler " * (OFFLOAD_BYTES // 7 + 1) + "ana@example.org")
+    small = ThreadNotingText("mail ana@example.org")
+    THREADS.clear()
+    await pipeline.decide(tool_result(small), context(RESPONSE, message_bytes=len(small)))
+    decision = await pipeline.decide(tool_result(big), context(RESPONSE, message_bytes=len(big)))
+    assert THREADS[0] == threading.get_ident()
+    assert THREADS[1] != threading.get_ident()
+    assert decision.message["result"]["content"][0]["text"].endswith("[REDACTED:EMAIL]")
+
+
 async def test_a_megabyte_tool_result_of_digits_passes_the_whole_pipeline() -> None:
     pipeline = Pipeline(
         [

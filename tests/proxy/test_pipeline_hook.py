@@ -105,6 +105,10 @@ async def test_json_answer_is_decided_with_its_request_and_ids_match_audit(
     assert response_context.request is not None
     assert response_context.request["params"]["arguments"] == {"customer_id": "c1"}
     assert response_context.cache is gateway.app.state.cache
+    # The size of the body each message came in (a large one is walked off the loop).
+    request_context = next(c for _, c in SEEN if c.direction == "request")
+    assert request_context.message_bytes == len(answer.request.content)
+    assert response_context.message_bytes > len(b'"structuredContent"')
     events = await audit_events(gateway.app, tenant.agent_id)
     by_direction = {event.direction: event for event in events}
     assert by_direction["request"].decision_id == answer.headers["x-request-decision-id"]

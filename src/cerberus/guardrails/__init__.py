@@ -92,6 +92,9 @@ class CheckContext:
     # The HTTP request's headers (any case), when the proxy has them: redaction must not
     # change a body field that a 2026-07-28 Mcp-Name / Mcp-Param-* header mirrors.
     request_headers: Mapping[str, str] | None = None
+    # Bytes of the body (or stream event) the message came in, when the proxy knows it: the
+    # pipeline walks a large message's texts off the event loop (0 when unknown: small).
+    message_bytes: int = 0
     extras: dict[str, Any] = field(default_factory=dict)
 
 

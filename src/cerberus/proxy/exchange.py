@@ -69,6 +69,7 @@ class Exchange:
         method: str | None,
         tool_name: str | None,
         request: Mapping[str, Any] | None,
+        message_bytes: int,
     ) -> CheckContext:
         return CheckContext(
             organisation_id=self.agent.organisation_id,
@@ -81,11 +82,13 @@ class Exchange:
             cache=self.cache,
             # Redaction checks these: a body field an Mcp-Param-* header mirrors must not change.
             request_headers=self.headers if direction is Direction.REQUEST else None,
+            message_bytes=message_bytes,
             extras={"request_id": self.request_id},
         )
 
-    async def decide_client_message(self, message: Message) -> Decision:
-        """A message the client sends; its audit event waits for the upstream's status."""
+    async def decide_client_message(self, message: Message, size: int = 0) -> Decision:
+        """A message the client sends (`size`: bytes of the body it came in); its audit
+        event waits for the upstream's status."""
         kind = jsonrpc.kind_of(message)
         request = None
         if kind is Kind.RESPONSE:
@@ -97,7 +100,7 @@ class Exchange:
             method = message["method"]
             tool_name = jsonrpc.tool_name_of(method, jsonrpc.params_of(message))
         decision = await self.pipeline.decide(
-            message, self._context(Direction.REQUEST, method, tool_name, request)
+            message, self._context(Direction.REQUEST, method, tool_name, request, size)
         )
         if self.request_decision_id is None:
             self.request_decision_id = decision.decision_id
@@ -106,8 +109,9 @@ class Exchange:
             await self._remember(CLIENT, decision.message)
         return decision
 
-    async def decide_server_message(self, message: Message) -> Decision:
-        """A message from the upstream: an answer, a notification or a server->client request."""
+    async def decide_server_message(self, message: Message, size: int = 0) -> Decision:
+        """A message from the upstream: an answer, a notification or a server->client request
+        (`size`: bytes of the body or stream event it came in)."""
         kind = jsonrpc.kind_of(message)
         request = None
         if kind is Kind.RESPONSE:
@@ -119,7 +123,7 @@ class Exchange:
             method = message["method"]
             tool_name = jsonrpc.tool_name_of(method, jsonrpc.params_of(message))
         decision = await self.pipeline.decide(
-            message, self._context(Direction.RESPONSE, method, tool_name, request)
+            message, self._context(Direction.RESPONSE, method, tool_name, request, size)
         )
         if (
             kind is Kind.RESPONSE

@@ -136,7 +136,8 @@ async def _decide_data(exchange: Exchange, data: bytes | str) -> tuple[bytes, bo
     first_id = None
     for message in messages:
         kind = jsonrpc.kind_of(message)
-        decision = await exchange.decide_server_message(message)
+        # A batch's messages share its size: an upper bound is what the hint needs.
+        decision = await exchange.decide_server_message(message, len(data))
         first_id = first_id or decision.decision_id
         if decision.blocked:
             changed = True

@@ -120,7 +120,7 @@ async def _post(request: Request, exchange: Exchange) -> Response:
     changed = False
     for message in messages:
         kind = jsonrpc.kind_of(message)
-        decision = await exchange.decide_client_message(message)
+        decision = await exchange.decide_client_message(message, len(body))
         if decision.blocked:
             if kind is Kind.RESPONSE:
                 # The server still gets an answer to its request, so it does not wait forever.
