@@ -6,7 +6,6 @@ import asyncio
 import logging
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import httpx
@@ -16,6 +15,7 @@ from sqlalchemy import text
 from cerberus.app import create_app
 from cerberus.settings import Settings
 from tests.conftest import TEST_SECRET_KEY
+from tests.holding import Held, health_while_held
 
 # Run in a fresh interpreter: this one has imported FastAPI for other tests long ago.
 ONLY_PROXY_AND_HEALTH = """
@@ -103,24 +103,11 @@ async def test_the_openapi_document_is_built_while_other_requests_are_served(
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             assert (await http.get("/control-plane/api/v1/auth/me")).status_code == 401
             fastapi_app = app.control_plane.app
-            build = fastapi_app.openapi
-            building, health_answered = threading.Event(), threading.Event()
-            waited: list[bool] = []
-
-            def held_build() -> dict[str, object]:
-                if not building.is_set():  # later calls read the document built by the first
-                    building.set()
-                    waited.append(health_answered.wait(5))
-                return build()
-
-            fastapi_app.openapi = held_build  # type: ignore[method-assign]
-            document = asyncio.ensure_future(http.get("/openapi.json"))
-            assert await asyncio.to_thread(building.wait, 5)
-            health = await http.get("/health")
-            health_answered.set()
-            answer = await document
+            held = Held(fastapi_app.openapi)
+            fastapi_app.openapi = held  # type: ignore[method-assign]
+            health, answer = await health_while_held(http, held, http.get("/openapi.json"))
     assert health.status_code == 200
-    assert waited == [True]
+    assert held.waited == [True]
     assert answer.status_code == 200
     assert "/health" in answer.json()["paths"]
 

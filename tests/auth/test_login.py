@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Callable
 
 import bcrypt
@@ -15,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cerberus.settings import Settings
 from cerberus.tenancy.models import User
 from tests.factories import DEFAULT_PASSWORD, create_organisation, create_user
+from tests.holding import Held, health_while_held
 
 API = "/control-plane/api/v1"
 
@@ -52,26 +51,15 @@ async def test_a_login_does_not_hold_the_requests_of_others(
     # failed one: a flood of them) held each proxied call of the process for that long.
     # Here the check is held until /health has been answered.
     user = await create_user(session, await create_organisation(session))
-    check = bcrypt.checkpw
-    checking, health_answered = threading.Event(), threading.Event()
-    waited: list[bool] = []
-
-    def held_check(password: bytes, hashed: bytes) -> bool:
-        checking.set()
-        waited.append(health_answered.wait(5))
-        return check(password, hashed)
-
-    monkeypatch.setattr(bcrypt, "checkpw", held_check)
-    login = asyncio.ensure_future(
-        client.post(f"{API}/auth/login", json={"email": user.email, "password": DEFAULT_PASSWORD})
+    held = Held(bcrypt.checkpw)
+    monkeypatch.setattr(bcrypt, "checkpw", held)
+    login = client.post(
+        f"{API}/auth/login", json={"email": user.email, "password": DEFAULT_PASSWORD}
     )
-    assert await asyncio.to_thread(checking.wait, 5)
-    health = await client.get("/health")
-    health_answered.set()
-    answer = await login
+    health, answer = await health_while_held(client, held, login)
 
     assert health.status_code == 200
-    assert waited == [True]
+    assert held.waited == [True]
     assert answer.status_code == 200, answer.text
 
 
