@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
+from pathlib import Path
 
 import bcrypt
 import httpx
@@ -10,8 +12,10 @@ import jwt
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cerberus.app import create_app
 from cerberus.settings import Settings
 from cerberus.tenancy.models import User
+from tests.conftest import TEST_SECRET_KEY
 from tests.factories import DEFAULT_PASSWORD, create_organisation, create_user
 from tests.holding import Held, health_while_held
 
@@ -60,6 +64,29 @@ async def test_a_login_does_not_hold_the_requests_of_others(
 
     assert health.status_code == 200
     assert held.waited == [True]
+    assert answer.status_code == 200, answer.text
+
+
+async def test_a_login_waiting_for_its_password_check_holds_no_database_connection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Logins queue for the password thread; each holding a connection meanwhile, a flood of
+    # them took the whole pool from the proxy's key lookups and the audit writer.
+    admin = {"CERBERUS_ADMIN_EMAIL": "root@example.com", "CERBERUS_ADMIN_PASSWORD": "long-enough-1"}
+    settings = Settings(APP_ENV="test", DATA_DIR=tmp_path, SECRET_KEY=TEST_SECRET_KEY, **admin)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        held = Held(bcrypt.checkpw)
+        monkeypatch.setattr(bcrypt, "checkpw", held)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            credentials = {"email": "root@example.com", "password": "long-enough-1"}
+            login = asyncio.ensure_future(http.post(f"{API}/auth/login", json=credentials))
+            assert await asyncio.to_thread(held.entered.wait, 5)
+            in_use = app.state.engine.pool.checkedout()
+            held.released.set()
+            answer = await login
+    assert in_use == 0
     assert answer.status_code == 200, answer.text
 
 

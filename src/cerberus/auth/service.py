@@ -28,6 +28,10 @@ async def login(
     email = normalise_email(email)
     await lockout.ensure_not_locked(cache, email)
     user = await session.scalar(select(User).where(User.email == email))
+    # Nothing is written yet: ending the read here gives the database connection back while
+    # the password check waits its turn (a flood of logins would otherwise hold the whole
+    # pool, which the proxy's key lookups and the audit writer share). The user stays loaded.
+    await session.commit()
     # Always one bcrypt check, so timing does not tell which accounts exist.
     password_ok = await verify_password_in_thread(password, user.password_hash if user else None)
     if user is None or not password_ok or not await _may_log_in(session, user):
