@@ -138,6 +138,15 @@ class Invalidations(list[Invalidation]):
                         return event
                 await anyio.sleep(0.01)
 
+    async def wait_until(self, arrived: Callable[[], bool]) -> None:
+        """Until `arrived()` holds: with Redis, events come on the channel after the answer
+        to the request that published them, each in its own time."""
+        with anyio.fail_after(10):
+            while True:
+                if arrived():
+                    return
+                await anyio.sleep(0.01)
+
 
 @pytest.fixture
 async def invalidations(app: CerberusApp) -> Invalidations:
