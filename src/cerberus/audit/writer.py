@@ -70,6 +70,8 @@ COLUMNS = (
     "upstream_status",
     "upstream_latency_ms",
 )
+# The table's columns in the order a written row holds them.
+_NAMES = ("id", *COLUMNS, "created_at")
 _EMPTY = "[]"
 
 
@@ -359,9 +361,6 @@ async def _copy_to_postgres(
             )
         if usage_rows:
             await driver.executemany(_USAGE_SQL["numeric_dollar"], usage_rows)
-
-
-_NAMES = ("id", *COLUMNS, "created_at")
 
 
 def _insert_sql(placeholder: Callable[[int], str]) -> str:

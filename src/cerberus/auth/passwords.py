@@ -42,8 +42,9 @@ async def hash_password_in_thread(password: str) -> str:
 
 
 async def verify_password_in_thread(password: str, password_hash: str | None) -> bool:
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_HASHING, verify_password, password, password_hash)
+    return await asyncio.get_running_loop().run_in_executor(
+        _HASHING, verify_password, password, password_hash
+    )
 
 
 def verify_password(password: str, password_hash: str | None) -> bool:

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from typing import cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from cerberus.reply_timer import expire_at
+
 logger = logging.getLogger("cerberus.cache")
 
 CONNECT_TIMEOUT_SECONDS = 2.0
@@ -254,9 +256,7 @@ class Connection(asyncio.Protocol):
         self._transport.write(payload)
         if deadline is None:
             return await waiter
-        # A timer on the reply itself: asyncio.timeout's task bookkeeping cost about a
-        # fifth of a rate-limited call's client-side CPU.
-        timer = loop.call_at(deadline, _expire, waiter)
+        timer = expire_at(loop, deadline, waiter)
         try:
             return await waiter
         finally:
@@ -265,11 +265,6 @@ class Connection(asyncio.Protocol):
     def close(self) -> None:
         if self._transport is not None:
             self._transport.abort()
-
-
-def _expire(waiter: asyncio.Future[object]) -> None:
-    if not waiter.done():
-        waiter.set_exception(TimeoutError())
 
 
 async def connect(address: Address, on_push: Push | None = None) -> Connection:

@@ -10,9 +10,9 @@ guardrail checked on its own builds a pass of its own, so both give the same ver
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cache
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
 import anyio.to_thread
 import orjson
@@ -33,6 +33,16 @@ from cerberus.scanning.batch import Batch
 # Above this many bytes of text a check runs in a worker thread so the event loop keeps
 # serving other requests; RE2 releases the GIL while it scans (docs/guardrails.md).
 OFFLOAD_BYTES = 64 * 1024
+
+T = TypeVar("T")
+
+
+async def run_sized(size: int, call: Callable[..., T], *args: Any) -> T:
+    """`call(*args)`, in a worker thread when `size` (bytes of text) is over OFFLOAD_BYTES."""
+    if size > OFFLOAD_BYTES:
+        return await anyio.to_thread.run_sync(call, *args)
+    return call(*args)
+
 
 DirectionSetting = Literal["request", "response", "both"]
 # A finding lists at most this many places, so that an audit event stays small when a
@@ -287,9 +297,8 @@ class TextGuardrail(Guardrail):
         return verdict
 
     async def check_async(self, message: dict[str, Any], context: CheckContext) -> Verdict:
-        if self.applies(context) and mcp.text_size(message) > OFFLOAD_BYTES:
-            return await anyio.to_thread.run_sync(self.check, message, context)
-        return self.check(message, context)
+        size = mcp.text_size(message) if self.applies(context) else 0
+        return await run_sized(size, self.check, message, context)
 
     def reviews_passes(self) -> bool:
         """True unless a subclass replaced how the message is checked: then the pipeline

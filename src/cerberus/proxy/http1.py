@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping
 
 import httptools
 
+from cerberus.reply_timer import expire_at
+
 # Past this much unread body the socket stops being read until the reader catches up.
 HIGH_WATER = 256 * 1024
 _BODILESS = frozenset({204, 304})
@@ -235,7 +237,7 @@ class Connection(asyncio.Protocol):
         ready: asyncio.Future[Answer] = self.loop.create_future()
         self._headers_ready = ready
         self._keep_alive = self._until_close = self._informational = False
-        timer = self.loop.call_at(deadline, _expire, ready)
+        timer = expire_at(self.loop, deadline, ready)
         try:
             if body:
                 transport.writelines((head, body))
@@ -278,8 +280,3 @@ class Connection(asyncio.Protocol):
             ready.set_exception(error)
         if self._answer is not None:
             self._answer._end(error)
-
-
-def _expire(ready: asyncio.Future[Answer]) -> None:
-    if not ready.done():
-        ready.set_exception(TimeoutError())
