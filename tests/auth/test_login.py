@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cerberus.app import create_app
+from cerberus.auth import passwords
 from cerberus.settings import Settings
 from cerberus.tenancy.models import User
 from tests.conftest import TEST_SECRET_KEY
@@ -88,6 +89,41 @@ async def test_a_login_waiting_for_its_password_check_holds_no_database_connecti
             answer = await login
     assert in_use == 0
     assert answer.status_code == 200, answer.text
+
+
+async def test_a_login_finding_the_password_queue_full_is_refused_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One thread checks passwords: queued without bound, a flood of logins (failed ones need
+    # no account) made every later login, an admin's included, wait for all of them.
+    admin = {"CERBERUS_ADMIN_EMAIL": "root@example.com", "CERBERUS_ADMIN_PASSWORD": "long-enough-1"}
+    settings = Settings(APP_ENV="test", DATA_DIR=tmp_path, SECRET_KEY=TEST_SECRET_KEY, **admin)
+    monkeypatch.setattr(passwords, "MAX_QUEUED_CHECKS", 2)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        held = Held(bcrypt.checkpw)
+        monkeypatch.setattr(bcrypt, "checkpw", held)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            right = {"email": "root@example.com", "password": "long-enough-1"}
+            wrong = {"email": "someone@example.com", "password": "a-guess-1"}
+            first = asyncio.ensure_future(http.post(f"{API}/auth/login", json=right))
+            assert await asyncio.to_thread(held.entered.wait, 5)
+            second = asyncio.ensure_future(http.post(f"{API}/auth/login", json=wrong))
+            for _ in range(500):  # until the second check is queued behind the held one
+                if passwords._queued == 2:
+                    break
+                await asyncio.sleep(0.01)
+            refused = await http.post(f"{API}/auth/login", json=right)
+            held.released.set()
+            answers = [await first, await second]
+            after = await http.post(f"{API}/auth/login", json=right)
+    assert refused.status_code == 429, refused.text
+    assert refused.headers["retry-after"] == "1"
+    assert refused.json() == {"detail": "too many logins in progress; try again in 1 second"}
+    assert [answer.status_code for answer in answers] == [200, 401]
+    assert passwords._queued == 0
+    assert after.status_code == 200, after.text
 
 
 async def test_login_is_case_insensitive_on_email(

@@ -21,7 +21,10 @@ UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
 
 @router.post(
     "/login",
-    responses={**UNAUTHORIZED, 429: {"description": "too many failed logins (see Retry-After)"}},
+    responses={
+        **UNAUTHORIZED,
+        429: {"description": "too many failed logins, or logins in progress (see Retry-After)"},
+    },
 )
 async def login(body: LoginRequest, request: Request, session: SessionDep) -> TokenPair:
     """Exchange email and password for an access token and a refresh token."""
