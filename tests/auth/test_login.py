@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import bcrypt
@@ -12,7 +13,7 @@ import jwt
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cerberus.app import create_app
+from cerberus.app import CerberusApp, create_app
 from cerberus.auth import passwords
 from cerberus.settings import Settings
 from cerberus.tenancy.models import User
@@ -68,12 +69,16 @@ async def test_a_login_does_not_hold_the_requests_of_others(
     assert answer.status_code == 200, answer.text
 
 
-async def test_a_login_waiting_for_its_password_check_holds_no_database_connection(
+ADMIN = {"email": "root@example.com", "password": "long-enough-1"}
+
+
+@asynccontextmanager
+async def _admin_app_with_held_check(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Logins queue for the password thread; each holding a connection meanwhile, a flood of
-    # them took the whole pool from the proxy's key lookups and the audit writer.
-    admin = {"CERBERUS_ADMIN_EMAIL": "root@example.com", "CERBERUS_ADMIN_PASSWORD": "long-enough-1"}
+) -> AsyncIterator[tuple[CerberusApp, Held, httpx.AsyncClient]]:
+    """An app of its own (real sessions, one per request, as served) with a super_admin,
+    whose first password check is held."""
+    admin = {"CERBERUS_ADMIN_EMAIL": ADMIN["email"], "CERBERUS_ADMIN_PASSWORD": ADMIN["password"]}
     settings = Settings(APP_ENV="test", DATA_DIR=tmp_path, SECRET_KEY=TEST_SECRET_KEY, **admin)
     app = create_app(settings)
     async with app.router.lifespan_context(app):
@@ -81,12 +86,20 @@ async def test_a_login_waiting_for_its_password_check_holds_no_database_connecti
         monkeypatch.setattr(bcrypt, "checkpw", held)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
-            credentials = {"email": "root@example.com", "password": "long-enough-1"}
-            login = asyncio.ensure_future(http.post(f"{API}/auth/login", json=credentials))
-            assert await asyncio.to_thread(held.entered.wait, 5)
-            in_use = app.state.engine.pool.checkedout()
-            held.released.set()
-            answer = await login
+            yield app, held, http
+
+
+async def test_a_login_waiting_for_its_password_check_holds_no_database_connection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Logins queue for the password thread; each holding a connection meanwhile, a flood of
+    # them took the whole pool from the proxy's key lookups and the audit writer.
+    async with _admin_app_with_held_check(tmp_path, monkeypatch) as (app, held, http):
+        login = asyncio.ensure_future(http.post(f"{API}/auth/login", json=ADMIN))
+        assert await asyncio.to_thread(held.entered.wait, 5)
+        in_use = app.state.engine.pool.checkedout()
+        held.released.set()
+        answer = await login
     assert in_use == 0
     assert answer.status_code == 200, answer.text
 
@@ -96,28 +109,20 @@ async def test_a_login_finding_the_password_queue_full_is_refused_at_once(
 ) -> None:
     # One thread checks passwords: queued without bound, a flood of logins (failed ones need
     # no account) made every later login, an admin's included, wait for all of them.
-    admin = {"CERBERUS_ADMIN_EMAIL": "root@example.com", "CERBERUS_ADMIN_PASSWORD": "long-enough-1"}
-    settings = Settings(APP_ENV="test", DATA_DIR=tmp_path, SECRET_KEY=TEST_SECRET_KEY, **admin)
     monkeypatch.setattr(passwords, "MAX_QUEUED_CHECKS", 2)
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        held = Held(bcrypt.checkpw)
-        monkeypatch.setattr(bcrypt, "checkpw", held)
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
-            right = {"email": "root@example.com", "password": "long-enough-1"}
-            wrong = {"email": "someone@example.com", "password": "a-guess-1"}
-            first = asyncio.ensure_future(http.post(f"{API}/auth/login", json=right))
-            assert await asyncio.to_thread(held.entered.wait, 5)
-            second = asyncio.ensure_future(http.post(f"{API}/auth/login", json=wrong))
-            for _ in range(500):  # until the second check is queued behind the held one
-                if passwords._queued == 2:
-                    break
-                await asyncio.sleep(0.01)
-            refused = await http.post(f"{API}/auth/login", json=right)
-            held.released.set()
-            answers = [await first, await second]
-            after = await http.post(f"{API}/auth/login", json=right)
+    async with _admin_app_with_held_check(tmp_path, monkeypatch) as (_, held, http):
+        wrong = {"email": "someone@example.com", "password": "a-guess-1"}
+        first = asyncio.ensure_future(http.post(f"{API}/auth/login", json=ADMIN))
+        assert await asyncio.to_thread(held.entered.wait, 5)
+        second = asyncio.ensure_future(http.post(f"{API}/auth/login", json=wrong))
+        for _ in range(500):  # until the second check is queued behind the held one
+            if passwords._queued == 2:
+                break
+            await asyncio.sleep(0.01)
+        refused = await http.post(f"{API}/auth/login", json=ADMIN)
+        held.released.set()
+        answers = [await first, await second]
+        after = await http.post(f"{API}/auth/login", json=ADMIN)
     assert refused.status_code == 429, refused.text
     assert refused.headers["retry-after"] == "1"
     assert refused.json() == {"detail": "too many logins in progress; try again in 1 second"}
