@@ -6,7 +6,9 @@ exact bytes) through a Pipeline compiled from the full policy set, best of sever
 (the least disturbed), and then each guardrail's own check on the same messages. In the
 pipeline the text guardrails share one walk, one scan and one copy per message (the text
 pass); checked alone, each walks, scans and copies the message itself, so the per-guardrail
-figures add up to more than the pipeline's.
+figures add up to more than the pipeline's. `pipeline_steps_us` splits the pipeline's own
+time per message into its steps, in its order: building the text pass, then each guardrail
+(a text guardrail's step holds the scan or rescan that its review is the first to need).
 """
 
 from __future__ import annotations
@@ -20,9 +22,12 @@ import orjson
 
 from bench.payloads import ECHO_TEXT
 from bench.policies import full_policy_set
+from bench.report import COPY_STEP
 from bench.stub_upstream import answer
 from cerberus.cache.memory import MemoryCache
 from cerberus.guardrails import CheckContext, Direction, Guardrail
+from cerberus.guardrails.rate_limit import RATE_LIMITS
+from cerberus.guardrails.text_checks import TextPass
 from cerberus.policies.compiled import PolicyRow, compile_guardrail
 from cerberus.proxy.pipeline import Pipeline
 
@@ -62,6 +67,16 @@ def context(direction: Direction, request: dict[str, Any], cache: MemoryCache) -
     )
 
 
+def guardrails() -> list[Guardrail]:
+    """The full policy set's guardrails, compiled as the gateway compiles them."""
+    return [
+        compile_guardrail(
+            PolicyRow(f"p{i}", p["name"], p["guardrail_type"], p["action"], p["config"])
+        )
+        for i, p in enumerate(full_policy_set().policies)
+    ]
+
+
 async def best_ms(step: Callable[[], Awaitable[Any]]) -> float:
     """Milliseconds per step: the best of BATCHES batches of BATCH steps."""
     best = float("inf")
@@ -74,16 +89,13 @@ async def best_ms(step: Callable[[], Awaitable[Any]]) -> float:
 
 
 async def measure() -> dict[str, Any]:
-    policy_set = full_policy_set()
-    guardrails: list[Guardrail] = [
-        compile_guardrail(
-            PolicyRow(f"p{i}", p["name"], p["guardrail_type"], p["action"], p["config"])
-        )
-        for i, p in enumerate(policy_set.policies)
-    ]
-    pipeline = Pipeline(guardrails)
+    compiled = guardrails()
+    pipeline = Pipeline(compiled)
     cache = MemoryCache()
-    result: dict[str, Any] = {"guardrails": [g.type for g in guardrails], "per_call_ms": {}}
+    result: dict[str, Any] = {
+        "guardrails": [g.type for g in compiled],
+        "per_call_ms": {},
+    }
     per_guardrail: dict[str, dict[str, float]] = {}
     for tool, (request, response) in calls().items():
 
@@ -106,8 +118,54 @@ async def measure() -> dict[str, Any]:
                 entry = per_guardrail.setdefault(guardrail.type, {})
                 entry[f"{tool}_{direction.value}"] = await best_ms(one)
     result["per_guardrail_ms"] = per_guardrail
+    result["pipeline_steps_us"] = {
+        f"{tool}_{direction.value}": await pipeline_steps(pipeline, direction, request, message)
+        for tool, (request, response) in calls().items()
+        for direction, message in ((Direction.REQUEST, request), (Direction.RESPONSE, response))
+    }
     result["one_pass_scan_ms"] = await one_pass()
     return result
+
+
+async def pipeline_steps(
+    pipeline: Pipeline, direction: Direction, request: dict[str, Any], message: dict[str, Any]
+) -> dict[str, float]:
+    """Microseconds per step of `Pipeline.decide` on one message, best of BATCHES batches.
+
+    The steps as `decide` takes them (bench code may read its compiled steps): the text pass
+    built on the first text guardrail, a guardrail whose detectors found nothing skipped,
+    every other one reviewed or checked; the message copied at the end when redacted.
+    """
+    cache = MemoryCache()
+    steps = pipeline._steps[direction]
+    rate_limits = pipeline._rate_limits[direction]
+    best: dict[str, float] = {}
+    for _ in range(BATCHES):
+        spent: dict[str, int] = {}
+        for _ in range(BATCH):
+            ctx = context(direction, request, cache)
+            if len(rate_limits) > 1:
+                ctx.extras[RATE_LIMITS] = rate_limits
+            text: TextPass | None = None
+            for guardrail, reviewer, kinds in steps:
+                started = time.perf_counter_ns()
+                if reviewer is None:
+                    await guardrail.check_async(message, ctx)
+                else:
+                    if text is None:
+                        text = TextPass(message, pipeline._scanners[direction])
+                    if kinds is None or not text.finds_none_of(kinds):
+                        reviewer.review(text, ctx)
+                spent[guardrail.type] = spent.get(guardrail.type, 0) + (
+                    time.perf_counter_ns() - started
+                )
+            started = time.perf_counter_ns()
+            if text is not None and text.changed:
+                text.message()
+            spent[COPY_STEP] = spent.get(COPY_STEP, 0) + (time.perf_counter_ns() - started)
+        for step, total in spent.items():
+            best[step] = min(best.get(step, float("inf")), total / BATCH / 1000)
+    return {step: round(us, 2) for step, us in best.items()}
 
 
 async def one_pass() -> dict[str, float]:

@@ -297,6 +297,31 @@ def _guardrail_cost_table(cost: dict[str, Any]) -> list[str]:
     for name, timings in cost["per_guardrail_ms"].items():
         cells = " | ".join(_fmt(timings.get(column), 4) for column in columns)
         lines.append(f"| {name} | {cells} |")
+    return [*lines, "", *_pipeline_steps_table(cost.get("pipeline_steps_us") or {})]
+
+
+COPY_STEP = "copy the redacted message"
+
+
+def _pipeline_steps_table(steps: dict[str, dict[str, float]]) -> list[str]:
+    """The pipeline's own time per message, step by step (µs; blank: not in that direction)."""
+    if not steps:
+        return []
+    messages = list(steps)
+    names = list(dict.fromkeys(name for timings in steps.values() for name in timings))
+    names.sort(key=lambda name: name == COPY_STEP)  # the copy comes last, as in the pipeline
+    lines = [
+        "Inside the pipeline, per message, step by step (µs; a text guardrail's step holds the "
+        "scan or rescan its review is the first to need):",
+        "",
+        "| step | " + " | ".join(messages) + " |",
+        "|---|" + "---|" * len(messages),
+    ]
+    for name in names:
+        cells = " | ".join(_fmt(steps[message].get(name), 2) for message in messages)
+        lines.append(f"| {name} | {cells} |")
+    totals = " | ".join(_fmt(sum(steps[message].values()), 2) for message in messages)
+    lines.append(f"| all steps | {totals} |")
     return [*lines, ""]
 
 
