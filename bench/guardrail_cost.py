@@ -7,8 +7,9 @@ exact bytes) through a Pipeline compiled from the full policy set, best of sever
 pipeline the text guardrails share one walk, one scan and one copy per message (the text
 pass); checked alone, each walks, scans and copies the message itself, so the per-guardrail
 figures add up to more than the pipeline's. `pipeline_steps_us` splits the pipeline's own
-time per message into its steps, in its order: building the text pass, then each guardrail
-(a text guardrail's step holds the scan or rescan that its review is the first to need).
+time per message into its steps, in its order: each guardrail (a text guardrail's step holds
+the text pass, scan or rescan that it is the first to need), then the copy of a redacted
+message.
 """
 
 from __future__ import annotations

@@ -312,7 +312,7 @@ def _pipeline_steps_table(steps: dict[str, dict[str, float]]) -> list[str]:
     names.sort(key=lambda name: name == COPY_STEP)  # the copy comes last, as in the pipeline
     lines = [
         "Inside the pipeline, per message, step by step (µs; a text guardrail's step holds the "
-        "scan or rescan its review is the first to need):",
+        "text pass, scan or rescan it is the first to need):",
         "",
         "| step | " + " | ".join(messages) + " |",
         "|---|" + "---|" * len(messages),
