@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -93,10 +94,7 @@ async def measure() -> dict[str, Any]:
     compiled = guardrails()
     pipeline = Pipeline(compiled)
     cache = MemoryCache()
-    result: dict[str, Any] = {
-        "guardrails": [g.type for g in compiled],
-        "per_call_ms": {},
-    }
+    result: dict[str, Any] = {"guardrails": [g.type for g in compiled], "per_call_ms": {}}
     per_guardrail: dict[str, dict[str, float]] = {}
     for tool, (request, response) in calls().items():
 
@@ -142,7 +140,7 @@ async def pipeline_steps(
     rate_limits = pipeline._rate_limits[direction]
     best: dict[str, float] = {}
     for _ in range(BATCHES):
-        spent: dict[str, int] = {}
+        spent: Counter[str] = Counter()
         for _ in range(BATCH):
             ctx = context(direction, request, cache)
             if len(rate_limits) > 1:
@@ -157,13 +155,11 @@ async def pipeline_steps(
                         text = TextPass(message, pipeline._scanners[direction])
                     if kinds is None or not text.finds_none_of(kinds):
                         reviewer.review(text, ctx)
-                spent[guardrail.type] = spent.get(guardrail.type, 0) + (
-                    time.perf_counter_ns() - started
-                )
+                spent[guardrail.type] += time.perf_counter_ns() - started
             started = time.perf_counter_ns()
             if text is not None and text.changed:
                 text.message()
-            spent[COPY_STEP] = spent.get(COPY_STEP, 0) + (time.perf_counter_ns() - started)
+            spent[COPY_STEP] += time.perf_counter_ns() - started
         for step, total in spent.items():
             best[step] = min(best.get(step, float("inf")), total / BATCH / 1000)
     return {step: round(us, 2) for step, us in best.items()}
