@@ -3,6 +3,9 @@
 - `churn`: upstream TCP connections the gateway closes during a c=32 run, with the default
   MCP_MAX_KEEPALIVE_CONNECTIONS and with a bound above the concurrency (`ss` TIME-WAIT count).
 - `imports`: resident memory and time each heavy import adds to the serving process.
+- `sessions`: resident memory of a full-set gateway (SQLite) as calls pile up against the
+  SDK upstream with its defaults (sessions, answers on SSE streams), whose requests the
+  gateway keeps for resumption: bytes kept per call.
 - `patterns`: RE2 candidates and time of the current PII patterns and of the loose ones they
   replaced, on the adversarial inputs where validation in Python dominated.
 """
@@ -20,6 +23,7 @@ import uvloop
 
 from bench import gateway, procs
 from bench.loadgen import Target, run_load
+from bench.policies import full_policy_set, redacted_values
 from bench.scan import ADVERSARIAL
 
 RESULTS = Path(__file__).parent / "results"
@@ -68,6 +72,45 @@ async def churn(seconds: float = 2.0) -> None:
             print(line)  # noqa: T201
             FOUND[f"churn {bound or 'default'}"] = line
             proc.stop()
+    finally:
+        for proc in reversed(started):
+            proc.stop()
+
+
+async def sessions(rounds: int = 5, seconds: float = 4.0) -> None:
+    shutil.rmtree(WORK, ignore_errors=True)
+    (WORK / "logs").mkdir(parents=True)
+    port = procs.free_port()
+    argv = [procs.PYTHON, "-m", "bench.upstream", "--port", str(port), "--stateful"]
+    upstream = procs.start("upstream_stateful", argv, port=port, log_dir=WORK / "logs")
+    started = [upstream]
+    try:
+        procs.wait_http(upstream, "/mcp")
+        policies = full_policy_set().policies
+        spec = gateway.embedded_spec("sessions", WORK, policies)
+        await gateway.seed(spec, {"sdk": f"{upstream.url}/mcp"})
+        proc = gateway.start_gateway(spec, WORK / "logs")
+        started.append(proc)
+        procs.wait_http(proc, "/health")
+        target = Target("sessions", f"{proc.url}/mcp", spec.keys["sdk"], redacted_values(policies))
+        rss: list[float] = []
+        calls: list[int] = []
+        for _ in range(rounds):
+            outcome = await run_load(target, concurrency=32, seconds=seconds, warmup=0)
+            if outcome.errors:
+                raise RuntimeError(f"{outcome.errors} failed calls: {outcome.error_samples}")
+            # Each run's 32 clients open sessions of their own (initialize): counted as calls.
+            calls.append(outcome.requests + 64)
+            rss.append(proc.rss_mib())
+        # From the end of the first round on: arenas and buffers have grown to the load by then.
+        per_call = (rss[-1] - rss[0]) * 1024 * 1024 / sum(calls[1:])
+        line = (
+            f"{sum(calls)} calls in sessions with SSE answers, RSS after each "
+            f"{seconds:g} s round {[round(r, 1) for r in rss]} MiB: "
+            f"{per_call:.0f} bytes per call after the first round"
+        )
+        print(line)  # noqa: T201
+        FOUND["sessions"] = line
     finally:
         for proc in reversed(started):
             proc.stop()
@@ -165,13 +208,18 @@ def patterns() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
-        "probe", choices=("churn", "imports", "patterns", "all"), default="all", nargs="?"
+        "probe",
+        choices=("churn", "imports", "sessions", "patterns", "all"),
+        default="all",
+        nargs="?",
     )
     args = parser.parse_args()
     if args.probe in ("churn", "all"):
         uvloop.run(churn())
     if args.probe in ("imports", "all"):
         imports()
+    if args.probe in ("sessions", "all"):
+        uvloop.run(sessions())
     if args.probe in ("patterns", "all"):
         patterns()
     # Merged with earlier probes, so running one probe keeps the others' last findings.

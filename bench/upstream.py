@@ -1,4 +1,8 @@
-"""The upstream MCP server the benchmark calls, built with the official SDK (stateless, JSON)."""
+"""The upstream MCP server the benchmark calls, built with the official SDK (stateless, JSON).
+
+`--stateful` serves it with the SDK's defaults instead (sessions, answers on SSE streams),
+for `python -m bench.probes sessions`.
+"""
 
 from __future__ import annotations
 
@@ -37,8 +41,11 @@ def lookup(customer_id: str) -> Customer:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--stateful", action="store_true", help="sessions and SSE answers")
     args = parser.parse_args()
-    app = server.streamable_http_app(json_response=True, stateless_http=True)
+    app = server.streamable_http_app(
+        json_response=not args.stateful, stateless_http=not args.stateful
+    )
     uvicorn.run(
         app,
         host="127.0.0.1",

@@ -113,3 +113,29 @@ def tool_name_of(method: str | None, params: dict[str, Any]) -> str | None:
         name = params.get("name")
         return name if isinstance(name, str) else None
     return None
+
+
+# The list each listing method answers with: how a listing is known by its shape alone.
+_LISTING_FIELDS = {
+    "tools": "tools/list",
+    "resources": "resources/list",
+    "resourceTemplates": "resources/templates/list",
+    "prompts": "prompts/list",
+}
+
+
+def listing_method_of(message: Message) -> str | None:
+    """The listing method an answer whose request is not known answers, judged by its shape.
+
+    An answer resumed after its request was forgotten (15 minutes on, or lost by the shared
+    cache) is decided without it; a listing must still be filtered by RBAC and its tools
+    checked against their pins. A result with one of the listing fields as a list and no
+    `content` (a tool's result always has one) is taken for that listing.
+    """
+    result = message.get("result")
+    if not isinstance(result, dict) or "content" in result:
+        return None
+    for name, method in _LISTING_FIELDS.items():
+        if isinstance(result.get(name), list):
+            return method
+    return None

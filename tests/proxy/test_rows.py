@@ -6,6 +6,7 @@ import httpx
 import orjson
 from aiohttp import web
 
+from cerberus.guardrails.rbac import Rbac
 from tests.proxy.conftest import Gateway, Tenant, create_tenant, open_session, sse_messages
 from tests.proxy.guardrails import SEEN, Record, installed
 from tests.proxy.scripted import json_answer, scripted_upstream, start_sse
@@ -90,3 +91,37 @@ async def test_well_known_oauth_paths_are_not_proxied_nor_key_checked_mcp_proxy_
         answer = await http.get(f"{gateway.url}{path}")
         assert answer.status_code == 404
         assert "www-authenticate" not in answer.headers
+
+
+async def test_a_listing_whose_request_is_not_known_is_still_filtered_by_rbac(
+    gateway: Gateway, http: httpx.AsyncClient
+) -> None:
+    # An answer resumed after its request was forgotten (15 minutes on, or lost by the
+    # shared cache) comes without it: a listing was relayed unfiltered, the agent saw tools
+    # its policy hides. It is recognised by its shape; a tool's result (with `content`) not.
+    async def stream(request: web.Request) -> web.StreamResponse:
+        response = await start_sse(request)
+        await response.write(
+            b'data: {"jsonrpc":"2.0","id":70,"result":{"tools":['
+            b'{"name":"echo","inputSchema":{"type":"object"}},'
+            b'{"name":"drop_tables","inputSchema":{"type":"object"}}]}}\n\n'
+        )
+        await response.write(
+            b'data: {"jsonrpc":"2.0","id":71,"result":{"content":[],'
+            b'"tools":[{"name":"drop_tables"}]}}\n\n'
+        )
+        await response.write(b'data: {"jsonrpc":"2.0","id":1,"result":{}}\n\n')
+        return response
+
+    async with (
+        scripted_upstream() as upstream,
+        installed(gateway.app, Rbac(allowed_tools=("echo", "ping*"))),
+    ):
+        upstream.handler = stream
+        tenant = await create_tenant(gateway.app, upstream.url)
+        call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "ping"}}
+        answer = await http.post(gateway.mcp, json=call, headers=tenant.headers())
+    listing, tool_result, own = sse_messages(answer.text)
+    assert [tool["name"] for tool in listing["result"]["tools"]] == ["echo"]
+    assert tool_result["result"]["tools"] == [{"name": "drop_tables"}]
+    assert own == {"jsonrpc": "2.0", "id": 1, "result": {}}

@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import orjson
 
+from cerberus.cache.memory import MemoryCache
 from cerberus.proxy.sessions import SessionStore
 from tests.proxy.conftest import (
     Gateway,
@@ -152,10 +153,8 @@ async def test_get_resumption_replays_result_through_policy_mcp_proxy_4_1_4_2_4_
     contexts = [context for _, context in SEEN if context.direction == "response"]
     assert contexts[0].method == "tools/call"
     assert contexts[0].tool_name == "reconnect"
-    assert contexts[0].request == {
-        "method": "tools/call",
-        "params": {"name": "reconnect", "arguments": {}},
-    }
+    # As the session store keeps it: what names the tool, not the arguments.
+    assert contexts[0].request == {"method": "tools/call", "params": {"name": "reconnect"}}
 
 
 async def test_server_to_client_request_and_the_clients_answer_cross_mcp_proxy_5_3(
@@ -217,10 +216,9 @@ async def test_a_request_answered_on_a_stream_is_shared_for_resumption_elsewhere
     gateway: Gateway, tenant: Tenant, http: httpx.AsyncClient
 ) -> None:
     request = await _call_then_ask_another_instance(gateway, tenant, http, 21)
-    assert request == {
-        "method": "tools/call",
-        "params": {"name": "add", "arguments": {"a": 1, "b": 2}},
-    }
+    # What its answer is decided with; the arguments, which nothing reads again, are not kept
+    # (they made every kept request as large as the call).
+    assert request == {"method": "tools/call", "params": {"name": "add"}}
 
 
 async def test_a_request_answered_in_a_json_body_is_not_kept_in_the_shared_cache(
@@ -230,3 +228,28 @@ async def test_a_request_answered_in_a_json_body_is_not_kept_in_the_shared_cache
     # minutes grew the in-process cache with every call (and cost a Redis round trip each).
     tenant = await create_tenant(gateway.app, f"{json_upstream.url}/mcp")
     assert await _call_then_ask_another_instance(gateway, tenant, http, 22) is None
+
+
+async def test_a_remembered_request_keeps_only_what_names_it() -> None:
+    store = SessionStore(MemoryCache())
+    arguments = {"document": "x" * 50_000}
+    await store.remember("s1", "client", 1, "tools/call", {"name": "index", "arguments": arguments})
+    await store.remember("s1", "client", 2, "resources/read", {"uri": "file:///a", "extra": 1})
+    await store.remember("s1", "client", 3, "tools/call", {"name": "n" * 5000})
+    await store.remember("s1", "client", 4, "tools/call", {"name": ["not", "a", "name"]})
+    assert await store.recall("s1", "client", 1) == {
+        "method": "tools/call",
+        "params": {"name": "index"},
+    }
+    assert await store.recall("s1", "client", 2) == {
+        "method": "resources/read",
+        "params": {"uri": "file:///a"},
+    }
+    assert await store.recall("s1", "client", 3) == {"method": "tools/call", "params": {}}
+    assert await store.recall("s1", "client", 4) == {"method": "tools/call", "params": {}}
+    # Another instance, sharing only the cache, reads the same.
+    shared = SessionStore(store._cache)
+    assert await shared.recall("s1", "client", 1) == {
+        "method": "tools/call",
+        "params": {"name": "index"},
+    }

@@ -69,7 +69,9 @@ class MemoryCache(Cache):
         now = time.monotonic()
         self._drop_expired(now)
         expires_at = now + ttl_seconds if ttl_seconds is not None else None
-        self._values[key] = (value, expires_at)
+        # A copy of exactly its size: the bytes orjson.dumps returns keep its whole output
+        # buffer (4 KiB for an 80-byte value), and a value stays here for its TTL.
+        self._values[key] = (bytes(memoryview(value)), expires_at)
         if expires_at is not None:
             heapq.heappush(self._expiries, (expires_at, key))
 

@@ -83,7 +83,9 @@ class CheckContext:
     direction: Direction
     method: str | None = None
     tool_name: str | None = None
-    # For a response: the request it answers (method, params), when the proxy knows it.
+    # For a response: the request it answers (method, params), when the proxy knows it; for
+    # an answer that came on another HTTP request (a resumed stream), as the session store
+    # kept it: the method and the params that name the tool, prompt or resource.
     request: Mapping[str, Any] | None = None
     # The called tool's declared outputSchema, when known (redaction must keep results valid).
     output_schema: Mapping[str, Any] | None = None

@@ -116,7 +116,7 @@ class Exchange:
         request = None
         if kind is Kind.RESPONSE:
             request = await self._recall(CLIENT, message.get("id"))
-            method = request["method"] if request else None
+            method = request["method"] if request else jsonrpc.listing_method_of(message)
             params = request.get("params") if request else None
             tool_name = jsonrpc.tool_name_of(method, params if isinstance(params, dict) else {})
         else:

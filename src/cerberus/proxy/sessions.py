@@ -24,7 +24,7 @@ logger = logging.getLogger("cerberus.proxy.sessions")
 SESSION_TTL_SECONDS = 24 * 3600.0
 REQUEST_TTL_SECONDS = 15 * 60.0
 LOCAL_LIMIT = 10_000
-MAX_REMEMBERED_PARAMS = 16 * 1024
+MAX_NAME_CHARS = 4096
 
 
 class _Bounded(OrderedDict[str, Any]):
@@ -84,12 +84,12 @@ class SessionStore:
     async def remember(
         self, session_id: str, origin: str, message_id: Any, method: str, params: dict[str, Any]
     ) -> None:
-        """Keep what a request asked; origin is "client" or "server" (ids are per sender)."""
-        request = {"method": method, "params": params}
+        """Keep what a request asked, as far as its answer is decided with it: the method and
+        the tool, prompt or resource it names (not its arguments, which nothing reads again
+        and which made each kept request as large as the call); origin is "client" or
+        "server" (ids are per sender)."""
+        request = {"method": method, "params": _identifying(params)}
         raw = orjson.dumps(request)
-        if len(raw) > MAX_REMEMBERED_PARAMS:
-            request = {"method": method, "params": _identifying(params)}
-            raw = orjson.dumps(request)
         key = f"{_session_key(session_id)}:{origin}:{id_key(message_id)}"
         self._requests.put(key, request)
         await self._shared(self._cache.set(f"cerberus:mcp-request:{key}", raw, REQUEST_TTL_SECONDS))
@@ -108,5 +108,10 @@ class SessionStore:
 
 
 def _identifying(params: dict[str, Any]) -> dict[str, Any]:
-    """What is left of oversized params: enough to know the tool, prompt or resource."""
-    return {name: params[name] for name in ("name", "uri") if name in params}
+    """What an answer is decided with: the tool, prompt or resource the request names (a
+    name too long to be one is not kept: no policy names it, and it would be kept 15 min)."""
+    return {
+        name: value
+        for name in ("name", "uri")
+        if isinstance(value := params.get(name), str) and len(value) <= MAX_NAME_CHARS
+    }
