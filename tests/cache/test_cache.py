@@ -346,3 +346,20 @@ async def test_memory_cache_keeps_a_value_at_its_own_size() -> None:
     # The key, the value, its expiry: a few hundred bytes each.
     assert grown < 500 * 1000, f"{grown / 500:.0f} bytes per value"
     assert await cache.get("request-7") == b'{"method":"tools/call","params":{"name":"t7"}}'
+
+
+async def test_memory_cache_drops_windows_nobody_hit_for_their_whole_length() -> None:
+    # A window per agent and per limited tool name stayed for the life of the process: an
+    # agent trying tool names under a `*` per-tool limit grew memory with every name.
+    cache = MemoryCache()
+    for number in range(1500):
+        await cache.hit_sliding_windows([Window(f"old-{number}", 10, 0.05, True)])
+    await cache.hit_sliding_windows([Window("long", 10, 60, True)])
+    await asyncio.sleep(0.1)
+    for number in range(1500):
+        await cache.hit_sliding_windows([Window(f"new-{number}", 10, 0.05, True)])
+    # The old ones went at the sweep (at 2,048 windows); the long window is still counting.
+    assert not any(key.startswith("old-") for key in cache._windows)
+    assert len(cache._windows) == 1501
+    (long,) = await cache.hit_sliding_windows([Window("long", 10, 60, True)])
+    assert long.size == 2

@@ -37,6 +37,10 @@ ENTRY_TTL_SECONDS = 30.0
 UNKNOWN_TTL_SECONDS = 2.0
 HASH_INDEX_TTL_SECONDS = 24 * 3600.0
 UNSUBSCRIBED_TTL_SECONDS = 1.0
+# Expired entries are dropped whenever the dict has doubled since the last sweep (never
+# below this size): keys nobody presents again, unknown ones above all, which anyone can
+# send, would otherwise stay for the life of the process.
+SWEEP_AT_LEAST = 1024
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,7 @@ class AgentLookup:
         self._cache = cache
         self._ttl = min(ttl, ENTRY_TTL_SECONDS)
         self._by_hash: dict[str, tuple[AgentEntry | None, float]] = {}
+        self._sweep_at = SWEEP_AT_LEAST
         self._loading: dict[str, asyncio.Future[AgentEntry | None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         # Bumped by every invalidation: a load that raced one is used once, never cached.
@@ -138,8 +143,17 @@ class AgentLookup:
             ttl = self._ttl if entry is not None else UNKNOWN_TTL_SECONDS
             if not self._subscribed:
                 ttl = min(ttl, UNSUBSCRIBED_TTL_SECONDS)
-            self._by_hash[presented] = (entry, time.monotonic() + ttl)
+            self._keep(presented, entry, ttl)
         return entry
+
+    def _keep(self, presented: str, entry: AgentEntry | None, ttl: float) -> None:
+        now = time.monotonic()
+        by_hash = self._by_hash
+        if len(by_hash) >= self._sweep_at:
+            for expired in [key for key, (_, until) in by_hash.items() if until <= now]:
+                del by_hash[expired]
+            self._sweep_at = max(SWEEP_AT_LEAST, 2 * len(by_hash))
+        by_hash[presented] = (entry, now + ttl)
 
     async def _load(self, presented: str) -> AgentEntry | None:
         try:

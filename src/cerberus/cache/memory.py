@@ -15,22 +15,30 @@ from cerberus.cache import Cache, Subscriber, Window, WindowResult
 
 logger = logging.getLogger("cerberus.cache")
 
+SWEEP_AT_LEAST = 1024
+
 
 class _HitLog:
     """A window's admission times, oldest first, 8 bytes each in an array (a deque of floats
     took 32: a busy agent under a high hourly limit keeps an hour of them)."""
 
-    __slots__ = ("_start", "_times")
+    __slots__ = ("_start", "_times", "window_seconds")
 
-    def __init__(self) -> None:
+    def __init__(self, window_seconds: float) -> None:
         self._times = array("d")
         self._start = 0  # times before this index have left the window
+        self.window_seconds = window_seconds
 
     def __len__(self) -> int:
         return len(self._times) - self._start
 
     def oldest(self) -> float:
         return self._times[self._start]
+
+    def empty_at(self, now: float) -> bool:
+        """True when every time it holds has left the window by `now`."""
+        times = self._times
+        return len(times) == self._start or times[-1] <= now - self.window_seconds
 
     def append(self, moment: float) -> None:
         self._times.append(moment)
@@ -53,6 +61,10 @@ class MemoryCache(Cache):
         # when it expires, not kept for the life of the process.
         self._expiries: list[tuple[float, str]] = []
         self._windows: dict[str, _HitLog] = {}
+        # Windows nobody has hit for their whole length are dropped whenever the dict has
+        # doubled since the last sweep: a window per agent and per limited tool name would
+        # otherwise stay for the life of the process, however many names were tried.
+        self._sweep_windows_at = SWEEP_AT_LEAST
         self._subscribers: defaultdict[str, list[Subscriber]] = defaultdict(list)
 
     async def get(self, key: str) -> bytes | None:
@@ -99,7 +111,9 @@ class MemoryCache(Cache):
         for key, limit, window_seconds, enforced in windows:
             hits = self._windows.get(key)
             if hits is None:
-                hits = self._windows[key] = _HitLog()
+                if len(self._windows) >= self._sweep_windows_at:
+                    self._sweep_windows(now)
+                hits = self._windows[key] = _HitLog(window_seconds)
             hits.drop_until(now - window_seconds)
             # Earlier windows of this call on the same key count first (as in the Redis script).
             earlier = pending.get(key, 0)
@@ -123,6 +137,12 @@ class MemoryCache(Cache):
                 )
                 results.append(WindowResult(False, count, max(retry_after, 0.0)))
         return results
+
+    def _sweep_windows(self, now: float) -> None:
+        windows = self._windows
+        for key in [key for key, hits in windows.items() if hits.empty_at(now)]:
+            del windows[key]
+        self._sweep_windows_at = max(SWEEP_AT_LEAST, 2 * len(windows))
 
     async def publish(self, channel: str, message: bytes) -> None:
         loop = asyncio.get_running_loop()
