@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -213,6 +214,10 @@ async def test_a_connection_killed_in_the_middle_of_a_batch_loses_and_repeats_no
     engine = create_engine(settings)
     sessionmaker = create_sessionmaker(engine)
     writer = AuditWriter(lambda: sessionmaker, batch_size=1_000_000, flush_interval=3600)
+    invalidated: list[BaseException | None] = []
+    sqlalchemy_event.listen(
+        engine.sync_engine, "invalidate", lambda _c, _r, exc: invalidated.append(exc)
+    )
     prefix = f"killed-{uuid.uuid4().hex[:8]}-"
     count = 40 * COPY_CHUNK_ROWS
     for index in range(count):
@@ -248,6 +253,9 @@ async def test_a_connection_killed_in_the_middle_of_a_batch_loses_and_repeats_no
             await writer.flush()
         await asyncio.wait_for(killer, 10)
         assert writer.pending == count
+        # Discarded at once: back in the pool, the dead connection could still look as if in
+        # a transaction, and the next checkout's ping failed on it (a flush, or a key lookup).
+        assert len(invalidated) == 1
 
         caplog.clear()
         await writer.flush()

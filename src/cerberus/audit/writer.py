@@ -257,12 +257,22 @@ class AuditWriter:
             dialect = connection.dialect
             if dialect.name == "postgresql":
                 raw = await connection.get_raw_connection()
-                await _copy_to_postgres(
-                    raw.driver_connection,
-                    self._rows(batch, sqlite=False),
-                    self._usage_rows(usage, sqlite=False),
-                    _copy_chunk_rows(len(self._events)),
-                )
+                try:
+                    await _copy_to_postgres(
+                        raw.driver_connection,
+                        self._rows(batch, sqlite=False),
+                        self._usage_rows(usage, sqlite=False),
+                        _copy_chunk_rows(len(self._events)),
+                    )
+                except Exception as exc:
+                    if not _database_refused(exc):
+                        # The COPY goes around SQLAlchemy, which so never sees the error
+                        # that would make it drop a connection whose backend died (killed,
+                        # failed over): back in the pool, it could still look as if in a
+                        # transaction, and the next checkout's ping failed on it (the next
+                        # flush, or a proxied call's key lookup). It is never reused.
+                        await connection.invalidate(exc)
+                    raise
                 await session.commit()
                 return
             rows = self._rows(batch, sqlite=dialect.name == "sqlite")
