@@ -115,12 +115,13 @@ def tool_name_of(method: str | None, params: dict[str, Any]) -> str | None:
     return None
 
 
-# The list each listing method answers with: how a listing is known by its shape alone.
-_LISTING_FIELDS = {
-    "tools": "tools/list",
-    "resources": "resources/list",
-    "resourceTemplates": "resources/templates/list",
-    "prompts": "prompts/list",
+# Listing method -> the result field holding its list (RBAC filters these lists, and an
+# answer whose request is not known is recognised as a listing by that field).
+LISTING_FIELDS = {
+    "tools/list": "tools",
+    "resources/list": "resources",
+    "resources/templates/list": "resourceTemplates",
+    "prompts/list": "prompts",
 }
 
 
@@ -135,7 +136,7 @@ def listing_method_of(message: Message) -> str | None:
     result = message.get("result")
     if not isinstance(result, dict) or "content" in result:
         return None
-    for name, method in _LISTING_FIELDS.items():
-        if isinstance(result.get(name), list):
+    for method, field in LISTING_FIELDS.items():
+        if isinstance(result.get(field), list):
             return method
     return None

@@ -26,6 +26,7 @@ from cerberus.agents.models import Agent
 from cerberus.cache import Cache
 from cerberus.invalidation import CHANNEL, Invalidation
 from cerberus.single_flight import run_once
+from cerberus.sweeping import Sweeper
 from cerberus.tenancy.models import Organisation, Workspace
 
 # Read at use: tests swap app.state.sessionmaker for one bound to a rolled-back connection.
@@ -37,10 +38,6 @@ ENTRY_TTL_SECONDS = 30.0
 UNKNOWN_TTL_SECONDS = 2.0
 HASH_INDEX_TTL_SECONDS = 24 * 3600.0
 UNSUBSCRIBED_TTL_SECONDS = 1.0
-# Expired entries are dropped whenever the dict has doubled since the last sweep (never
-# below this size): keys nobody presents again, unknown ones above all, which anyone can
-# send, would otherwise stay for the life of the process.
-SWEEP_AT_LEAST = 1024
 
 
 @dataclass(frozen=True)
@@ -84,7 +81,8 @@ class AgentLookup:
         self._cache = cache
         self._ttl = min(ttl, ENTRY_TTL_SECONDS)
         self._by_hash: dict[str, tuple[AgentEntry | None, float]] = {}
-        self._sweep_at = SWEEP_AT_LEAST
+        # Unknown keys above all (anyone can send one) are dropped once expired.
+        self._sweeper = Sweeper()
         self._loading: dict[str, asyncio.Future[AgentEntry | None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         # Bumped by every invalidation: a load that raced one is used once, never cached.
@@ -148,12 +146,8 @@ class AgentLookup:
 
     def _keep(self, presented: str, entry: AgentEntry | None, ttl: float) -> None:
         now = time.monotonic()
-        by_hash = self._by_hash
-        if len(by_hash) >= self._sweep_at:
-            for expired in [key for key, (_, until) in by_hash.items() if until <= now]:
-                del by_hash[expired]
-            self._sweep_at = max(SWEEP_AT_LEAST, 2 * len(by_hash))
-        by_hash[presented] = (entry, now + ttl)
+        self._sweeper.before_insert(self._by_hash, lambda kept: kept[1] <= now)
+        self._by_hash[presented] = (entry, now + ttl)
 
     async def _load(self, presented: str) -> AgentEntry | None:
         try:

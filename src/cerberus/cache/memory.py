@@ -12,10 +12,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from cerberus.cache import Cache, Subscriber, Window, WindowResult
+from cerberus.sweeping import Sweeper
 
 logger = logging.getLogger("cerberus.cache")
-
-SWEEP_AT_LEAST = 1024
 
 
 class _HitLog:
@@ -61,10 +60,9 @@ class MemoryCache(Cache):
         # when it expires, not kept for the life of the process.
         self._expiries: list[tuple[float, str]] = []
         self._windows: dict[str, _HitLog] = {}
-        # Windows nobody has hit for their whole length are dropped whenever the dict has
-        # doubled since the last sweep: a window per agent and per limited tool name would
-        # otherwise stay for the life of the process, however many names were tried.
-        self._sweep_windows_at = SWEEP_AT_LEAST
+        # A window per agent and per limited tool name: those nobody has hit for their whole
+        # length are dropped, however many names were tried.
+        self._window_sweeper = Sweeper()
         self._subscribers: defaultdict[str, list[Subscriber]] = defaultdict(list)
 
     async def get(self, key: str) -> bytes | None:
@@ -111,8 +109,7 @@ class MemoryCache(Cache):
         for key, limit, window_seconds, enforced in windows:
             hits = self._windows.get(key)
             if hits is None:
-                if len(self._windows) >= self._sweep_windows_at:
-                    self._sweep_windows(now)
+                self._window_sweeper.before_insert(self._windows, lambda log: log.empty_at(now))
                 hits = self._windows[key] = _HitLog(window_seconds)
             hits.drop_until(now - window_seconds)
             # Earlier windows of this call on the same key count first (as in the Redis script).
@@ -137,12 +134,6 @@ class MemoryCache(Cache):
                 )
                 results.append(WindowResult(False, count, max(retry_after, 0.0)))
         return results
-
-    def _sweep_windows(self, now: float) -> None:
-        windows = self._windows
-        for key in [key for key, hits in windows.items() if hits.empty_at(now)]:
-            del windows[key]
-        self._sweep_windows_at = max(SWEEP_AT_LEAST, 2 * len(windows))
 
     async def publish(self, channel: str, message: bytes) -> None:
         loop = asyncio.get_running_loop()

@@ -24,6 +24,7 @@ from cerberus.guardrails import (
     Verdict,
 )
 from cerberus.guardrails.wildcards import WildcardSet
+from cerberus.jsonrpc import LISTING_FIELDS
 
 
 @dataclass(frozen=True)
@@ -54,12 +55,13 @@ _CALLS: dict[str, tuple[str, str]] = {
     "resources/unsubscribe": ("resources", "uri"),
     "prompts/get": ("prompts", "name"),
 }
-# list method -> (kind, result field holding the items, the item field naming each)
-_LISTS: dict[str, tuple[str, str, str]] = {
-    "tools/list": ("tools", "tools", "name"),
-    "resources/list": ("resources", "resources", "uri"),
-    "resources/templates/list": ("resources", "resourceTemplates", "uriTemplate"),
-    "prompts/list": ("prompts", "prompts", "name"),
+# list method -> (kind, the item field naming each); the result field holding the items is
+# jsonrpc.LISTING_FIELDS[method]
+_LISTS: dict[str, tuple[str, str]] = {
+    "tools/list": ("tools", "name"),
+    "resources/list": ("resources", "uri"),
+    "resources/templates/list": ("resources", "uriTemplate"),
+    "prompts/list": ("prompts", "name"),
 }
 _SINGULAR = {"tools": "tool", "resources": "resource", "prompts": "prompt"}
 
@@ -130,7 +132,8 @@ class Rbac(Guardrail):
         result = message.get("result")
         if listing is None or not isinstance(result, Mapping):
             return ALLOW
-        kind, field, key = listing
+        kind, key = listing
+        field = LISTING_FIELDS[str(method)]
         items = result.get(field)
         rules = self._kind_rules(kind)
         if not isinstance(items, list) or not rules.restricts:
