@@ -39,6 +39,8 @@ def found(text: str) -> list[tuple[str, str]]:
             "sk-proj-Q2w3E4r5T6y7U8i9O0p1A2s3D4f5G6h7J8k9",
         ),
         ("DSN postgres://svc:Xy7pQ2zL@db:5432/app", "url_password", "Xy7pQ2zL"),
+        # Letters glued before the scheme, past the 31 the rule once allowed it.
+        ("x" * 40 + "postgres://svc:Xy7pQ2zL@db:5432/app", "url_password", "Xy7pQ2zL"),
         ("Server=db;User Id=sa;Password=Tr0ub4dor&3;", "connection_string", "Tr0ub4dor&3"),
         ('db_password = "hunter2hunter2"', "password_assignment", "hunter2hunter2"),
         ("API_KEY=Zx81QmPa0LkW92nBv7Yt", "generic_secret", "Zx81QmPa0LkW92nBv7Yt"),

@@ -122,9 +122,14 @@ RULES: dict[str, tuple[Rule, ...]] = {
         # holding it (two in a process with the full policy set), and a comment padded past
         # 1,000 characters went unseen.
         Rule("model_markup", r"(?is)<!--.*?" + _TO_THE_MODEL + r".*?-->", _comment_to_the_model),
+        # Unbounded for the same reason as the two above, and more: in the one set that scans
+        # for every detector at once, `[^>]{0,200}` counted from each `<` and a letter, and
+        # the counts combined with every other rule's into DFA states without end. A MB of
+        # varied text (minified code, random ids) scanned at ~1 MB/s and grew the process by
+        # ~60 MiB of RE2 cache (docs/benchmarks.md); a longer tag only hides more.
         Rule(
             "model_markup",
-            r"(?i)<[a-z]+[^>]{0,200}(?:display\s*:\s*none|visibility\s*:\s*hidden"
+            r"(?i)<[a-z]+[^>]*(?:display\s*:\s*none|visibility\s*:\s*hidden"
             r"|font-size\s*:\s*0|opacity\s*:\s*0[;\"'])",
         ),
     ),

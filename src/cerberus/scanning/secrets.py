@@ -128,10 +128,12 @@ RULES: dict[str, tuple[Rule, ...]] = {
             r"(?:\s*-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----)?",
         ),
         Rule("jwt", r"\beyJ[A-Za-z0-9_\-]{5,}\.eyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{10,}"),
-        # user:password@ in any URL (database, broker, HTTP basic auth).
+        # user:password@ in any URL (database, broker, HTTP basic auth). The scheme is not
+        # counted: `{1,30}` made the union set's DFA track every letter run's length (see
+        # the hidden-element rule in injection.py), and 31 letters before `://` hid the URL.
         Rule(
             "url_password",
-            r"\b[A-Za-z][A-Za-z0-9+.\-]{1,30}://[^\s:/@\"'<>]+:([^\s@/\"'<>]+)@[^\s/@\"'<>]+",
+            r"\b[A-Za-z][A-Za-z0-9+.\-]+://[^\s:/@\"'<>]+:([^\s@/\"'<>]+)@[^\s/@\"'<>]+",
             _password_group,
         ),
         # A literal password in code or config is a leak whatever its entropy.
