@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cerberus import sweeping
 from cerberus.app import CerberusApp
 from cerberus.cache import Cache, create_cache
 from cerberus.db import create_engine, create_sessionmaker
 from cerberus.guardrails import CheckContext, Direction, Outcome
 from cerberus.invalidation import CHANNEL, Invalidation
+from cerberus.policies import compiled
 from cerberus.policies.compiled import PipelineCache
 from cerberus.policies.models import Policy
 from cerberus.policies.pipelines import CompiledPipeline, UnavailablePipeline
@@ -130,6 +134,60 @@ async def test_agent_scope_policy_overrides_the_workspace_one(
     assert await decide(mine, workspace, agent_id, "shell") is Outcome.ALLOW
     assert await decide(mine, workspace, agent_id, "search") is Outcome.BLOCK
     assert await decide(theirs, workspace, other.id, "shell") is Outcome.BLOCK
+
+
+async def test_agents_with_the_same_effective_policies_share_one_compiled_pipeline(
+    app: CerberusApp, session: AsyncSession, tenant: tuple[Workspace, str]
+) -> None:
+    # Each agent had its own copy (~15 KiB of guardrails and steps), kept for every agent a
+    # process had ever served: an organisation's many keys grew every instance for good.
+    workspace, agent_id = tenant
+    second, _ = await create_agent(session, workspace)
+    third, _ = await create_agent(session, workspace)
+    await add_policy(session, workspace, config={"denied_tools": ["shell"]})
+    await add_policy(session, workspace, agent_id=third.id, config={"denied_tools": ["search"]})
+    pipelines = app.state.pipelines
+    org = workspace.organisation_id
+    mine = await pipelines.for_agent(org, workspace.id, agent_id, "closed")
+    theirs = await pipelines.for_agent(org, workspace.id, second.id, "closed")
+    own = await pipelines.for_agent(org, workspace.id, third.id, "closed")
+    assert theirs is mine
+    assert own is not mine
+    assert await decide(own, workspace, third.id, "search") is Outcome.BLOCK
+    assert await decide(mine, workspace, second.id, "search") is Outcome.ALLOW
+    # Another fail mode is another pipeline, shared the same way.
+    open_mode = await pipelines.for_agent(org, workspace.id, agent_id, "open")
+    assert open_mode is not mine
+    assert await pipelines.for_agent(org, workspace.id, second.id, "open") is open_mode
+
+
+async def test_entries_of_agents_gone_quiet_are_dropped_as_the_cache_grows(
+    app: CerberusApp,
+    session: AsyncSession,
+    tenant: tuple[Workspace, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    workspace, _ = tenant
+    await add_policy(session, workspace, config={"denied_tools": ["shell"]})
+    monkeypatch.setattr(sweeping, "SWEEP_AT_LEAST", 8)
+    start = time.monotonic()
+    clock = SimpleNamespace(monotonic=lambda: start)
+    monkeypatch.setattr(compiled, "time", clock)
+    pipelines = PipelineCache(lambda: app.state.sessionmaker, app.state.cache, ttl_seconds=60)
+    await pipelines.start()
+    try:
+        org = workspace.organisation_id
+        for number in range(12):
+            await pipelines.for_agent(org, workspace.id, f"agent-{number}")
+        assert len(pipelines._entries) == 12
+        later = start + 61
+        clock.monotonic = lambda: later
+        for number in range(12, 20):
+            await pipelines.for_agent(org, workspace.id, f"agent-{number}")
+        # The first twelve expired and went at the sweep (at 16 entries); the new ones stay.
+        assert sorted(pipelines._entries) == [(workspace.id, f"agent-{n}") for n in range(12, 20)]
+    finally:
+        await pipelines.close()
 
 
 async def test_a_warm_pipeline_needs_no_database_query(

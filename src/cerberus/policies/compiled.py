@@ -5,6 +5,11 @@ instance builds its pipeline without a database query once any instance has warm
 key. Every instance subscribes to `cerberus:invalidate`: a change to a policy, agent,
 workspace or organisation drops the affected in-process pipelines and moves the shared
 cache to a new generation (old entries are never read again and expire by TTL).
+
+Agents whose effective policies are the same rows (all those of an organisation or a
+workspace with no policy of their own) share one compiled pipeline: ~15 KiB of guardrails
+and steps each otherwise, kept for every agent a process had ever served. An agent's entry
+is dropped once expired, when the dict has doubled (cerberus/sweeping.py).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import contextlib
 import logging
 import time
 import uuid
+import weakref
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +42,7 @@ from cerberus.policies.pipelines import (
 )
 from cerberus.proxy.pipeline import Pipeline
 from cerberus.single_flight import run_once
+from cerberus.sweeping import Sweeper
 
 logger = logging.getLogger("cerberus.policies")
 
@@ -44,15 +51,28 @@ GLOBAL_GENERATION_KEY = "cerberus:policies:gen"
 FAILED_BUILD_RETRY_SECONDS = 1.0
 
 
+@dataclass(eq=False)
+class _Compiled:
+    """The guardrails of one list of policy rows and the pipelines built on them, per fail
+    mode; shared by the entries of every agent whose effective policies are those rows."""
+
+    guardrails: tuple[Guardrail, ...]
+    pipelines: dict[str, Pipeline] = field(default_factory=dict)
+
+
+_NOTHING = _Compiled(())
+
+
 @dataclass
 class _Entry:
     organisation_id: str
     workspace_id: str
     agent_id: str
     expires_at: float
-    guardrails: tuple[Guardrail, ...] = ()
+    compiled: _Compiled = _NOTHING
     error: str | None = None
-    by_fail_mode: dict[str, Pipeline] = field(default_factory=dict)
+    # An entry that failed to build has pipelines of its own (what it could build, or none).
+    by_fail_mode: dict[str, Pipeline] | None = None
 
 
 class PipelineCache:
@@ -70,6 +90,11 @@ class PipelineCache:
         self._ttl = ttl_seconds
         self.pins = PinStore(sessions, cache, ttl_seconds=ttl_seconds)
         self._entries: dict[tuple[str, str], _Entry] = {}
+        self._sweeper = Sweeper()
+        # Policy rows (as JSON) -> what was compiled from them, while an entry holds it.
+        self._compiled: weakref.WeakValueDictionary[bytes, _Compiled] = (
+            weakref.WeakValueDictionary()
+        )
         self._building: dict[tuple[str, str], asyncio.Future[_Entry]] = {}
         # Bumped by every invalidation; a build that saw it move is not cached (it may be stale).
         self._epoch = 0
@@ -116,7 +141,11 @@ class PipelineCache:
 
     def _pipeline(self, entry: _Entry, fail_mode: str) -> Pipeline:
         mode = "open" if fail_mode == "open" else "closed"
-        pipeline = entry.by_fail_mode.get(mode)
+        if entry.error is None:
+            built = entry.compiled.pipelines
+        else:
+            built = entry.by_fail_mode = entry.by_fail_mode or {}
+        pipeline = built.get(mode)
         if pipeline is not None:
             return pipeline
         if entry.error is not None and mode == "closed":
@@ -124,9 +153,9 @@ class PipelineCache:
         else:
             # fail_mode open: run what could be built (nothing, if loading failed).
             pipeline = CompiledPipeline(
-                entry.guardrails, fail_mode=mode, pins=self.pins, cache=self._cache
+                entry.compiled.guardrails, fail_mode=mode, pins=self.pins, cache=self._cache
             )
-        entry.by_fail_mode[mode] = pipeline
+        built[mode] = pipeline
         return pipeline
 
     async def _build(self, key: tuple[str, str], organisation_id: str) -> _Entry:
@@ -144,19 +173,8 @@ class PipelineCache:
             entry.error = "policies could not be loaded"
             entry.expires_at = now + FAILED_BUILD_RETRY_SECONDS
             return entry
-        guardrails: list[Guardrail] = []
-        for row in rows:
-            try:
-                guardrails.append(compile_guardrail(row))
-            except PipelineBuildError as exc:
-                logger.error(
-                    "invalid stored policy; pipeline unavailable",
-                    extra={"workspace_id": workspace_id, "agent_id": agent_id, "error": str(exc)},
-                )
-                entry.error = str(exc)
-                entry.expires_at = now + FAILED_BUILD_RETRY_SECONDS
-        entry.guardrails = tuple(guardrails)
-        if any(g.type == "tool_pinning" for g in guardrails):
+        entry.compiled = self._compile(rows, entry)
+        if any(g.type == "tool_pinning" for g in entry.compiled.guardrails):
             try:
                 await self.pins.ensure_loaded(workspace_id)
             except Exception as exc:
@@ -167,8 +185,39 @@ class PipelineCache:
                 entry.error = "tool pins could not be loaded"
                 entry.expires_at = now + FAILED_BUILD_RETRY_SECONDS
         if self._epoch == epoch:
+            self._sweeper.before_insert(self._entries, lambda old: old.expires_at <= now)
             self._entries[key] = entry
         return entry
+
+    def _compile(self, rows: list[PolicyRow], entry: _Entry) -> _Compiled:
+        """The guardrails of these rows: those another entry holds for the same rows, or
+        compiled now (then shared, unless a row failed: the entry keeps its own)."""
+        try:
+            key = orjson.dumps([row.as_dict() for row in rows])
+        except TypeError:  # orjson.JSONEncodeError: config from a driver that is not JSON
+            key = None
+        shared = self._compiled.get(key) if key is not None else None
+        if shared is not None:
+            return shared
+        guardrails: list[Guardrail] = []
+        for row in rows:
+            try:
+                guardrails.append(compile_guardrail(row))
+            except PipelineBuildError as exc:
+                logger.error(
+                    "invalid stored policy; pipeline unavailable",
+                    extra={
+                        "workspace_id": entry.workspace_id,
+                        "agent_id": entry.agent_id,
+                        "error": str(exc),
+                    },
+                )
+                entry.error = str(exc)
+                entry.expires_at = time.monotonic() + FAILED_BUILD_RETRY_SECONDS
+        compiled = _Compiled(tuple(guardrails))
+        if key is not None and entry.error is None:
+            self._compiled[key] = compiled
+        return compiled
 
     async def _rows(
         self, organisation_id: str, workspace_id: str, agent_id: str, epoch: int
