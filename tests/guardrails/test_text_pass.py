@@ -23,7 +23,7 @@ from cerberus.guardrails.pii_phone import PiiPhone
 from cerberus.guardrails.pii_ssn import PiiSsn
 from cerberus.guardrails.prompt_injection import PromptInjection
 from cerberus.guardrails.secrets import Secrets
-from cerberus.guardrails.text_checks import OFFLOAD_BYTES, TextPass
+from cerberus.guardrails.text_checks import OFFLOAD_BYTES, RESCAN_ALL_BYTES, TextPass
 from cerberus.proxy.pipeline import Pipeline
 from cerberus.scanning import scanner
 from tests.guardrails.messages import REQUEST, RESPONSE, context, tool_call, tool_result
@@ -111,6 +111,58 @@ async def test_the_pass_decides_the_corpus_as_the_guardrails_did_one_by_one(acti
         ), message
         redacted += decision.outcome is Outcome.MODIFY
     assert redacted > 50 if action == "redact" else redacted == 0
+
+
+def large_messages() -> list[tuple[Direction, dict[str, Any]]]:
+    """The corpus in texts larger than RESCAN_ALL_BYTES: each redacted text is rescanned for
+    the detectors of the guardrail that asks, one guardrail after another."""
+    joined = " ; ".join(SAMPLES)
+    big = (joined + " ; ") * (RESCAN_ALL_BYTES // len(joined) + 2)
+    half = len(SAMPLES) // 2
+    first, second = " ; ".join(SAMPLES[:half]), " ; ".join(SAMPLES[half:])
+    padding = "filler text " * (RESCAN_ALL_BYTES // 12)
+    structured = {"a": first + padding, "b": second, "n": 3}
+    return [
+        (RESPONSE, tool_result(big)),
+        (RESPONSE, tool_result(first + padding, second)),
+        (RESPONSE, tool_result(json.dumps(structured), structuredContent=structured)),
+        (REQUEST, tool_call({"body": big, "items": SAMPLES[:6]})),
+        # A redaction that moves a word away from the digits it qualified, in a large text.
+        (RESPONSE, tool_result(padding + "contact a@b.co 4155550132 " + padding)),
+    ]
+
+
+@pytest.mark.parametrize("action", ["redact", "block", "log_only"])
+async def test_large_texts_are_decided_as_the_guardrails_did_one_by_one(action: str) -> None:
+    guardrails = full_set(action)
+    pipeline = Pipeline(guardrails)
+    for direction, message in large_messages():
+        decision = await pipeline.decide(message, context(direction))
+        expected = await one_by_one(guardrails, message, context(direction))
+        assert (decision.outcome, decision.message, decision.triggered, decision.reason) == (
+            expected
+        )
+
+
+def test_a_large_redacted_text_is_rescanned_for_the_asking_guardrail_only() -> None:
+    padding = "filler text " * (RESCAN_ALL_BYTES // 12)
+    message = tool_result(padding + "card 4111 1111 1111 1111, ana@example.org, 415-555-0132")
+    groups = ("credit_card", "email", "phone")
+    text = TextPass(message, scanner(groups))
+    card, email, phone = PiiCreditCard(action="redact"), PiiEmail(action="redact"), PiiPhone()
+    assert card.review(text, context(RESPONSE)).outcome is Outcome.MODIFY
+    assert text.finds_none_of(email.hit_kinds()) is False  # not known until rescanned
+    assert email.review(text, context(RESPONSE)).outcome is Outcome.MODIFY
+    assert email.review(text, context(RESPONSE)).outcome is Outcome.ALLOW  # gone now
+    # Rescanned for email addresses alone: its other kinds are still to be rescanned.
+    assert text._waiting == {0: email.hit_kinds()}
+    assert [f.type for f in phone.review(text, context(RESPONSE)).findings] == ["phone"]
+    assert text.message()["result"]["content"][0]["text"].endswith(
+        "card [REDACTED:CREDIT_CARD], [REDACTED:EMAIL], 415-555-0132"
+    )
+    # Everything known again after a rescan with every detector.
+    assert [index for index, _ in text.hits()] == [0]
+    assert text.finds_none_of(email.hit_kinds()) is True
 
 
 class Rewrite(Guardrail):

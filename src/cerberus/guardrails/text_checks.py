@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import cache
+from operator import attrgetter
 from typing import Any, ClassVar, Literal, TypeVar
 
 import anyio.to_thread
@@ -33,6 +34,11 @@ from cerberus.scanning.batch import Batch
 # Above this many bytes of text a check runs in a worker thread so the event loop keeps
 # serving other requests; RE2 releases the GIL while it scans (docs/guardrails.md).
 OFFLOAD_BYTES = 64 * 1024
+# Redacted texts up to this many bytes are rescanned for every detector of the pass at once
+# (one call, whatever asks next); larger ones only for the detectors of the guardrail that
+# asks, each in turn: in a megabyte dense with PII, every rescan with every detector
+# validated all the other kinds' values again.
+RESCAN_ALL_BYTES = 16 * 1024
 
 T = TypeVar("T")
 
@@ -75,9 +81,14 @@ class TextPass:
         self._hits: dict[int, list[Hit]] | None = None
         self._ordered: list[tuple[int, list[Hit]]] | None = None
         self._kinds: set[str] = set()  # the detectors `_ordered` holds hits of
+        # Slot index -> the hit kinds rescanned since an earlier guardrail redacted it, while
+        # some are not: its hits of the others were found in the text before (stale), and
+        # are not read until it is rescanned for them. And the bytes of those texts.
+        self._waiting: dict[int, frozenset[str]] = {}
+        self._waiting_bytes = 0
+        self._unsorted = False  # a rescan gave hits to a text that had none
         # Slot index -> the slot as earlier guardrails rewrote it.
         self._rewritten: dict[int, mcp.TextSlot] = {}
-        self._dirty: set[int] = set()
         self._slots: list[mcp.TextSlot] | None = self._walked
         self._message: dict[str, Any] | None = message
         self._roots: list[tuple[mcp.Path, Any]] | None = None
@@ -128,51 +139,22 @@ class TextPass:
 
     def hits(self) -> list[tuple[int, list[Hit]]]:
         """(slot index, hits of every detector of the pass's scanner), by slot index."""
-        ordered = self._ordered
-        if ordered is not None:
-            return ordered
-        if self._scanner is None:
-            raise RuntimeError("this text pass was built without a scanner")
-        hits = self._hits
-        if hits is None:
-            batch = Batch([(slot.data, slot.key) for slot in self._walked])
-            hits = self._hits = batch.scan(self._scanner)
-        if self._dirty:
-            dirty = sorted(self._dirty)
-            self._dirty.clear()
-            rewritten = self._rewritten
-            batch = Batch([(rewritten[i].data, rewritten[i].key) for i in dirty])
-            rescanned = batch.scan(self._scanner)
-            # A text that keeps hits keeps its place in the dict (by index); only a text that
-            # had none before and has some now is appended, and then the order is restored.
-            appended = False
-            for position, index in enumerate(dirty):
-                found = rescanned.get(position)
-                if found is None:
-                    hits.pop(index, None)
-                else:
-                    appended = appended or index not in hits
-                    hits[index] = found
-            if appended:
-                # Indices are distinct: the lists are never compared.
-                ordered = sorted(hits.items())
-                self._hits = dict(ordered)
-            else:
-                ordered = list(hits.items())
-        else:
-            ordered = list(hits.items())  # a batch scan lists texts in order
-        self._ordered = ordered
-        self._kinds = {hit.detector for _, found in ordered for hit in found}
-        return ordered
+        return self._current(self._pass_scanner().kinds, ())
 
     def finds_none_of(self, kinds: frozenset[str]) -> bool:
         """True when the texts as they stand are scanned and hold no hit of these detectors
         (False also when that is not known yet: the scan runs on the first `hits()`)."""
-        return self._ordered is not None and self._kinds.isdisjoint(kinds)
+        if self._ordered is None or not self._kinds.isdisjoint(kinds):
+            return False
+        waiting = self._waiting
+        return not waiting or all(kinds <= done for done in waiting.values())
 
-    def found(self, kinds: frozenset[str]) -> list[tuple[int, list[Hit]]]:
-        """(slot index, hits) of these detectors only, by slot index."""
-        ordered = self.hits()
+    def found(
+        self, kinds: frozenset[str], groups: tuple[str, ...] = ()
+    ) -> list[tuple[int, list[Hit]]]:
+        """(slot index, hits) of these detectors only, by slot index (`groups`: the detector
+        groups whose hits they are, to rescan a large redacted text for them alone)."""
+        ordered = self._current(kinds, groups)
         if self._kinds.isdisjoint(kinds):
             return []
         found: list[tuple[int, list[Hit]]] = []
@@ -186,6 +168,80 @@ class TextPass:
             if mine:
                 found.append((index, mine))
         return found
+
+    def _pass_scanner(self) -> Scanner:
+        if self._scanner is None:
+            raise RuntimeError("this text pass was built without a scanner")
+        return self._scanner
+
+    def _current(
+        self, kinds: frozenset[str], groups: tuple[str, ...]
+    ) -> list[tuple[int, list[Hit]]]:
+        """Every slot's known hits, those of `kinds` as the texts stand: a text redacted
+        since it was scanned is rescanned first, with every detector of the pass while
+        small, else for the detector `groups` of `kinds` alone (when given)."""
+        hits = self._hits
+        if hits is None:
+            # A text redacted before this first scan is scanned as it was, then rescanned.
+            batch = Batch([(slot.data, slot.key) for slot in self._walked])
+            hits = self._hits = batch.scan(self._pass_scanner())
+        if self._waiting:
+            self._rescan_for(kinds, groups)
+        ordered = self._ordered
+        if ordered is None:
+            if self._unsorted:
+                # Indices are distinct: the lists are never compared.
+                ordered = sorted(hits.items())
+                self._hits = dict(ordered)
+                self._unsorted = False
+            else:
+                ordered = list(hits.items())  # a scan lists texts in order
+            self._ordered = ordered
+            self._kinds = {hit.detector for _, found in ordered for hit in found}
+        return ordered
+
+    def _rescan_for(self, kinds: frozenset[str], groups: tuple[str, ...]) -> None:
+        waiting = self._waiting
+        if not groups or self._waiting_bytes <= RESCAN_ALL_BYTES:
+            # Every text still waiting for some kind, with every detector: one call serves
+            # whatever guardrail comes next.
+            self._rescan(list(waiting), None)
+            return
+        stale = [index for index, done in waiting.items() if not kinds <= done]
+        if stale:
+            self._rescan(stale, scanner(groups))
+
+    def _rescan(self, indices: list[int], narrow: Scanner | None) -> None:
+        """Rescan these redacted texts with `narrow`'s detectors (their hits of the kinds
+        rescanned before kept), or with every detector of the pass (None)."""
+        hits, rewritten, waiting = self._hits, self._rewritten, self._waiting
+        assert hits is not None
+        batch = Batch([(rewritten[index].data, rewritten[index].key) for index in indices])
+        fresh = batch.scan(narrow or self._pass_scanner())
+        kinds = narrow.kinds if narrow is not None else None
+        for position, index in enumerate(indices):
+            found = fresh.get(position)
+            if kinds is None:
+                del waiting[index]
+                self._waiting_bytes -= len(rewritten[index].data)
+            else:
+                done = waiting[index]
+                waiting[index] = done | kinds
+                kept = [
+                    hit
+                    for hit in hits.get(index, ())
+                    if hit.detector in done and hit.detector not in kinds
+                ]
+                if kept:
+                    found = sorted(kept + (found or []), key=_BY_PLACE)
+            if found is None:
+                hits.pop(index, None)
+            else:
+                # A text that keeps hits keeps its place in the dict (by index); one that
+                # had none is appended, and the order is restored when next read.
+                self._unsorted = self._unsorted or index not in hits
+                hits[index] = found
+        self._ordered = None
 
     def data_roots(self) -> list[tuple[mcp.Path, Any]]:
         """The user-data JSON values of the message as redacted so far."""
@@ -246,15 +302,19 @@ class TextPass:
             if rewrite.message is None:
                 return rewrite.refusal
             message = rewrite.message
-        new, dirty = tuple.__new__, self._dirty
+        new, waiting = tuple.__new__, self._waiting
         for (index, text), (slot, _) in zip(changes, proposed, strict=True):
             data = text.encode("utf-8", "surrogatepass")
             self.size += len(data) - len(slot.data)
+            if index in waiting:
+                self._waiting_bytes -= len(slot.data)
             # tuple.__new__ skips the named tuple's Python-level __new__.
             rewritten[index] = new(
                 mcp.TextSlot, (slot.link, text, slot.kind, slot.locked, data, slot.key)
             )
-            dirty.add(index)
+            # None of its hits is known of the new text.
+            waiting[index] = _NONE
+            self._waiting_bytes += len(data)
         self._slots = None
         self._ordered = None
         self._message = message
@@ -335,7 +395,7 @@ class DetectorGuardrail(TextGuardrail):
         return _hit_types(self.detectors)
 
     def review(self, text: TextPass, context: CheckContext) -> Verdict:
-        found = text.found(self.hit_kinds())
+        found = text.found(self.hit_kinds(), self.detectors)
         if not found:
             return ALLOW
         findings = _findings(text, found)
@@ -365,6 +425,10 @@ def _replaced(data: bytes, hits: list[Hit], marker: str) -> str:
         ((_, start, end),) = hits
         return (data[:start] + marker.encode() + data[end:]).decode("utf-8", "surrogatepass")
     return replace_spans(data, [(h.start, h.end, marker) for h in hits])
+
+
+_BY_PLACE = attrgetter("start", "end")
+_NONE: frozenset[str] = frozenset()
 
 
 @cache

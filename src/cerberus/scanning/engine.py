@@ -98,6 +98,7 @@ class Scanner:
         hits), as it does anyway on a version whose extension object differs."""
         self.rules = tuple(rules)
         self.detectors = tuple(dict.fromkeys(rule.detector for rule in self.rules))
+        self.kinds = frozenset(self.detectors)
         options = _options()
         self._set = re2.Set.SearchSet(options)
         for rule in self.rules:
