@@ -91,6 +91,9 @@ ADVERSARIAL: dict[str, Callable[[int], str]] = {
     # of every detector: ~1 MB/s, and ~60 MiB of cache (see scanner_memory).
     "random_printable": lambda n: _random_text(string.printable, n),
     "random_identifiers": lambda n: _random_text(IDENTIFIER_CHARS, n),
+    # An export of customer rows: an email, a phone, a card and an IP number in each line
+    # of ~80 bytes, every one validated, redacted and rescanned for (docs/guardrails.md).
+    "dense_pii_rows": lambda n: _pii_rows(n),
 }
 
 
@@ -99,6 +102,19 @@ IDENTIFIER_CHARS = string.ascii_letters + string.digits + " .-_/@"
 
 def _random_text(alphabet: str, size: int, seed: int = 11) -> str:
     return "".join(random.Random(seed * size).choices(alphabet, k=size))
+
+
+def _pii_rows(size: int) -> str:
+    rows: list[str] = []
+    length = 0
+    while length < size:
+        n = len(rows)
+        rows.append(
+            f"{n},user{n}@example.com,+1 415-555-{1000 + n % 9000},4111 1111 1111 1111,"
+            f"10.0.{n % 256}.{n % 200}\n"
+        )
+        length += len(rows[-1])
+    return "".join(rows)[:size]
 
 
 def tool_result(text: str | None = None, structured: Any = None) -> dict[str, Any]:

@@ -18,3 +18,12 @@ def test_scanner_memory_scans_every_text_in_a_fresh_process() -> None:
     assert found["bytes"] == 2 * scan.MEMORY_TEXTS * scan.MEMORY_TEXT_BYTES
     assert found["mb_per_s"] > 0
     assert isinstance(found["rss_growth_mib"], float)
+
+
+def test_dense_rows_carry_each_kind_of_pii() -> None:
+    from cerberus.scanning import scan_text
+
+    text = scan.ADVERSARIAL["dense_pii_rows"](8_000)
+    assert len(text) == 8_000
+    kinds = {hit.detector for hit in scan_text(text)}
+    assert kinds == {"email", "phone", "credit_card", "ip_address"}
