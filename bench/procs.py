@@ -51,11 +51,11 @@ class Proc:
 
     def rss_mib(self) -> float:
         """The largest resident set among the process and its descendants (each serves alone)."""
-        sizes = [_status_kib(pid, "VmRSS") for pid in _tree(self.pid)]
+        sizes = [status_kib(pid, "VmRSS") for pid in _tree(self.pid)]
         return max(sizes, default=0) / 1024
 
     def peak_rss_mib(self) -> float:
-        sizes = [_status_kib(pid, "VmHWM") for pid in _tree(self.pid)]
+        sizes = [status_kib(pid, "VmHWM") for pid in _tree(self.pid)]
         return max(sizes, default=0) / 1024
 
     def stop(self, timeout: float = 20) -> int:
@@ -138,7 +138,7 @@ def _cpu_ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12])
 
 
-def _status_kib(pid: int, key: str) -> int:
+def status_kib(pid: int, key: str) -> int:
     try:
         with open(f"/proc/{pid}/status") as handle:
             for line in handle:

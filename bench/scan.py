@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
 import random
 import statistics
 import string
@@ -20,6 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from bench import procs
 from cerberus.guardrails import CheckContext, Direction, Guardrail, guardrail_types
 from cerberus.proxy.pipeline import Pipeline
 
@@ -222,11 +224,7 @@ def _measure_scanner_memory() -> dict[str, Any]:
 
 
 def _rss_mib() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
+    return procs.status_kib(os.getpid(), "VmRSS") / 1024
 
 
 def run_scan_cost() -> dict[str, Any]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import cache
-from operator import attrgetter
 from typing import Any, ClassVar, Literal, TypeVar
 
 import anyio.to_thread
@@ -30,6 +29,7 @@ from cerberus.guardrails import (
 )
 from cerberus.scanning import RULES, Hit, Scanner, replace_spans, scanner
 from cerberus.scanning.batch import Batch
+from cerberus.scanning.engine import BY_PLACE
 
 # Above this many bytes of text a check runs in a worker thread so the event loop keeps
 # serving other requests; RE2 releases the GIL while it scans (docs/guardrails.md).
@@ -83,10 +83,8 @@ class TextPass:
         self._kinds: set[str] = set()  # the detectors `_ordered` holds hits of
         # Slot index -> the hit kinds rescanned since an earlier guardrail redacted it, while
         # some are not: its hits of the others were found in the text before (stale), and
-        # are not read until it is rescanned for them. And the bytes of those texts.
+        # are not read until it is rescanned for them.
         self._waiting: dict[int, frozenset[str]] = {}
-        self._waiting_bytes = 0
-        self._unsorted = False  # a rescan gave hits to a text that had none
         # Slot index -> the slot as earlier guardrails rewrote it.
         self._rewritten: dict[int, mcp.TextSlot] = {}
         self._slots: list[mcp.TextSlot] | None = self._walked
@@ -180,29 +178,21 @@ class TextPass:
         """Every slot's known hits, those of `kinds` as the texts stand: a text redacted
         since it was scanned is rescanned first, with every detector of the pass while
         small, else for the detector `groups` of `kinds` alone (when given)."""
-        hits = self._hits
-        if hits is None:
+        if self._hits is None:
             # A text redacted before this first scan is scanned as it was, then rescanned.
             batch = Batch([(slot.data, slot.key) for slot in self._walked])
-            hits = self._hits = batch.scan(self._pass_scanner())
+            self._hits = batch.scan(self._pass_scanner())
         if self._waiting:
             self._rescan_for(kinds, groups)
         ordered = self._ordered
         if ordered is None:
-            if self._unsorted:
-                # Indices are distinct: the lists are never compared.
-                ordered = sorted(hits.items())
-                self._hits = dict(ordered)
-                self._unsorted = False
-            else:
-                ordered = list(hits.items())  # a scan lists texts in order
-            self._ordered = ordered
+            ordered = self._ordered = list(self._hits.items())  # texts in order, by index
             self._kinds = {hit.detector for _, found in ordered for hit in found}
         return ordered
 
     def _rescan_for(self, kinds: frozenset[str], groups: tuple[str, ...]) -> None:
-        waiting = self._waiting
-        if not groups or self._waiting_bytes <= RESCAN_ALL_BYTES:
+        waiting, rewritten = self._waiting, self._rewritten
+        if not groups or sum(len(rewritten[i].data) for i in waiting) <= RESCAN_ALL_BYTES:
             # Every text still waiting for some kind, with every detector: one call serves
             # whatever guardrail comes next.
             self._rescan(list(waiting), None)
@@ -219,11 +209,11 @@ class TextPass:
         batch = Batch([(rewritten[index].data, rewritten[index].key) for index in indices])
         fresh = batch.scan(narrow or self._pass_scanner())
         kinds = narrow.kinds if narrow is not None else None
+        appended = False
         for position, index in enumerate(indices):
             found = fresh.get(position)
             if kinds is None:
                 del waiting[index]
-                self._waiting_bytes -= len(rewritten[index].data)
             else:
                 done = waiting[index]
                 waiting[index] = done | kinds
@@ -233,14 +223,16 @@ class TextPass:
                     if hit.detector in done and hit.detector not in kinds
                 ]
                 if kept:
-                    found = sorted(kept + (found or []), key=_BY_PLACE)
+                    found = sorted(kept + (found or []), key=BY_PLACE)
             if found is None:
                 hits.pop(index, None)
             else:
-                # A text that keeps hits keeps its place in the dict (by index); one that
-                # had none is appended, and the order is restored when next read.
-                self._unsorted = self._unsorted or index not in hits
+                # A text that keeps hits keeps its place in the dict (by index); only one
+                # that had none is appended, and then the order is restored.
+                appended = appended or index not in hits
                 hits[index] = found
+        if appended:
+            self._hits = dict(sorted(hits.items()))  # indices are distinct
         self._ordered = None
 
     def data_roots(self) -> list[tuple[mcp.Path, Any]]:
@@ -306,15 +298,12 @@ class TextPass:
         for (index, text), (slot, _) in zip(changes, proposed, strict=True):
             data = text.encode("utf-8", "surrogatepass")
             self.size += len(data) - len(slot.data)
-            if index in waiting:
-                self._waiting_bytes -= len(slot.data)
             # tuple.__new__ skips the named tuple's Python-level __new__.
             rewritten[index] = new(
                 mcp.TextSlot, (slot.link, text, slot.kind, slot.locked, data, slot.key)
             )
             # None of its hits is known of the new text.
             waiting[index] = _NONE
-            self._waiting_bytes += len(data)
         self._slots = None
         self._ordered = None
         self._message = message
@@ -427,7 +416,6 @@ def _replaced(data: bytes, hits: list[Hit], marker: str) -> str:
     return replace_spans(data, [(h.start, h.end, marker) for h in hits])
 
 
-_BY_PLACE = attrgetter("start", "end")
 _NONE: frozenset[str] = frozenset()
 
 

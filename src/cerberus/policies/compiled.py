@@ -7,7 +7,7 @@ workspace or organisation drops the affected in-process pipelines and moves the 
 cache to a new generation (old entries are never read again and expire by TTL).
 
 Agents whose effective policies are the same rows (all those of an organisation or a
-workspace with no policy of their own) share one compiled pipeline: ~15 KiB of guardrails
+workspace with no policy of their own) share one compiled pipeline: ~18 KiB of guardrails
 and steps each otherwise, kept for every agent a process had ever served. An agent's entry
 is dropped once expired, when the dict has doubled (cerberus/sweeping.py).
 """
@@ -54,13 +54,11 @@ FAILED_BUILD_RETRY_SECONDS = 1.0
 @dataclass(eq=False)
 class _Compiled:
     """The guardrails of one list of policy rows and the pipelines built on them, per fail
-    mode; shared by the entries of every agent whose effective policies are those rows."""
+    mode; shared by the entries of every agent whose effective policies are those rows
+    (an entry that failed to build holds one of its own: what it could build, or none)."""
 
-    guardrails: tuple[Guardrail, ...]
+    guardrails: tuple[Guardrail, ...] = ()
     pipelines: dict[str, Pipeline] = field(default_factory=dict)
-
-
-_NOTHING = _Compiled(())
 
 
 @dataclass
@@ -69,10 +67,8 @@ class _Entry:
     workspace_id: str
     agent_id: str
     expires_at: float
-    compiled: _Compiled = _NOTHING
+    compiled: _Compiled = field(default_factory=_Compiled)
     error: str | None = None
-    # An entry that failed to build has pipelines of its own (what it could build, or none).
-    by_fail_mode: dict[str, Pipeline] | None = None
 
 
 class PipelineCache:
@@ -141,10 +137,7 @@ class PipelineCache:
 
     def _pipeline(self, entry: _Entry, fail_mode: str) -> Pipeline:
         mode = "open" if fail_mode == "open" else "closed"
-        if entry.error is None:
-            built = entry.compiled.pipelines
-        else:
-            built = entry.by_fail_mode = entry.by_fail_mode or {}
+        built = entry.compiled.pipelines
         pipeline = built.get(mode)
         if pipeline is not None:
             return pipeline
@@ -184,6 +177,8 @@ class PipelineCache:
                 )
                 entry.error = "tool pins could not be loaded"
                 entry.expires_at = now + FAILED_BUILD_RETRY_SECONDS
+                # Unavailable for this workspace only: not in the pipelines of the others.
+                entry.compiled = _Compiled(entry.compiled.guardrails)
         if self._epoch == epoch:
             self._sweeper.before_insert(self._entries, lambda old: old.expires_at <= now)
             self._entries[key] = entry

@@ -183,7 +183,8 @@ class Scanner:
         return self.scan(text.encode("utf-8", "surrogatepass"))
 
 
-_BY_PLACE = itemgetter(1, 2)
+# A hit's place in its text: the sort key of every list of hits.
+BY_PLACE = itemgetter(1, 2)
 
 
 def _note_order(
@@ -207,7 +208,7 @@ def _merge(hits: list[Hit], overlapping: set[str]) -> list[Hit]:
     if len(hits) < 2:
         return hits
     if not overlapping:
-        hits.sort(key=_BY_PLACE)
+        hits.sort(key=BY_PLACE)
         return hits
     merged = [hit for hit in hits if hit.detector not in overlapping]
     joined = sorted(
@@ -222,7 +223,7 @@ def _merge(hits: list[Hit], overlapping: set[str]) -> list[Hit]:
             continue
         merged.append(hit)
         last = hit
-    merged.sort(key=_BY_PLACE)
+    merged.sort(key=BY_PLACE)
     return merged
 
 
