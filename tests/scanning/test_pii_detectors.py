@@ -117,6 +117,7 @@ def test_credit_card_look_alikes_are_left_alone(text: str) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
+        ("dots.. then a.b@example.com, and more..", "a.b@example.com"),
         ("write to jane.roe+tag@mail.example.co.uk.", "jane.roe+tag@mail.example.co.uk"),
         ("<BOB@EXAMPLE.ORG>", "BOB@EXAMPLE.ORG"),
         ("mailto:x9@uni.edu", "x9@uni.edu"),
@@ -136,6 +137,7 @@ def test_email_is_found(text: str, expected: str) -> None:
         "npm i @types/node@20.11.5",
         "postgres://app:pw@db.internal:5432/x",
         "a..b@example.com",
+        "a.b@example..com",
         "x@-bad.example.com",
     ],
 )

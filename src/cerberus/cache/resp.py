@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from cerberus.reply_timer import expire_at
+from cerberus.reply_timer import deadlines
 
 logger = logging.getLogger("cerberus.cache")
 
@@ -185,7 +185,9 @@ class Connection(asyncio.Protocol):
         self._buffer = bytearray()
         self._need = 0
         self._waiting: deque[asyncio.Future[object]] = deque()
-        self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._loop = asyncio.get_running_loop()
+        self._deadlines = deadlines(self._loop)
+        self.lost: asyncio.Future[None] = self._loop.create_future()
 
     @property
     def is_open(self) -> bool:
@@ -250,17 +252,16 @@ class Connection(asyncio.Protocol):
         most: then TimeoutError, and the connection's state is unknown (the caller closes it)."""
         if self._transport is None or not self.is_open:
             raise RedisConnectionError("connection to the cache is closed")
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[object] = loop.create_future()
+        waiter: asyncio.Future[object] = self._loop.create_future()
         self._waiting.append(waiter)
         self._transport.write(payload)
         if deadline is None:
             return await waiter
-        timer = expire_at(loop, deadline, waiter)
+        self._deadlines.watch(self._loop, deadline, waiter)
         try:
             return await waiter
         finally:
-            timer.cancel()
+            self._deadlines.release(waiter)
 
     def close(self) -> None:
         if self._transport is not None:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 
 import httptools
 
-from cerberus.reply_timer import expire_at
+from cerberus.reply_timer import deadlines
 
 # Past this much unread body the socket stops being read until the reader catches up.
 HIGH_WATER = 256 * 1024
@@ -137,6 +137,7 @@ class Connection(asyncio.Protocol):
         # Made by the loop's create_connection; kept, as asking for the running loop costs a
         # getpid system call each time (CPython checks it was not forked).
         self.loop = asyncio.get_running_loop()
+        self._deadlines = deadlines(self.loop)
         self._parser = httptools.HttpResponseParser(self)
         self._transport: asyncio.Transport | None = None
         self._answer: Answer | None = None
@@ -237,7 +238,7 @@ class Connection(asyncio.Protocol):
         ready: asyncio.Future[Answer] = self.loop.create_future()
         self._headers_ready = ready
         self._keep_alive = self._until_close = self._informational = False
-        timer = expire_at(self.loop, deadline, ready)
+        self._deadlines.watch(self.loop, deadline, ready)
         try:
             if body:
                 transport.writelines((head, body))
@@ -245,7 +246,7 @@ class Connection(asyncio.Protocol):
                 transport.write(head)
             return await ready
         finally:
-            timer.cancel()
+            self._deadlines.release(ready)
 
     def finished(self, *, reusable: bool) -> None:
         self._answer = None

@@ -1,0 +1,176 @@
+"""Instructions the gateway executes per proxied call, counted by callgrind (deterministic).
+
+CPU time per call moves by a tenth or more between runs on these shared machines, more than
+most single changes to the hot path are worth. Valgrind's callgrind counts the instructions
+a process executes instead, which come out the same run after run (within ~0.2 %) whatever
+else the machine does. Each gateway (SQLite, the stub upstream) runs under callgrind; after
+a warm-up its counters are zeroed, a fixed number of checked calls is made (alternately
+`echo` and `lookup`, as in the load generator), and the counters are dumped: their total
+over the calls is the figure. Callgrind runs the process ~50 times slower, so this is a
+separate command, not part of `make bench`. Instructions are not time (cache misses and
+the kernel's work are not in them): they judge a change to the same work, not a machine.
+
+    .venv/bin/python -m bench.instructions
+
+To compare code side by side, name other source trees (a second checkout's `src`):
+
+    .venv/bin/python -m bench.instructions --variant before=/tmp/before/src
+
+Results go to bench/results/instructions.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+
+from bench import gateway, procs
+from bench.loadgen import McpClient, Target
+from bench.policies import full_policy_set, redacted_values
+
+RESULTS = Path(__file__).parent / "results"
+SOURCE = Path(__file__).resolve().parent.parent / "src"
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=1000, help="counted calls per gateway")
+    parser.add_argument("--warmup", type=int, default=300, help="calls before counting")
+    parser.add_argument("--concurrency", type=int, default=1)
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME=SRC",
+        help="another source tree to measure beside this checkout's (repeatable)",
+    )
+    parser.add_argument(
+        "--policies", choices=("none", "full", "both"), default="both", help="policy sets"
+    )
+    return parser.parse_args()
+
+
+def variants(named: list[str]) -> dict[str, Path]:
+    found = {"this checkout": SOURCE}
+    for item in named:
+        name, sep, src = item.partition("=")
+        if not sep or not name or not (Path(src) / "cerberus").is_dir():
+            raise SystemExit(f"--variant {item!r}: expected NAME=SRC, SRC holding cerberus/")
+        found[name] = Path(src).resolve()
+    return found
+
+
+def callgrind_total(path: Path) -> int:
+    """The instruction count of one callgrind dump (its `totals:` or `summary:` line)."""
+    with path.open() as dump:
+        for line in dump:
+            if line.startswith(("totals:", "summary:")):
+                return int(line.split()[1])
+    raise ValueError(f"{path}: no totals in this callgrind dump")
+
+
+async def drive(target: Target, calls: int, concurrency: int) -> None:
+    """`calls` checked tool calls from `concurrency` MCP clients (each answer's content is
+    checked as in the load generator: a wrong answer raises)."""
+    async with aiohttp.ClientSession() as http:
+        clients = [McpClient(http, target, number + 1) for number in range(concurrency)]
+        await asyncio.gather(*(client.initialize() for client in clients))
+        shares = [calls // concurrency + (i < calls % concurrency) for i in range(concurrency)]
+
+        async def run(client: McpClient, count: int) -> None:
+            for _ in range(count):
+                await client.call()
+
+        await asyncio.gather(*(run(c, n) for c, n in zip(clients, shares, strict=True)))
+
+
+async def measure_one(
+    name: str,
+    src: Path,
+    policies: list[dict[str, Any]],
+    stub_url: str,
+    work: Path,
+    args: argparse.Namespace,
+) -> int:
+    """Instructions per call of one gateway under callgrind."""
+    logs = work / "logs"
+    spec = gateway.embedded_spec(name, work, policies)
+    await gateway.seed(spec, {"sdk": stub_url, "stub": stub_url})
+    out = work / f"{name}.callgrind"
+    port = procs.free_port()
+    argv = [
+        "valgrind",
+        "--tool=callgrind",
+        f"--callgrind-out-file={out}",
+        procs.PYTHON,
+        str(procs.BIN / "cerberus"),
+        "serve",
+        "--port",
+        str(port),
+    ]
+    env = {**spec.env, "PYTHONPATH": str(src)}
+    proc = procs.start(name, argv, port=port, log_dir=logs, env=env, cwd=spec.data_dir)
+    try:
+        await asyncio.to_thread(procs.wait_http, proc, "/health", 600)
+        target = Target(name, f"{proc.url}/mcp", spec.keys["stub"], redacted_values(policies))
+        await drive(target, args.warmup, args.concurrency)
+        _control("-z", proc.pid)  # zero the counters: start-up and warm-up are not counted
+        await drive(target, args.calls, args.concurrency)
+        _control("-d", proc.pid)  # dump what the counted calls executed, as <out>.1
+        return callgrind_total(Path(f"{out}.1")) // args.calls
+    finally:
+        proc.stop()
+
+
+def _control(option: str, pid: int) -> None:
+    subprocess.run(["callgrind_control", option, str(pid)], check=True, capture_output=True)
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
+        raise SystemExit("valgrind (with callgrind_control) is not installed")
+    work = RESULTS / "tmp" / "instructions"
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "logs").mkdir(parents=True)
+    sets: dict[str, list[dict[str, Any]]] = {"none": [], "full": full_policy_set().policies}
+    if args.policies != "both":
+        sets = {args.policies: sets[args.policies]}
+    port = procs.free_port()
+    argv = [procs.PYTHON, "-m", "bench.stub_upstream", "--port", str(port)]
+    stub = procs.start("upstream_stub", argv, port=port, log_dir=work / "logs")
+    results: dict[str, Any] = {
+        "settings": {k: v for k, v in vars(args).items() if k != "variant"},
+        "instructions_per_call": {},
+    }
+    try:
+        procs.wait_http(stub, "/mcp")
+        for index, (variant, src) in enumerate(variants(args.variant).items()):
+            counts = results["instructions_per_call"][variant] = {"src": str(src)}
+            for policy_name, policies in sets.items():
+                name = f"v{index}_{policy_name}"
+                counts[policy_name] = await measure_one(
+                    name, src, policies, f"{stub.url}/mcp", work, args
+                )
+                print(f"{variant}, {policy_name}: {counts[policy_name]:,} instructions per call")  # noqa: T201
+    finally:
+        stub.stop()
+    return results
+
+
+def main() -> None:
+    results = asyncio.run(run(parse_args()))
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "instructions.json").write_bytes(
+        orjson.dumps(results, option=orjson.OPT_INDENT_2) + b"\n"
+    )
+
+
+if __name__ == "__main__":
+    main()
