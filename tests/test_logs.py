@@ -3,12 +3,16 @@ from __future__ import annotations
 import io
 import json
 import logging
+import math
+import random
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 
-from cerberus.logs import configure_logging, scrub
+from cerberus.logs import configure_logging, log_time, scrub
 
 SECRETS = [
     "sk-live0123456789abcdefghijklmnop",
@@ -118,3 +122,16 @@ async def test_access_line_is_the_same_whether_written_directly_or_through_a_fil
         assert isinstance(line.pop("duration_ms"), float)
     assert direct == filtered
     assert SECRETS[2] not in json.dumps(direct)
+
+
+def test_log_time_is_datetimes_isoformat_to_the_millisecond() -> None:
+    draw = random.Random(29)
+    now = time.time()
+    times = [now + draw.uniform(-1e7, 1e7) for _ in range(20_000)]
+    for second in (0, 1_790_000_000, 1_790_000_001):
+        for fraction in (0.0, 0.0005, 0.0009995, 0.0009994999, 0.999, 0.9995, 0.9999995):
+            times.append(second + fraction)
+        times.append(math.nextafter(second + 1, 0))
+    for created in times:
+        expected = datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
+        assert log_time(created) == expected, created
