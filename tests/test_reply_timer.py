@@ -27,7 +27,7 @@ async def test_a_reply_that_never_comes_fails_once_its_deadline_has_passed() -> 
     loop = asyncio.get_running_loop()
     waiter: asyncio.Future[Any] = loop.create_future()
     deadline = loop.time() + 0.05
-    deadlines(loop).watch(loop, deadline, waiter)
+    deadlines(loop).watch(deadline, waiter)
     assert await _failed_at(waiter) >= deadline - SLACK_SECONDS
 
 
@@ -36,9 +36,9 @@ async def test_a_shorter_deadline_is_kept_while_a_longer_one_is_armed() -> None:
     due = deadlines(loop)
     patient: asyncio.Future[Any] = loop.create_future()
     hasty: asyncio.Future[Any] = loop.create_future()
-    due.watch(loop, loop.time() + 60, patient)
+    due.watch(loop.time() + 60, patient)
     deadline = loop.time() + 0.05
-    due.watch(loop, deadline, hasty)
+    due.watch(deadline, hasty)
     assert await _failed_at(hasty) >= deadline - SLACK_SECONDS
     assert not patient.done()
     due.release(patient)
@@ -50,7 +50,7 @@ async def test_each_deadline_is_kept_after_an_earlier_one_has_fired() -> None:
     start = loop.time()
     waiters = [loop.create_future() for _ in range(3)]
     for offset, waiter in enumerate(waiters):
-        due.watch(loop, start + 0.05 * (offset + 1), waiter)
+        due.watch(start + 0.05 * (offset + 1), waiter)
     for offset, waiter in enumerate(waiters):
         assert await _failed_at(waiter) >= start + 0.05 * (offset + 1) - SLACK_SECONDS
 
@@ -62,8 +62,8 @@ async def test_a_reply_that_came_in_is_left_alone_and_not_held_until_its_deadlin
     due = deadlines(loop)
     answered: asyncio.Future[Any] = loop.create_future()
     unanswered: asyncio.Future[Any] = loop.create_future()
-    due.watch(loop, loop.time() + 30, answered)
-    due.watch(loop, loop.time() + 0.05, unanswered)
+    due.watch(loop.time() + 30, answered)
+    due.watch(loop.time() + 0.05, unanswered)
     answered.set_result(bytearray(1024))
     due.release(answered)
     await _failed_at(unanswered)

@@ -22,24 +22,24 @@ SLACK_SECONDS = 0.001
 
 
 class Deadlines:
-    """The replies one event loop waits for, each with its deadline (loop time).
+    """The replies one event loop waits for, each with its deadline (loop time)."""
 
-    It does not hold its loop (the loop is passed in): the registry below is keyed weakly by
-    the loop, and a value holding its key would keep both for good."""
-
-    def __init__(self) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        # Weakly: the registry below is keyed weakly by the loop, and a value holding its
+        # key would keep both for good.
+        self._loop = weakref.ref(loop)
         self._waiting: dict[asyncio.Future[Any], float] = {}
         self._armed_at: float | None = None  # the earliest armed timer, if any
 
-    def watch(
-        self, loop: asyncio.AbstractEventLoop, deadline: float, waiter: asyncio.Future[Any]
-    ) -> None:
+    def watch(self, deadline: float, waiter: asyncio.Future[Any]) -> None:
         """Fail `waiter` with TimeoutError once `deadline` has passed unless it is done by
         then; `release` it when its reply is in (or its wait is given up)."""
         self._waiting[waiter] = deadline
         armed_at = self._armed_at
         if armed_at is None or deadline < armed_at:
-            self._arm(loop, deadline)
+            loop = self._loop()
+            if loop is not None:  # a waiter of a loop that is gone is never awaited
+                self._arm(loop, deadline)
 
     def release(self, waiter: asyncio.Future[Any]) -> None:
         self._waiting.pop(waiter, None)
@@ -74,5 +74,5 @@ def deadlines(loop: asyncio.AbstractEventLoop) -> Deadlines:
     """The loop's deadlines (each connection asks once, when it is made)."""
     found = _BY_LOOP.get(loop)
     if found is None:
-        found = _BY_LOOP[loop] = Deadlines()
+        found = _BY_LOOP[loop] = Deadlines(loop)
     return found

@@ -257,7 +257,7 @@ class Connection(asyncio.Protocol):
         self._transport.write(payload)
         if deadline is None:
             return await waiter
-        self._deadlines.watch(self._loop, deadline, waiter)
+        self._deadlines.watch(deadline, waiter)
         try:
             return await waiter
         finally:

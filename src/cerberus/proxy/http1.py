@@ -238,7 +238,7 @@ class Connection(asyncio.Protocol):
         ready: asyncio.Future[Answer] = self.loop.create_future()
         self._headers_ready = ready
         self._keep_alive = self._until_close = self._informational = False
-        self._deadlines.watch(self.loop, deadline, ready)
+        self._deadlines.watch(deadline, ready)
         try:
             if body:
                 transport.writelines((head, body))
