@@ -4,8 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-# The first Python >= 3.11 found on PATH builds the virtual environment.
-PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
+# The first Python >= 3.11 found on PATH builds the virtual environment, 3.11 first: the
+# container image's (docker/Dockerfile), so tests and `make bench` run what ships.
+PYTHON ?= $(shell for p in python3.11 python3.12 python3.13 python3; do \
 	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
 	2>/dev/null && { echo $$p; break; }; done)
 

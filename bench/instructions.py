@@ -17,6 +17,11 @@ To compare code side by side, name other source trees (a second checkout's `src`
 
     .venv/bin/python -m bench.instructions --variant before=/tmp/before/src
 
+or other interpreters, each a virtual environment's python with Cerberus installed in it
+(`python3.12 -m venv /tmp/v312 && /tmp/v312/bin/pip install -e '.[dev]'`):
+
+    .venv/bin/python -m bench.instructions --python 3.12=/tmp/v312/bin/python
+
 Results go to bench/results/instructions.json.
 """
 
@@ -26,8 +31,9 @@ import argparse
 import asyncio
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiohttp
 import orjson
@@ -53,18 +59,44 @@ def parse_args() -> argparse.Namespace:
         help="another source tree to measure beside this checkout's (repeatable)",
     )
     parser.add_argument(
+        "--python",
+        action="append",
+        default=[],
+        metavar="NAME=PYTHON",
+        help="this checkout under another interpreter: a venv's python with Cerberus installed",
+    )
+    parser.add_argument(
         "--policies", choices=("none", "full", "both"), default="both", help="policy sets"
     )
     return parser.parse_args()
 
 
-def variants(named: list[str]) -> dict[str, Path]:
-    found = {"this checkout": SOURCE}
+class Variant(NamedTuple):
+    """What one measured gateway runs: a source tree, with an interpreter."""
+
+    src: Path
+    python: Path
+
+
+def variants(named: Sequence[str], pythons: Sequence[str] = ()) -> dict[str, Variant]:
+    this = Path(procs.PYTHON)
+    found = {"this checkout": Variant(SOURCE, this)}
     for item in named:
         name, sep, src = item.partition("=")
         if not sep or not name or not (Path(src) / "cerberus").is_dir():
             raise SystemExit(f"--variant {item!r}: expected NAME=SRC, SRC holding cerberus/")
-        found[name] = Path(src).resolve()
+        found[name] = Variant(Path(src).resolve(), this)
+    for item in pythons:
+        name, sep, python = item.partition("=")
+        # Not resolved: a venv's python is a symlink to the base interpreter, which would
+        # leave the venv (and Cerberus's dependencies) behind.
+        interpreter = Path(python).absolute()
+        if not sep or not name or not (interpreter.parent / "cerberus").is_file():
+            raise SystemExit(
+                f"--python {item!r}: expected NAME=PYTHON, a virtual environment's python "
+                "with Cerberus installed in it"
+            )
+        found[name] = Variant(SOURCE, interpreter)
     return found
 
 
@@ -94,7 +126,7 @@ async def drive(target: Target, calls: int, concurrency: int) -> None:
 
 async def measure_one(
     name: str,
-    src: Path,
+    variant: Variant,
     policies: list[dict[str, Any]],
     stub_url: str,
     work: Path,
@@ -110,13 +142,13 @@ async def measure_one(
         "valgrind",
         "--tool=callgrind",
         f"--callgrind-out-file={out}",
-        procs.PYTHON,
-        str(procs.BIN / "cerberus"),
+        str(variant.python),
+        str(variant.python.parent / "cerberus"),
         "serve",
         "--port",
         str(port),
     ]
-    env = {**spec.env, "PYTHONPATH": str(src)}
+    env = {**spec.env, "PYTHONPATH": str(variant.src)}
     proc = procs.start(name, argv, port=port, log_dir=logs, env=env, cwd=spec.data_dir)
     try:
         await asyncio.to_thread(procs.wait_http, proc, "/health", 600)
@@ -128,6 +160,16 @@ async def measure_one(
         return callgrind_total(Path(f"{out}.1")) // args.calls
     finally:
         proc.stop()
+
+
+def _version(python: Path) -> str:
+    done = subprocess.run(
+        [str(python), "-c", "import platform; print(platform.python_version())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return done.stdout.strip()
 
 
 def _control(option: str, pid: int) -> None:
@@ -147,19 +189,22 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     argv = [procs.PYTHON, "-m", "bench.stub_upstream", "--port", str(port)]
     stub = procs.start("upstream_stub", argv, port=port, log_dir=work / "logs")
     results: dict[str, Any] = {
-        "settings": {k: v for k, v in vars(args).items() if k != "variant"},
+        "settings": {k: v for k, v in vars(args).items() if k not in ("variant", "python")},
         "instructions_per_call": {},
     }
     try:
         procs.wait_http(stub, "/mcp")
-        for index, (variant, src) in enumerate(variants(args.variant).items()):
-            counts = results["instructions_per_call"][variant] = {"src": str(src)}
+        for index, (label, variant) in enumerate(variants(args.variant, args.python).items()):
+            counts = results["instructions_per_call"][label] = {
+                "src": str(variant.src),
+                "python": _version(variant.python),
+            }
             for policy_name, policies in sets.items():
                 name = f"v{index}_{policy_name}"
                 counts[policy_name] = await measure_one(
-                    name, src, policies, f"{stub.url}/mcp", work, args
+                    name, variant, policies, f"{stub.url}/mcp", work, args
                 )
-                print(f"{variant}, {policy_name}: {counts[policy_name]:,} instructions per call")  # noqa: T201
+                print(f"{label}, {policy_name}: {counts[policy_name]:,} instructions per call")  # noqa: T201
     finally:
         stub.stop()
     return results

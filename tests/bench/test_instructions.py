@@ -3,7 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from bench.instructions import SOURCE, callgrind_total, variants
+from bench.instructions import SOURCE, Variant, callgrind_total, variants
 
 
 def test_the_total_is_read_from_a_callgrind_dump(tmp_path: Path) -> None:
@@ -25,8 +25,22 @@ def test_a_dump_without_totals_is_an_error(tmp_path: Path) -> None:
 def test_variants_are_this_checkout_then_each_named_source_tree(tmp_path: Path) -> None:
     (tmp_path / "cerberus").mkdir()
     found = variants([f"before={tmp_path}"])
-    assert found == {"this checkout": SOURCE, "before": tmp_path.resolve()}
+    assert [(name, v.src) for name, v in found.items()] == [
+        ("this checkout", SOURCE),
+        ("before", tmp_path.resolve()),
+    ]
     with pytest.raises(SystemExit, match="NAME=SRC"):
         variants([str(tmp_path)])
     with pytest.raises(SystemExit, match="NAME=SRC"):
         variants([f"elsewhere={tmp_path / 'missing'}"])
+
+
+def test_an_interpreter_variant_runs_this_checkout_with_that_venvs_python(tmp_path: Path) -> None:
+    venv_bin = tmp_path / "bin"
+    venv_bin.mkdir()
+    (venv_bin / "cerberus").write_text("#!/bin/sh\n")
+    found = variants([], [f"3.12={venv_bin / 'python'}"])
+    assert found["3.12"] == Variant(SOURCE, venv_bin / "python")
+    assert found["this checkout"].src == SOURCE
+    with pytest.raises(SystemExit, match="NAME=PYTHON"):
+        variants([], [f"bare={tmp_path / 'python'}"])  # no Cerberus installed beside it
