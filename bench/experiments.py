@@ -3,7 +3,9 @@
 Several gateway processes with the full policy set run at once against the stub upstream,
 each with one change (an environment setting or an app-factory tweak); interleaved runs at
 c=1 and c=32 give each variant's req/s and CPU per request next to the unchanged gateway.
-Results go to bench/results/experiments.json.
+`--python NAME=PYTHON` adds the unchanged gateway under another interpreter (a virtual
+environment's python with Cerberus installed in it), `--only-python` leaves out the rest.
+Results go to bench/results/experiments.json (with `--only-python`: experiments_python.json).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +45,15 @@ VARIANTS: dict[str, tuple[dict[str, str], str | None]] = {
 }
 
 
-def start_variant(spec: gateway.GatewaySpec, name: str, logs: Path, index: int) -> procs.Proc:
-    env, factory = VARIANTS[name]
+def start_variant(
+    spec: gateway.GatewaySpec, name: str, logs: Path, index: int, python: Path | None = None
+) -> procs.Proc:
+    """A variant of VARIANTS, or the gateway as shipped under `python` (another venv's)."""
+    env, factory = VARIANTS[name] if python is None else ({}, None)
     port = procs.free_port()
-    if factory is None:
+    if python is not None:
+        argv = [str(python.parent / "cerberus"), "serve", "--port", str(port)]
+    elif factory is None:
         argv = [str(procs.BIN / "cerberus"), "serve", "--port", str(port)]
     else:
         argv = [procs.PYTHON, "-m", "uvicorn", factory, "--factory", "--port", str(port), *UVICORN]
@@ -60,7 +68,24 @@ def start_variant(spec: gateway.GatewaySpec, name: str, logs: Path, index: int) 
     )
 
 
-async def run(reps: int, seconds: float) -> dict[str, Any]:
+def chosen_variants(pythons: Sequence[str], only_python: bool = False) -> dict[str, Path | None]:
+    """Variant name -> the interpreter it runs under (None: this venv's), in run order."""
+    chosen: dict[str, Path | None] = dict.fromkeys(
+        ["as shipped"] if only_python else list(VARIANTS)
+    )
+    for item in pythons:
+        name, python = procs.other_python(item)
+        chosen[f"as shipped, Python {name}"] = python
+    return chosen
+
+
+async def run(
+    reps: int,
+    seconds: float,
+    pythons: Sequence[str] = (),
+    only_python: bool = False,
+) -> dict[str, Any]:
+    chosen = chosen_variants(pythons, only_python)
     work = RESULTS / "tmp" / "experiments"
     shutil.rmtree(work, ignore_errors=True)
     logs = work / "logs"
@@ -78,13 +103,13 @@ async def run(reps: int, seconds: float) -> dict[str, Any]:
         spec = gateway.embedded_spec("experiments", work, policies)
         await gateway.seed(spec, {"stub": f"{stub.url}/mcp"})
         variants = {}
-        for index, name in enumerate(VARIANTS):
-            variants[name] = start_variant(spec, name, logs, index)
+        for index, (name, python) in enumerate(chosen.items()):
+            variants[name] = start_variant(spec, name, logs, index, python)
             started.append(variants[name])
         for proc in variants.values():
             procs.wait_http(proc, "/health")
-        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in VARIANTS}
-        names = list(VARIANTS)
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in chosen}
+        names = list(chosen)
         for rep in range(reps):
             for name in names[rep % len(names) :] + names[: rep % len(names)]:
                 proc = variants[name]
@@ -130,9 +155,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument(
+        "--python",
+        action="append",
+        default=[],
+        metavar="NAME=PYTHON",
+        help="the gateway as shipped under another venv's python too (repeatable)",
+    )
+    parser.add_argument(
+        "--only-python", action="store_true", help="only as shipped, under each interpreter"
+    )
     args = parser.parse_args()
-    results = uvloop.run(run(args.reps, args.seconds))
-    (RESULTS / "experiments.json").write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
+    results = uvloop.run(run(args.reps, args.seconds, args.python, args.only_python))
+    out = RESULTS / ("experiments_python.json" if args.only_python else "experiments.json")
+    out.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
     print(  # noqa: T201
         "| variant | c=1 req/s | c=1 p50 ms | c=1 CPU ms/req | c=32 req/s | c=32 CPU ms/req "
         "| RSS MiB |\n|---|---|---|---|---|---|---|"

@@ -87,15 +87,7 @@ def variants(named: Sequence[str], pythons: Sequence[str] = ()) -> dict[str, Var
             raise SystemExit(f"--variant {item!r}: expected NAME=SRC, SRC holding cerberus/")
         found[name] = Variant(Path(src).resolve(), this)
     for item in pythons:
-        name, sep, python = item.partition("=")
-        # Not resolved: a venv's python is a symlink to the base interpreter, which would
-        # leave the venv (and Cerberus's dependencies) behind.
-        interpreter = Path(python).absolute()
-        if not sep or not name or not (interpreter.parent / "cerberus").is_file():
-            raise SystemExit(
-                f"--python {item!r}: expected NAME=PYTHON, a virtual environment's python "
-                "with Cerberus installed in it"
-            )
+        name, interpreter = procs.other_python(item)
         found[name] = Variant(SOURCE, interpreter)
     return found
 

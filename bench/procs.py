@@ -19,6 +19,21 @@ BIN = Path(sys.executable).parent
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
+def other_python(item: str, option: str = "--python") -> tuple[str, Path]:
+    """NAME=PYTHON: a virtual environment's python with Cerberus installed in it, by name
+    (to measure this checkout under another interpreter)."""
+    name, sep, python = item.partition("=")
+    # Not resolved: a venv's python is a symlink to the base interpreter, which would leave
+    # the venv (and Cerberus's dependencies) behind.
+    interpreter = Path(python).absolute()
+    if not sep or not name or not (interpreter.parent / "cerberus").is_file():
+        raise SystemExit(
+            f"{option} {item!r}: expected NAME=PYTHON, a virtual environment's python "
+            "with Cerberus installed in it"
+        )
+    return name, interpreter
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
