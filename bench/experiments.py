@@ -51,10 +51,9 @@ def start_variant(
     """A variant of VARIANTS, or the gateway as shipped under `python` (another venv's)."""
     env, factory = VARIANTS[name] if python is None else ({}, None)
     port = procs.free_port()
-    if python is not None:
-        argv = [str(python.parent / "cerberus"), "serve", "--port", str(port)]
-    elif factory is None:
-        argv = [str(procs.BIN / "cerberus"), "serve", "--port", str(port)]
+    if factory is None:
+        scripts = procs.BIN if python is None else python.parent
+        argv = [str(scripts / "cerberus"), "serve", "--port", str(port)]
     else:
         argv = [procs.PYTHON, "-m", "uvicorn", factory, "--factory", "--port", str(port), *UVICORN]
     return procs.start(
