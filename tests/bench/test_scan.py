@@ -27,3 +27,21 @@ def test_dense_rows_carry_each_kind_of_pii() -> None:
     assert len(text) == 8_000
     kinds = {hit.detector for hit in scan_text(text)}
     assert kinds == {"email", "phone", "credit_card", "ip_address"}
+
+
+def _points(*pairs: tuple[int, float]) -> list[dict[str, float]]:
+    return [{"bytes": size, "seconds": seconds} for size, seconds in pairs]
+
+
+def test_growth_is_judged_over_the_largest_step_of_sizes() -> None:
+    # This machine's random_printable through the pipeline: the 16 KB text held no hit (nothing
+    # redacted or rescanned), the two larger ones did; from 128 KB to 1 MB time grew less
+    # than size.
+    measured = _points((16_000, 0.000142), (128_000, 0.00534), (1_024_000, 0.03626))
+    assert scan.growth_exponent(measured) == 0.92
+    quadratic = _points((16_000, 0.001), (128_000, 0.064), (1_024_000, 4.096))
+    assert scan.growth_exponent(quadratic) == 2.0
+    # Quadratic only past the middle size still shows.
+    late = _points((16_000, 0.001), (128_000, 0.008), (1_024_000, 0.512))
+    assert scan.growth_exponent(late) == 2.0
+    assert scan.growth_exponent(_points((16_000, 0.001))) is None
