@@ -152,7 +152,9 @@ async def pipeline_steps(
                     await guardrail.check_async(message, ctx)
                 else:
                     if text is None:
-                        text = TextPass(message, pipeline._scanners[direction])
+                        text = TextPass(
+                            message, pipeline._scanners[direction], pipeline._asks[direction]
+                        )
                     if kinds is None or not text.finds_none_of(kinds):
                         reviewer.review(text, ctx)
                 spent[guardrail.type] += time.perf_counter_ns() - started

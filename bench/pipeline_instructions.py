@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import os
 import shutil
 import subprocess
 import sys
@@ -95,8 +96,15 @@ def count_policies(policies: str, count: int, work: Path) -> dict[str, int]:
     argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable]
     argv += ["-m", "bench.pipeline_instructions", "--serve", policies]
     cwd = Path(__file__).parent.parent
+    # A fixed hash seed: string hashes decide set and dict layouts, and so a few branches.
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
     child = subprocess.Popen(
-        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=cwd
+        argv,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        cwd=cwd,
+        env=env,
     )
     assert child.stdin is not None
     assert child.stdout is not None

@@ -165,6 +165,47 @@ def test_a_large_redacted_text_is_rescanned_for_the_asking_guardrail_only() -> N
     assert text.finds_none_of(email.hit_kinds()) is True
 
 
+def test_a_rescan_takes_along_the_later_groups_it_serves_as_well() -> None:
+    padding = "filler text " * (RESCAN_ALL_BYTES // 12)
+    message = tool_result(padding + "card 4111 1111 1111 1111, ana@example.org, 415-555-0132")
+    card, email = PiiCreditCard(action="redact"), PiiEmail(action="redact")
+    ip, phone, ssn = PiiIpAddress(action="redact"), PiiPhone(action="redact"), PiiSsn()
+    asks = tuple(guardrail.detectors for guardrail in (card, email, ip, phone, ssn))
+    text = TextPass(message, scanner(group for (group,) in asks), asks)
+    assert card.review(text, context(RESPONSE)).outcome is Outcome.MODIFY
+    assert email.review(text, context(RESPONSE)).outcome is Outcome.MODIFY
+    # IP addresses found nothing: their rescan takes along SSNs (no candidate at all) and the
+    # next group that found something, phones, which are then not rescanned when they ask.
+    assert ip.review(text, context(RESPONSE)).outcome is Outcome.ALLOW
+    assert text._waiting == {0: ip.hit_kinds() | ssn.hit_kinds() | phone.hit_kinds()}
+    assert phone.review(text, context(RESPONSE)).outcome is Outcome.MODIFY
+    assert ssn.review(text, context(RESPONSE)).outcome is Outcome.ALLOW
+    assert text._waiting == {0: ssn.hit_kinds()}
+    assert text.message()["result"]["content"][0]["text"].endswith(
+        "card [REDACTED:CREDIT_CARD], [REDACTED:EMAIL], [REDACTED:PHONE]"
+    )
+
+
+@pytest.mark.parametrize(
+    ("reference", "card_rides"),
+    [("", True), (", ref 4111 1111 1111 1112", False)],  # the second fails the Luhn check
+)
+def test_a_group_whose_candidates_cost_a_validation_does_not_ride(
+    reference: str, card_rides: bool
+) -> None:
+    padding = "filler text " * (RESCAN_ALL_BYTES // 12)
+    message = tool_result(padding + "ana@example.org, 415-555-0132" + reference)
+    email, phone = PiiEmail(action="redact"), PiiPhone(action="log_only")
+    card = PiiCreditCard(action="redact")
+    asks = (email.detectors, phone.detectors, card.detectors)
+    text = TextPass(message, scanner(("email", "phone", "credit_card")), asks)
+    assert email.review(text, context(RESPONSE)).outcome is Outcome.MODIFY
+    assert phone.review(text, context(RESPONSE)).outcome is Outcome.LOG_ONLY
+    rescanned = phone.hit_kinds() | (card.hit_kinds() if card_rides else frozenset())
+    assert text._waiting == {0: rescanned}
+    assert card.review(text, context(RESPONSE)).outcome is Outcome.ALLOW
+
+
 class Rewrite(Guardrail):
     """A guardrail of the content family that is not a text guardrail and rewrites answers."""
 

@@ -71,13 +71,27 @@ class TextPass:
     itself is made once, when `message()` is first read after a redaction.
     """
 
-    def __init__(self, message: dict[str, Any], scanner: Scanner | None) -> None:
+    def __init__(
+        self,
+        message: dict[str, Any],
+        scanner: Scanner | None,
+        asks: tuple[tuple[str, ...], ...] = (),
+    ) -> None:
+        """`asks`: the detector groups of the guardrails that will review the pass, in the
+        order they ask (the pipeline's), so that a large redacted text is rescanned for some
+        of those that ask later in the same pass over it (`_riders`)."""
         self.base = message
         self._walked = mcp.texts(message)
         # Bytes of text the message carries as redacted so far (decides offloading).
         self.size = mcp.text_size(message)
         self._mirrors = mcp.structured_mirrors(message)
         self._scanner = scanner
+        self._asks = asks
+        # The rules of the pass's scanner with candidates in the first scan, validated or not
+        # (only kept when the texts are large enough to be rescanned for some detectors
+        # alone); then (detectors with candidates, detectors with hits), when first needed.
+        self._candidates: list[int] | None = None
+        self._first_finds: tuple[set[str], set[str]] | None = None
         self._hits: dict[int, list[Hit]] | None = None
         self._ordered: list[tuple[int, list[Hit]]] | None = None
         self._kinds: set[str] = set()  # the detectors `_ordered` holds hits of
@@ -181,7 +195,9 @@ class TextPass:
         if self._hits is None:
             # A text redacted before this first scan is scanned as it was, then rescanned.
             batch = Batch([(slot.data, slot.key) for slot in self._walked])
-            self._hits = batch.scan(self._pass_scanner())
+            if self._asks and len(batch.data) > RESCAN_ALL_BYTES:
+                self._candidates = []
+            self._hits = batch.scan(self._pass_scanner(), self._candidates)
         if self._waiting:
             self._rescan_for(kinds, groups)
         ordered = self._ordered
@@ -199,7 +215,35 @@ class TextPass:
             return
         stale = [index for index, done in waiting.items() if not kinds <= done]
         if stale:
-            self._rescan(stale, scanner(groups))
+            self._rescan(stale, scanner(groups + self._riders(groups)))
+
+    def _riders(self, groups: tuple[str, ...]) -> tuple[str, ...]:
+        """The groups asking after `groups` that a rescan for `groups` takes along: each is a
+        pass over a large text, which one pass serves as well. Those with no candidate in the
+        first scan (a rule with none costs nothing beside the pass it rides on) and, when
+        `groups` found nothing to redact, the next one that had candidates: no redaction is
+        expected before it asks, so its candidates are validated once, here. A guardrail that
+        redacts after all makes them rescanned again when they ask; no verdict changes."""
+        asks, candidates = self._asks, self._candidates
+        if candidates is None or groups not in asks:
+            return ()
+        if self._first_finds is None:
+            # Before any rescan for some detectors only (which drops the others' hits).
+            assert self._hits is not None
+            rules = self._pass_scanner().rules
+            seen = {rules[index].detector for index in candidates}
+            found = {hit.detector for hits in self._hits.values() for hit in hits}
+            self._first_finds = (seen, found)
+        seen, found = self._first_finds
+        redacting = not _hit_types(groups).isdisjoint(found)
+        riders: list[str] = []
+        for later in asks[asks.index(groups) + 1 :]:
+            if _hit_types(later).isdisjoint(seen):
+                riders.extend(later)
+            elif not redacting:
+                riders.extend(later)
+                redacting = True  # as far as this rescan goes: none after the next
+        return tuple(riders)
 
     def _rescan(self, indices: list[int], narrow: Scanner | None) -> None:
         """Rescan these redacted texts with `narrow`'s detectors (their hits of the kinds

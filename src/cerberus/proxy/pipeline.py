@@ -98,6 +98,15 @@ class Pipeline:
         self._scanners = {
             direction: _union_scanner(self._steps[direction]) for direction in Direction
         }
+        # The detector groups each direction's text guardrails read, in the order they ask.
+        self._asks = {
+            direction: tuple(
+                groups
+                for _, reviewer, _ in self._steps[direction]
+                if reviewer is not None and (groups := reviewer.detector_groups())
+            )
+            for direction in Direction
+        }
         # A message's rate limits are counted together, in one atomic cache call: the first
         # of them to run reads this tuple from the context (guardrails/rate_limit.py).
         self._rate_limits = {
@@ -125,9 +134,9 @@ class Pipeline:
                     if text is None:
                         # A large message is walked off the loop too: a 4 MB structured
                         # result is ~80,000 texts, 0.1-0.3 s that held every request.
-                        union = self._scanners[direction]
+                        union, asks = self._scanners[direction], self._asks[direction]
                         text = await run_sized(
-                            context.message_bytes, TextPass, decision.message, union
+                            context.message_bytes, TextPass, decision.message, union, asks
                         )
                     elif kinds is not None and text.finds_none_of(kinds):
                         continue  # what its review would say: nothing found, allow

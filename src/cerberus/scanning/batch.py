@@ -44,10 +44,12 @@ class Batch:
             sizes.append(size)
         self.data = b"".join(parts)
 
-    def scan(self, scanner: Scanner) -> dict[int, list[Hit]]:
+    def scan(
+        self, scanner: Scanner, candidates_to: list[int] | None = None
+    ) -> dict[int, list[Hit]]:
         """Hits per text index, with offsets into that text; a hit is kept by the text it
-        starts in and cut at that text's end."""
-        hits = scanner.scan(self.data)
+        starts in and cut at that text's end (`candidates_to`: as `Scanner.scan`'s)."""
+        hits = scanner.scan(self.data, candidates_to)
         if len(self.starts) == 1:
             return self._one_text(hits)
         found: dict[int, list[Hit]] = {}

@@ -115,11 +115,16 @@ class Scanner:
         self._regexps = [_regexp(rule.pattern) for rule in self.rules]
         self._native = [_native(regexp) if native else None for regexp in self._regexps]
 
-    def scan(self, data: bytes) -> list[Hit]:
-        """Every validated hit in `data`, ordered by position; overlaps of one detector merged."""
+    def scan(self, data: bytes, candidates_to: list[int] | None = None) -> list[Hit]:
+        """Every validated hit in `data`, ordered by position; overlaps of one detector merged.
+
+        `candidates_to`: when given, the index of every rule with candidates in `data` is
+        added to it, validated or not (what it would cost to scan such a text again)."""
         if not data:
             return []
         candidates = self._match_set(data)
+        if candidates_to is not None:
+            candidates_to.extend(candidates)
         if not candidates:
             return []
         hits: list[Hit] = []
