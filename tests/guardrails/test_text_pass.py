@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -142,6 +143,35 @@ async def test_large_texts_are_decided_as_the_guardrails_did_one_by_one(action: 
         assert (decision.outcome, decision.message, decision.triggered, decision.reason) == (
             expected
         )
+
+
+def mixed_guardrails(rng: random.Random) -> list[Guardrail]:
+    """The full set in a shuffled order, each detector guardrail with an action of its own."""
+    guardrails = [
+        kind(action=rng.choice(("redact", "redact", "log_only", "block")))
+        for kind in (PiiSsn, PiiCreditCard, PiiEmail, PiiPhone, PiiIpAddress, Secrets)
+    ]
+    rng.shuffle(guardrails)
+    return [*guardrails, PromptInjection(action="log_only", direction="both")]
+
+
+@pytest.mark.parametrize("seed", range(12))
+async def test_large_mixed_texts_are_decided_as_the_guardrails_did_one_by_one(seed: int) -> None:
+    # Large texts are rescanned for some detectors at a time, some riding along with others
+    # (`TextPass._riders`): whatever the order and the actions, the verdicts are the same.
+    rng = random.Random(seed)
+    guardrails = mixed_guardrails(rng)
+    pipeline = Pipeline(guardrails)
+    padding = "filler text " * (RESCAN_ALL_BYTES // 24)
+    for _ in range(3):
+        pieces = rng.sample(SAMPLES, 12)
+        texts = [padding.join(pieces[:6]), padding.join(pieces[6:])]
+        for message in (tool_result(*texts), tool_result(padding + texts[0] + padding)):
+            decision = await pipeline.decide(message, context(RESPONSE))
+            expected = await one_by_one(guardrails, message, context(RESPONSE))
+            assert (decision.outcome, decision.message, decision.triggered, decision.reason) == (
+                expected
+            ), seed
 
 
 def test_a_large_redacted_text_is_rescanned_for_the_asking_guardrail_only() -> None:
