@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from cerberus.cache import Cache, create_cache
-from cerberus.guardrails import CheckContext, Direction, Outcome, get_guardrail_type
+from cerberus.guardrails import CheckContext, Direction, Outcome, get_guardrail_type, rate_limit
 from cerberus.guardrails.rate_limit import RATE_LIMITS, SlidingWindowLimit
 from cerberus.guardrails.rate_limit_per_hour import RateLimitPerHour
 from cerberus.guardrails.rate_limit_per_minute import RateLimitPerMinute
@@ -294,3 +294,16 @@ async def test_the_pipeline_itself_groups_its_limits(cache: Cache) -> None:
     assert outcomes_seen == [Outcome.ALLOW, Outcome.THROTTLE, Outcome.THROTTLE]
     alone = context(cache)
     assert await outcomes(minute, alone, 5) == [Outcome.ALLOW] * 4 + [Outcome.THROTTLE]
+
+
+async def test_an_agent_counts_on_in_its_window_after_the_agents_windows_are_forgotten(
+    cache: Cache, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each limit keeps the window it built for an agent, at most so many, forgetting them all
+    # when full: what it forgets is only how to name the window, never the count in it.
+    monkeypatch.setattr(rate_limit, "_AGENT_WINDOWS_KEPT", 2)
+    limit = RateLimitPerMinute(limit=2)
+    assert await outcomes(limit, context(cache, "a"), 1) == [Outcome.ALLOW]
+    for other in ("b", "c", "d"):
+        assert await outcomes(limit, context(cache, other), 1) == [Outcome.ALLOW]
+    assert await outcomes(limit, context(cache, "a"), 2) == [Outcome.ALLOW, Outcome.THROTTLE]

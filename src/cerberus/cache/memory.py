@@ -112,14 +112,15 @@ class MemoryCache(Cache):
                 self._window_sweeper.before_insert(self._windows, lambda log: log.empty_at(now))
                 hits = self._windows[key] = _HitLog(window_seconds)
             hits.drop_until(now - window_seconds)
+            size = len(hits)
             # Earlier windows of this call on the same key count first (as in the Redis script).
             earlier = pending.get(key, 0)
-            room = len(hits) + earlier < limit
+            room = size + earlier < limit
             if room:
                 pending[key] = earlier + 1
             elif enforced:
                 refused = True
-            seen.append((hits, len(hits), earlier, room))
+            seen.append((hits, size, earlier, room))
         results = []
         for (hits, size, earlier, room), window in zip(seen, windows, strict=True):
             count = size if refused else size + earlier
@@ -127,7 +128,8 @@ class MemoryCache(Cache):
                 if not refused:
                     hits.append(now)
                     count += 1
-                results.append(WindowResult(True, count, 0.0))
+                # tuple.__new__ skips the named tuple's Python-level __new__.
+                results.append(tuple.__new__(WindowResult, (True, count, 0.0)))
             else:
                 retry_after = (
                     hits.oldest() + window.window_seconds - now if hits else window.window_seconds

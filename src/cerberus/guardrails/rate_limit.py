@@ -42,6 +42,12 @@ class _Compiled(NamedTuple):
     counted: WildcardSet
     tool_limits: tuple[tuple[WildcardSet, int], ...]
     enforced: bool
+    # agent id -> the agent's own window, built on its first request (bounded: cleared
+    # when full).
+    agent_windows: dict[str, tuple[Window, None]]
+
+
+_AGENT_WINDOWS_KEPT = 4096
 
 
 class SlidingWindowLimit(Guardrail):
@@ -71,6 +77,7 @@ class SlidingWindowLimit(Guardrail):
             WildcardSet(self.methods),
             tuple((WildcardSet([pattern]), limit) for pattern, limit in self.per_tool.items()),
             self.action == "throttle",
+            {},
         )
 
     async def check_async(self, message: dict[str, Any], context: CheckContext) -> Verdict:
@@ -111,19 +118,28 @@ class SlidingWindowLimit(Guardrail):
             or not compiled.counted.matches(method)
         ):
             return []
-        prefix = f"cerberus:rate:{self.type}:{agent_id}"
         windows: list[tuple[Window, str | None]] = []
         if compiled.tool_limits and method == "tools/call":
             tool = _tool_name(message)
             if tool is not None:
                 for matcher, limit in compiled.tool_limits:
                     if matcher.matches(tool):
-                        key = f"{prefix}:tool:{tool}"
+                        key = f"{self._key(agent_id)}:tool:{tool}"
                         window = Window(key, limit, self.window_seconds, compiled.enforced)
                         windows.append((window, tool))
                         break
-        windows.append((Window(prefix, self.limit, self.window_seconds, compiled.enforced), None))
+        own = compiled.agent_windows.get(agent_id)
+        if own is None:
+            if len(compiled.agent_windows) >= _AGENT_WINDOWS_KEPT:
+                compiled.agent_windows.clear()
+            window = Window(self._key(agent_id), self.limit, self.window_seconds, compiled.enforced)
+            own = compiled.agent_windows[agent_id] = (window, None)
+        windows.append(own)
         return windows
+
+    def _key(self, agent_id: str) -> str:
+        """The cache key of the agent's window (a limited tool's adds `:tool:<name>`)."""
+        return f"cerberus:rate:{self.type}:{agent_id}"
 
     def _verdict(
         self, windows: list[tuple[Window, str | None]], results: list[WindowResult]
