@@ -146,9 +146,9 @@ async def measure_one(
         await asyncio.to_thread(procs.wait_http, proc, "/health", 600)
         target = Target(name, f"{proc.url}/mcp", spec.keys["stub"], redacted_values(policies))
         await drive(target, args.warmup, args.concurrency)
-        _control("-z", proc.pid)  # zero the counters: start-up and warm-up are not counted
+        callgrind_control("-z", proc.pid)  # zero the counters: start-up and warm-up are not counted
         await drive(target, args.calls, args.concurrency)
-        _control("-d", proc.pid)  # dump what the counted calls executed, as <out>.1
+        callgrind_control("-d", proc.pid)  # dump what the counted calls executed, as <out>.1
         return callgrind_total(Path(f"{out}.1")) // args.calls
     finally:
         proc.stop()
@@ -164,13 +164,18 @@ def _version(python: Path) -> str:
     return done.stdout.strip()
 
 
-def _control(option: str, pid: int) -> None:
+def callgrind_control(option: str, pid: int) -> None:
+    """`callgrind_control OPTION PID` (-z zeroes the counters, -d dumps them)."""
     subprocess.run(["callgrind_control", option, str(pid)], check=True, capture_output=True)
 
 
-async def run(args: argparse.Namespace) -> dict[str, Any]:
+def require_callgrind() -> None:
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         raise SystemExit("valgrind (with callgrind_control) is not installed")
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    require_callgrind()
     work = RESULTS / "tmp" / "instructions"
     shutil.rmtree(work, ignore_errors=True)
     (work / "logs").mkdir(parents=True)

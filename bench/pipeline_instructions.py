@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import gc
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -90,7 +89,8 @@ def serve(policies: str) -> None:
 
 def count_policies(policies: str, count: int, work: Path) -> dict[str, int]:
     """Instructions per decision of each message, in one process under callgrind."""
-    from bench.instructions import callgrind_total  # the parent's: it imports the load generator
+    # The parent's alone: bench.instructions imports the load generator.
+    from bench.instructions import callgrind_control, callgrind_total
 
     out = work / f"{policies}.callgrind"
     argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable]
@@ -112,11 +112,11 @@ def count_policies(policies: str, count: int, work: Path) -> dict[str, int]:
     try:
         _expect(child.stdout, "ready")
         for dump, message in enumerate(MESSAGES, start=1):
-            _control("-z", child.pid)
+            callgrind_control("-z", child.pid)
             child.stdin.write(f"{message} {count}\n".encode())
             child.stdin.flush()
             _expect(child.stdout, "done")
-            _control("-d", child.pid)
+            callgrind_control("-d", child.pid)
             found[message] = callgrind_total(Path(f"{out}.{dump}")) // count
         child.stdin.close()
         child.wait(timeout=60)
@@ -133,13 +133,10 @@ def _expect(stream: IO[bytes], word: str) -> None:
         raise RuntimeError(f"the counted process said {line!r}, not {word!r}")
 
 
-def _control(option: str, pid: int) -> None:
-    subprocess.run(["callgrind_control", option, str(pid)], check=True, capture_output=True)
-
-
 def run(count: int) -> dict[str, Any]:
-    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
-        raise SystemExit("valgrind (with callgrind_control) is not installed")
+    from bench.instructions import require_callgrind
+
+    require_callgrind()
     per_message: dict[str, dict[str, int]] = {message: {} for message in MESSAGES}
     with tempfile.TemporaryDirectory(prefix="cerberus-pipeline-") as tmp:
         for policies in ("none", "full"):
