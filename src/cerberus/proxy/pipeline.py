@@ -95,17 +95,10 @@ class Pipeline:
         self._steps = {
             direction: _steps(self._by_direction[direction], direction) for direction in Direction
         }
-        self._scanners = {
-            direction: _union_scanner(self._steps[direction]) for direction in Direction
-        }
         # The detector groups each direction's text guardrails read, in the order they ask.
-        self._asks = {
-            direction: tuple(
-                groups
-                for _, reviewer, _ in self._steps[direction]
-                if reviewer is not None and (groups := reviewer.detector_groups())
-            )
-            for direction in Direction
+        self._asks = {direction: _asks(self._steps[direction]) for direction in Direction}
+        self._scanners = {
+            direction: _union_scanner(self._asks[direction]) for direction in Direction
         }
         # A message's rate limits are counted together, in one atomic cache call: the first
         # of them to run reads this tuple from the context (guardrails/rate_limit.py).
@@ -220,8 +213,17 @@ def _steps(guardrails: Sequence[Guardrail], direction: Direction) -> tuple[Step,
     return tuple(steps)
 
 
-def _union_scanner(steps: Sequence[Step]) -> Scanner | None:
-    groups = {group for _, reviewer, _ in steps if reviewer for group in reviewer.detector_groups()}
+def _asks(steps: Sequence[Step]) -> tuple[tuple[str, ...], ...]:
+    """The detector groups of the steps that review the text pass, in their order."""
+    return tuple(
+        groups
+        for _, reviewer, _ in steps
+        if reviewer is not None and (groups := reviewer.detector_groups())
+    )
+
+
+def _union_scanner(asks: Sequence[tuple[str, ...]]) -> Scanner | None:
+    groups = {group for groups in asks for group in groups}
     return scanner(groups) if groups else None
 
 
