@@ -53,15 +53,18 @@ class Batch:
         if len(self.starts) == 1:
             return self._one_text(hits)
         found: dict[int, list[Hit]] = {}
-        for hit in hits:
-            index = bisect_right(self.starts, hit.start) - 1
+        starts, sizes, new = self.starts, self.sizes, tuple.__new__
+        for detector, hit_start, hit_end in hits:
+            index = bisect_right(starts, hit_start) - 1
             if index < 0:
                 continue
-            start = hit.start - self.starts[index]
-            if start >= self.sizes[index]:
+            start = hit_start - starts[index]
+            size = sizes[index]
+            if start >= size:
                 continue  # in a key prefix or a separator
-            end = min(hit.end - self.starts[index], self.sizes[index])
-            found.setdefault(index, []).append(Hit(hit.detector, start, end))
+            end = min(hit_end - starts[index], size)
+            # tuple.__new__ skips the named tuple's Python-level __new__.
+            found.setdefault(index, []).append(new(Hit, (detector, start, end)))
         return found
 
     def _one_text(self, hits: list[Hit]) -> dict[int, list[Hit]]:

@@ -133,15 +133,19 @@ class Scanner:
         # matched) needs merging.
         ends: dict[str, int] = {}
         overlapping: set[str] = set()
+        new = tuple.__new__  # skips the named tuple's Python-level __new__
         for index in candidates:
             rule = self.rules[index]
             detector, validate = rule.detector, rule.validate
             native = self._native[index]
-            first = len(hits)
             if native is None:
+                first = len(hits)
                 self._scan_rule(data, self._regexps[index], detector, validate, hits)
                 _note_order(hits, first, detector, ends, overlapping)
                 continue
+            # As `_note_order` does after the fact: the end of the detector's last hit so
+            # far, and whether a hit starts before it.
+            last = ends.get(detector, -1)
             # The same search as `finditer`, on the extension's RE2 object: the wrapper's
             # generator and match object cost more than the search itself on short texts.
             end, position = len(data), 0
@@ -152,16 +156,21 @@ class Scanner:
                     break
                 position = found_end if found_end > found_start else found_start + 1
                 if validate is None:
-                    hits.append(Hit(detector, found_start, found_end))
-                    continue
-                span = validate(data, _Spans(spans))
-                if span is not None and span[1] > span[0]:
-                    hits.append(Hit(detector, span[0], span[1]))
+                    span = (found_start, found_end)
+                else:
+                    span = validate(data, _Spans(spans))
+                    if span is None or span[1] <= span[0]:
+                        continue
                     # A validator may narrow a candidate ("card" + trailing digits): resume
                     # after what it kept, so an adjacent value is not swallowed.
                     if span[1] < found_end:
                         position = max(span[1], found_start + 1)
-            _note_order(hits, first, detector, ends, overlapping)
+                hits.append(new(Hit, (detector, *span)))
+                if span[0] < last:
+                    overlapping.add(detector)
+                if span[1] > last:
+                    last = span[1]
+            ends[detector] = last
         return _merge(hits, overlapping)
 
     @staticmethod

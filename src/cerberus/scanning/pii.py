@@ -190,21 +190,24 @@ def _email(data: bytes, match: Any) -> tuple[int, int] | None:
     start, end = match.span()
     while start < end and data[start] == ord("."):
         start += 1
-    # user:password@host in a URL is not a mailbox. The look-back is bounded so that a text
-    # full of addresses costs linear time.
-    touching = start > 0 and not data[start - 1 : start].isspace()
-    word = data[max(0, start - 256) : start].split()[-1:] if touching else []
-    # find(), not `in`: bytes' `in` first tries its operand as an integer, and builds and
-    # drops a TypeError each time (docs/benchmarks.md).
-    if word and word[0].find(b"://") >= 0:
-        return None
+    # user:password@host in a URL is not a mailbox: the word the address starts in holds
+    # `://`. The look-back is bounded so that a text full of addresses costs linear time;
+    # the last `://` in it is in that word when no whitespace follows it (a rare find: the
+    # word itself is not split out).
+    if start > 0 and not data[start - 1 : start].isspace():
+        url = data.rfind(b"://", max(0, start - 256), start)
+        if url >= 0 and len(data[url:start].split()) == 1:
+            return None
     local, _, domain = data[start:end].partition(b"@")
     if not local or local.endswith(b".") or data.find(b"..", start, end) >= 0:
         return None
-    labels = domain.split(b".")
-    if any(not label or label[0] == ord("-") or label[-1] == ord("-") for label in labels):
-        return None
+    for label in domain.split(b"."):
+        if not label or label[0] == _HYPHEN or label[-1] == _HYPHEN:
+            return None
     return start, end
+
+
+_HYPHEN = ord("-")
 
 
 # --- phone -----------------------------------------------------------------------------
