@@ -6,7 +6,7 @@ CheckContext that says what the message is and, for an answer, which request it 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,14 +42,17 @@ class Exchange:
     cache: Cache
     audit: AuditWriter
     sessions: SessionStore
+    # The request's headers: the first value of each by name, and all of them in order.
     headers: Mapping[str, str]
+    header_items: Sequence[tuple[str, str]] = ()
     session_id: str | None = None
     # Requests sent in this HTTP request, by id, for answers that come back on it.
     sent: dict[str, dict[str, Any]] = field(default_factory=dict)
     request_decision_id: str | None = None
     # Named in X-Response-Decision-ID before a stream starts; given to the decision of the
-    # answer to this request's (single) request when it arrives.
-    response_decision_id: str = field(default_factory=new_decision_id)
+    # answer to this request's (single) request when it arrives. Made when first needed: a
+    # JSON answer's decision keeps the id its pipeline gave it (one id less per call).
+    _response_decision_id: str | None = None
     answered_id: str | None = None
     upstream_status: int | None = None
     upstream_latency_ms: float | None = None
@@ -62,6 +65,12 @@ class Exchange:
     # with `sent`, and storing every request for 15 minutes grew the in-process cache by
     # ~165 bytes per call (and cost a Redis round trip each).
     _unshared: list[tuple[Any, str, dict[str, Any]]] = field(default_factory=list)
+
+    @property
+    def response_decision_id(self) -> str:
+        if self._response_decision_id is None:
+            self._response_decision_id = new_decision_id()
+        return self._response_decision_id
 
     def _context(
         self,
@@ -86,10 +95,10 @@ class Exchange:
             extras={"request_id": self.request_id},
         )
 
-    async def decide_client_message(self, message: Message, size: int = 0) -> Decision:
-        """A message the client sends (`size`: bytes of the body it came in); its audit
-        event waits for the upstream's status."""
-        kind = jsonrpc.kind_of(message)
+    async def decide_client_message(self, message: Message, kind: Kind, size: int = 0) -> Decision:
+        """A message the client sends, of this kind (`jsonrpc.kind_of`, which the caller has
+        checked; `size`: bytes of the body it came in); its audit event waits for the
+        upstream's status."""
         request = None
         if kind is Kind.RESPONSE:
             # The client answers a server->client request (sampling, elicitation, roots).
@@ -109,10 +118,10 @@ class Exchange:
             await self._remember(CLIENT, decision.message)
         return decision
 
-    async def decide_server_message(self, message: Message, size: int = 0) -> Decision:
-        """A message from the upstream: an answer, a notification or a server->client request
-        (`size`: bytes of the body or stream event it came in)."""
-        kind = jsonrpc.kind_of(message)
+    async def decide_server_message(self, message: Message, kind: Kind, size: int = 0) -> Decision:
+        """A message from the upstream, of this kind (`jsonrpc.kind_of`, which the caller has
+        checked): an answer, a notification or a server->client request (`size`: bytes of
+        the body or stream event it came in)."""
         request = None
         if kind is Kind.RESPONSE:
             request = await self._recall(CLIENT, message.get("id"))
@@ -131,7 +140,10 @@ class Exchange:
             and self.answered_id is not None
             and id_key(message.get("id")) == self.answered_id
         ):
-            decision.decision_id = self.response_decision_id
+            if self._response_decision_id is None:
+                self._response_decision_id = decision.decision_id
+            else:
+                decision.decision_id = self._response_decision_id
             self._response_id_used = True
         if kind is Kind.REQUEST and not decision.blocked:
             await self._remember(SERVER, decision.message)

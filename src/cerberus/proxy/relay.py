@@ -137,7 +137,7 @@ async def _decide_data(exchange: Exchange, data: bytes | str) -> tuple[bytes, bo
     for message in messages:
         kind = jsonrpc.kind_of(message)
         # A batch's messages share its size: an upper bound is what the hint needs.
-        decision = await exchange.decide_server_message(message, len(data))
+        decision = await exchange.decide_server_message(message, kind, len(data))
         first_id = first_id or decision.decision_id
         if decision.blocked:
             changed = True

@@ -43,9 +43,11 @@ ALLOW = ", ".join(METHODS)
 
 async def mcp_endpoint(request: Request) -> Response:
     state = request.app.state
-    # A plain dict, read a dozen times per request (Starlette's Headers scans the raw list
-    # and encodes the name on every lookup).
-    headers = _first_values(request.scope["headers"])
+    # Decoded once: the list goes upstream (filtered), and a plain dict of first values is
+    # read a dozen times per request (Starlette's Headers scans the raw list and encodes the
+    # name on every lookup, and decodes every header again for each items()).
+    items = _decoded(request.scope["headers"])
+    headers = _first_values(items)
     if not origin_allowed(headers.get("origin"), state.settings):
         return rpc_error(403, None, jsonrpc.GATEWAY_REFUSED, "Forbidden: Origin not allowed")
     if request.method == "OPTIONS":
@@ -70,6 +72,7 @@ async def mcp_endpoint(request: Request) -> Response:
         audit=state.audit,
         sessions=state.sessions,
         headers=headers,
+        header_items=items,
         session_id=session_id,
     )
     if request.method == "POST":
@@ -120,7 +123,7 @@ async def _post(request: Request, exchange: Exchange) -> Response:
     changed = False
     for message in messages:
         kind = jsonrpc.kind_of(message)
-        decision = await exchange.decide_client_message(message, len(body))
+        decision = await exchange.decide_client_message(message, kind, len(body))
         if decision.blocked:
             if kind is Kind.RESPONSE:
                 # The server still gets an answer to its request, so it does not wait forever.
@@ -149,7 +152,7 @@ async def _post(request: Request, exchange: Exchange) -> Response:
     if refused:
         exchange.record_requests()
         return _refusal(exchange, messages, refused, batch)
-    if not batch and jsonrpc.kind_of(messages[0]) is Kind.REQUEST:
+    if not batch and kind is Kind.REQUEST:  # the kind of the one message
         exchange.answered_id = id_key(messages[0].get("id"))
     if changed:
         body = jsonrpc.dumps(outgoing if batch else outgoing[0])
@@ -202,7 +205,7 @@ async def _forward(
     state = request.app.state
     settings = state.settings
     headers = upstream_headers(
-        request.headers.items(),
+        exchange.header_items,
         settings=settings,
         request_id=exchange.request_id,
         client_ip=request.client.host if request.client else None,
@@ -288,13 +291,17 @@ async def _read_body(request: Request, headers: Mapping[str, str], limit: int) -
     return b"".join(chunks)
 
 
-def _first_values(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+def _decoded(raw: list[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
+    """The request's headers as text, in order (as Starlette's `Headers.items()` gives)."""
+    return [(name.decode("latin-1"), value.decode("latin-1")) for name, value in raw]
+
+
+def _first_values(items: list[tuple[str, str]]) -> dict[str, str]:
     """Header name (lower case in ASGI) -> its first value, as Starlette's `get` gives."""
     found: dict[str, str] = {}
-    for name, value in raw:
-        key = name.decode("latin-1")
-        if key not in found:
-            found[key] = value.decode("latin-1")
+    for name, value in items:
+        if name not in found:
+            found[name] = value
     return found
 
 
@@ -350,7 +357,11 @@ def _is_proxy_path(path: str) -> bool:
 def _direct(scope: Scope) -> bool:
     if scope["method"] not in METHODS:
         return False
-    return all(name != b"origin" for name, _ in scope["headers"])
+    # A loop, not all(): no generator per request.
+    for name, _ in scope["headers"]:  # noqa: SIM110
+        if name == b"origin":
+            return False
+    return True
 
 
 routes = [
