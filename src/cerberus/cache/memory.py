@@ -42,6 +42,14 @@ class _HitLog:
     def append(self, moment: float) -> None:
         self._times.append(moment)
 
+    def live(self, cutoff: float) -> int:
+        """Forget the times at or before `cutoff`; how many are left. Mostly none has left
+        since the last call (or only the oldest), which one look at the oldest tells."""
+        times = self._times
+        if self._start < len(times) and times[self._start] <= cutoff:
+            self.drop_until(cutoff)
+        return len(times) - self._start
+
     def drop_until(self, cutoff: float) -> None:
         """Forget the times at or before `cutoff`."""
         times = self._times
@@ -111,8 +119,7 @@ class MemoryCache(Cache):
             if hits is None:
                 self._window_sweeper.before_insert(self._windows, lambda log: log.empty_at(now))
                 hits = self._windows[key] = _HitLog(window_seconds)
-            hits.drop_until(now - window_seconds)
-            size = len(hits)
+            size = hits.live(now - window_seconds)
             # Earlier windows of this call on the same key count first (as in the Redis script).
             earlier = pending.get(key, 0)
             room = size + earlier < limit
