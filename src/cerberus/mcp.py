@@ -241,7 +241,7 @@ def _walk(message: Mapping[str, Any], mirrors: set[Path]) -> list[TextSlot]:
     # Locals: this loop runs once per JSON value of the message. Slots are built with
     # tuple.__new__, which skips the named tuple's Python-level __new__ (a third cheaper).
     new, append, pop, push = tuple.__new__, slots.append, stack.pop, stack.extend
-    text_kind, key_kind, number_kind = SlotKind.TEXT, SlotKind.KEY, SlotKind.NUMBER
+    plain_keys, inert = _PLAIN_KEYS, _INERT
     while stack:
         node, link, in_data, locked = pop()
         step = link[1]
@@ -253,7 +253,7 @@ def _walk(message: Mapping[str, Any], mirrors: set[Path]) -> list[TextSlot]:
                 locked = locked or "a URI"
             key = step if in_data and isinstance(step, str) else None
             data = node.encode("utf-8", "surrogatepass")
-            append(new(TextSlot, (link, node, text_kind, locked, data, key)))
+            append(new(TextSlot, (link, node, _TEXT, locked, data, key)))
         elif kind is dict or (kind not in _NOT_MAPPINGS and isinstance(node, Mapping)):
             blob = _decoded_blob(node) if "blob" in node else None
             if blob is not None:
@@ -261,27 +261,40 @@ def _walk(message: Mapping[str, Any], mirrors: set[Path]) -> list[TextSlot]:
             children: list[tuple[Any, tuple[Link, str | int], bool, str | None]] = []
             in_meta = step == "_meta"
             for key, value in node.items():
-                if key in SEALED_KEYS or (key == "blob" and not in_data):
-                    continue
                 if in_meta and _is_protocol_meta(key):
                     continue
-                child_link = (link, key)
                 if in_data:
+                    if key in SEALED_KEYS:
+                        continue
+                    child_link = (link, key)
                     if key not in seen_keys:
                         seen_keys.add(key)
                         name = str(key)
                         data = name.encode("utf-8", "surrogatepass")
-                        append(new(TextSlot, (child_link, name, key_kind, _KEY, data, None)))
-                    children.append((value, child_link, True, locked))
-                elif key in PROTOCOL_KEYS or (key == "data" and node.get("type") in _MEDIA):
+                        append(new(TextSlot, (child_link, name, _KEY_KIND, _KEY, data, None)))
+                    # Nulls and booleans hold no text (numbers in user data do).
+                    if value is not None and value is not True and value is not False:
+                        children.append((value, child_link, True, locked))
                     continue
-                elif mirrors and key == "text" and _short_path(child_link, 4) in mirrors:
-                    continue  # the serialised copy of structuredContent: redact() rebuilds it
-                elif key in DATA_KEYS or (key == "content" and _is_elicit_content(value)):
+                action = plain_keys.get(key)
+                if action is None:
+                    # Outside user data nulls, booleans and numbers hold no text.
+                    if type(value) not in inert:
+                        children.append((value, (link, key), False, locked))
+                elif action == _DATA:
                     reason = "protocol metadata" if key == "_meta" else locked
-                    children.append((value, child_link, True, reason))
-                else:
-                    children.append((value, child_link, False, locked))
+                    children.append((value, (link, key), True, reason))
+                elif action == _SPECIAL:
+                    child_link = (link, key)
+                    if key == "data" and node.get("type") in _MEDIA:
+                        continue
+                    if key == "text" and mirrors and _short_path(child_link, 4) in mirrors:
+                        continue  # the serialised copy of structuredContent: redact() rebuilds it
+                    if key == "data" or (key == "content" and _is_elicit_content(value)):
+                        children.append((value, child_link, True, locked))
+                    elif type(value) not in inert:
+                        children.append((value, child_link, False, locked))
+                # else _SKIP: sealed, a blob (decoded above) or a protocol identifier
             if len(children) == 1:
                 stack.append(children[0])
             else:
@@ -297,8 +310,22 @@ def _walk(message: Mapping[str, Any], mirrors: set[Path]) -> list[TextSlot]:
         elif isinstance(node, (int, float)) and in_data:
             text = repr(node)
             key = step if isinstance(step, str) else None
-            append(TextSlot(link, text, number_kind, "a number", _utf8(text), key))
+            append(TextSlot(link, text, _NUMBER, "a number", _utf8(text), key))
     return slots
+
+
+_TEXT, _KEY_KIND, _NUMBER = SlotKind.TEXT, SlotKind.KEY, SlotKind.NUMBER
+# How the walk treats a key outside user data (absent: an ordinary field, walked as such).
+_SKIP, _DATA, _SPECIAL = 0, 1, 2
+_PLAIN_KEYS: dict[object, int] = {
+    **dict.fromkeys(SEALED_KEYS | {"blob"} | PROTOCOL_KEYS, _SKIP),
+    **dict.fromkeys(DATA_KEYS, _DATA),
+    # Decided by the node or the value: media data and structuredContent's serialised
+    # copy are skipped, and `content` is user data when it holds an elicitation's answers.
+    **dict.fromkeys(("data", "content", "text"), _SPECIAL),
+}
+# Values that hold no text outside user data.
+_INERT = frozenset({bool, int, float, type(None)})
 
 
 _KEY = "an object key"
