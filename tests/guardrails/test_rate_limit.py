@@ -307,3 +307,21 @@ async def test_an_agent_counts_on_in_its_window_after_the_agents_windows_are_for
     for other in ("b", "c", "d"):
         assert await outcomes(limit, context(cache, other), 1) == [Outcome.ALLOW]
     assert await outcomes(limit, context(cache, "a"), 2) == [Outcome.ALLOW, Outcome.THROTTLE]
+
+
+async def test_a_limit_in_two_pipelines_is_grouped_with_each_pipelines_own_limits(
+    cache: Cache,
+) -> None:
+    # A limit keeps the group it found among the last pipeline's limits: in another pipeline
+    # it must be grouped with that pipeline's limits, whichever pipeline ran last.
+    minute = RateLimitPerMinute(limit=100)
+    strict, lenient = RateLimitPerHour(limit=3), RateLimitPerHour(limit=100)
+    first, second = Pipeline([minute, strict]), Pipeline([minute, lenient])
+    seen = []
+    for index, pipeline in enumerate([first, second, first, second, second, first]):
+        decision = await pipeline.decide(call(request_id=index), context(cache))
+        seen.append((decision.outcome, decision.guardrails_triggered))
+    # Both hour limits count in the agent's one hourly window: the lenient one lets the
+    # second pipeline's calls through however full it is; the strict one refuses the first
+    # pipeline's last call (five are counted by then).
+    assert seen == [(Outcome.ALLOW, [])] * 5 + [(Outcome.THROTTLE, ["rate_limit_per_hour"])]

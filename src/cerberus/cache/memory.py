@@ -21,38 +21,37 @@ class _HitLog:
     """A window's admission times, oldest first, 8 bytes each in an array (a deque of floats
     took 32: a busy agent under a high hourly limit keeps an hour of them)."""
 
-    __slots__ = ("_start", "_times", "window_seconds")
+    __slots__ = ("_start", "times", "window_seconds")
+    # MemoryCache appends to `times` itself (admission times come in order): a method call
+    # per window of every request cost more than the append.
 
     def __init__(self, window_seconds: float) -> None:
-        self._times = array("d")
+        self.times = array("d")
         self._start = 0  # times before this index have left the window
         self.window_seconds = window_seconds
 
     def __len__(self) -> int:
-        return len(self._times) - self._start
+        return len(self.times) - self._start
 
     def oldest(self) -> float:
-        return self._times[self._start]
+        return self.times[self._start]
 
     def empty_at(self, now: float) -> bool:
         """True when every time it holds has left the window by `now`."""
-        times = self._times
+        times = self.times
         return len(times) == self._start or times[-1] <= now - self.window_seconds
-
-    def append(self, moment: float) -> None:
-        self._times.append(moment)
 
     def live(self, cutoff: float) -> int:
         """Forget the times at or before `cutoff`; how many are left. Mostly none has left
         since the last call (or only the oldest), which one look at the oldest tells."""
-        times = self._times
+        times = self.times
         if self._start < len(times) and times[self._start] <= cutoff:
             self.drop_until(cutoff)
         return len(times) - self._start
 
     def drop_until(self, cutoff: float) -> None:
         """Forget the times at or before `cutoff`."""
-        times = self._times
+        times = self.times
         start = bisect_right(times, cutoff, self._start)
         # Compacted once the dead head is the larger part: amortised O(1) per admission.
         if start == len(times) or (start > 1024 and start * 2 > len(times)):
@@ -133,7 +132,7 @@ class MemoryCache(Cache):
             count = size if refused else size + earlier
             if room:
                 if not refused:
-                    hits.append(now)
+                    hits.times.append(now)
                     count += 1
                 # tuple.__new__ skips the named tuple's Python-level __new__.
                 results.append(tuple.__new__(WindowResult, (True, count, 0.0)))
