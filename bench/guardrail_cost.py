@@ -146,9 +146,11 @@ async def pipeline_steps(
             if len(rate_limits) > 1:
                 ctx.extras[RATE_LIMITS] = rate_limits
             text: TextPass | None = None
-            for guardrail, reviewer, kinds in steps:
+            for guardrail, reviewer, kinds, sync in steps:
                 started = time.perf_counter_ns()
-                if reviewer is None:
+                if reviewer is None and sync:
+                    guardrail.check(message, ctx)
+                elif reviewer is None:
                     await guardrail.check_async(message, ctx)
                 else:
                     if text is None:

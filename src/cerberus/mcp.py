@@ -18,6 +18,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 import orjson
@@ -170,6 +171,12 @@ def texts(message: Mapping[str, Any]) -> list[TextSlot]:
     return _walked(message)[1]
 
 
+def walk(message: Mapping[str, Any]) -> tuple[list[TextSlot], int, set[Path]]:
+    """`texts`, `text_size` and `structured_mirrors` of the message, from one call."""
+    _, slots, size, mirrors = _walked(message)
+    return slots, size, mirrors
+
+
 def text_size(message: Mapping[str, Any]) -> int:
     """Bytes of text the message carries (UTF-8), e.g. to decide to scan it off the loop."""
     return _walked(message)[2]
@@ -188,11 +195,12 @@ def _walked(message: Mapping[str, Any]) -> tuple[object, list[TextSlot], int, se
         return cached
     mirrors = _structured_mirrors(message.get("result"))
     slots = _walk(message, mirrors)
-    walked = (message, slots, sum(len(slot.data) for slot in slots), mirrors)
+    walked = (message, slots, sum(map(len, map(_DATA_OF, slots))), mirrors)
     _last_walk = walked
     return walked
 
 
+_DATA_OF = itemgetter(4)  # TextSlot.data, read in C
 # JSON types that are never a Mapping: the walk tests these before the (slower) ABC check.
 _NOT_MAPPINGS = frozenset({list, str, bool, int, float, type(None)})
 _SCALARS = frozenset({str, bool, int, float, type(None)})

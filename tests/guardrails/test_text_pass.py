@@ -433,8 +433,8 @@ async def test_large_texts_are_reviewed_in_a_worker_thread_in_the_pipeline() -> 
 
 def test_text_guardrails_of_the_other_direction_are_left_out_of_the_pass() -> None:
     pipeline = Pipeline([PiiEmail(direction="request"), PromptInjection()])
-    assert [g.type for g, _, _ in pipeline._steps[REQUEST]] == ["pii_email"]
-    assert [g.type for g, _, _ in pipeline._steps[RESPONSE]] == ["prompt_injection"]
+    assert [g.type for g, _, _, _ in pipeline._steps[REQUEST]] == ["pii_email"]
+    assert [g.type for g, _, _, _ in pipeline._steps[RESPONSE]] == ["prompt_injection"]
 
 
 def test_a_rewritten_text_that_gains_hits_is_listed_in_document_order() -> None:

@@ -123,7 +123,8 @@ class Guardrail(BaseModel):
         raise NotImplementedError(f"{self.type} has no synchronous check")
 
     async def check_async(self, message: dict[str, Any], context: CheckContext) -> Verdict:
-        """Checks that need I/O (rate limits) override this; the pipeline always awaits it."""
+        """Checks that need I/O (rate limits) override this; the pipeline awaits it when it
+        is overridden, and calls `check` itself when it is not (no coroutine per message)."""
         return self.check(message, context)
 
     @classmethod

@@ -71,6 +71,29 @@ class TextPass:
     itself is made once, when `message()` is first read after a redaction.
     """
 
+    # One pass per message in each direction: slots make it cheaper to build and to read.
+    __slots__ = (
+        "_asks",
+        "_candidates",
+        "_first_finds",
+        "_hits",
+        "_json_size",
+        "_kinds",
+        "_message",
+        "_mirrors",
+        "_ordered",
+        "_paths",
+        "_rewritten",
+        "_roots",
+        "_scanner",
+        "_slots",
+        "_waiting",
+        "_walked",
+        "_wheres",
+        "base",
+        "size",
+    )
+
     def __init__(
         self,
         message: dict[str, Any],
@@ -81,10 +104,8 @@ class TextPass:
         order they ask (the pipeline's), so that a large redacted text is rescanned for some
         of those that ask later in the same pass over it (`_riders`)."""
         self.base = message
-        self._walked = mcp.texts(message)
-        # Bytes of text the message carries as redacted so far (decides offloading).
-        self.size = mcp.text_size(message)
-        self._mirrors = mcp.structured_mirrors(message)
+        # The size: bytes of text the message carries as redacted so far (decides offloading).
+        self._walked, self.size, self._mirrors = mcp.walk(message)
         self._scanner = scanner
         self._asks = asks
         # The rules of the pass's scanner with candidates in the first scan, validated or not

@@ -121,16 +121,19 @@ class Pipeline:
         decision = Decision(new_decision_id(), Outcome.ALLOW, message)
         text: TextPass | None = None
         redactor: Guardrail | None = None  # the last guardrail that redacted through the pass
-        for guardrail, reviewer, kinds in self._steps[direction]:
+        for guardrail, reviewer, kinds, sync in self._steps[direction]:
             try:
                 if reviewer is not None:
                     if text is None:
                         # A large message is walked off the loop too: a 4 MB structured
                         # result is ~80,000 texts, 0.1-0.3 s that held every request.
                         union, asks = self._scanners[direction], self._asks[direction]
-                        text = await run_sized(
-                            context.message_bytes, TextPass, decision.message, union, asks
-                        )
+                        if context.message_bytes > OFFLOAD_BYTES:
+                            text = await anyio.to_thread.run_sync(
+                                TextPass, decision.message, union, asks
+                            )
+                        else:  # not run_sized: no coroutine per message for a small one
+                            text = TextPass(decision.message, union, asks)
                     elif kinds is not None and text.finds_none_of(kinds):
                         continue  # what its review would say: nothing found, allow
                     # Not run_sized: that would be one more coroutine per guardrail per message.
@@ -143,7 +146,10 @@ class Pipeline:
                 else:
                     if text is not None and text.changed:
                         decision.message = await run_sized(text.size, text.message)
-                    verdict = await guardrail.check_async(decision.message, context)
+                    if sync:
+                        verdict = guardrail.check(decision.message, context)
+                    else:
+                        verdict = await guardrail.check_async(decision.message, context)
                     if verdict.outcome is _MODIFY and verdict.message is not None:
                         text = None  # a new message: the next text guardrail walks it
             except Exception:
@@ -190,8 +196,10 @@ def _ordered(guardrails: Sequence[Guardrail], direction: Direction) -> tuple[Gua
 
 
 # (guardrail, itself when it reviews the text pass, the hit kinds that can make it act when
-# nothing but its detectors' hits can); a reviewer's findings come only from the pass.
-Step = tuple[Guardrail, TextGuardrail | None, frozenset[str] | None]
+# nothing but its detectors' hits can, whether its `check_async` is the base class's, which
+# only calls `check`: then the pipeline calls `check` itself, without a coroutine); a
+# reviewer's findings come only from the pass.
+Step = tuple[Guardrail, TextGuardrail | None, frozenset[str] | None, bool]
 
 
 def _steps(guardrails: Sequence[Guardrail], direction: Direction) -> tuple[Step, ...]:
@@ -207,17 +215,20 @@ def _steps(guardrails: Sequence[Guardrail], direction: Direction) -> tuple[Step,
                     and type(guardrail).review is DetectorGuardrail.review
                 ):
                     kinds = guardrail.hit_kinds()
-                steps.append((guardrail, guardrail, kinds))
+                steps.append((guardrail, guardrail, kinds, False))
         else:
-            steps.append((guardrail, None, None))
+            steps.append((guardrail, None, None, type(guardrail).check_async is _BASE_CHECK))
     return tuple(steps)
+
+
+_BASE_CHECK = Guardrail.check_async
 
 
 def _asks(steps: Sequence[Step]) -> tuple[tuple[str, ...], ...]:
     """The detector groups of the steps that review the text pass, in their order."""
     return tuple(
         groups
-        for _, reviewer, _ in steps
+        for _, reviewer, _, _ in steps
         if reviewer is not None and (groups := reviewer.detector_groups())
     )
 
