@@ -6,17 +6,21 @@ Covers mcp-proxy 1.1-1.8, 4.5 and 5.1-5.9.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import orjson
 from aiohttp import web
 
+from cerberus.settings import Settings
+from tests.conftest import flush_test_cache
 from tests.proxy.conftest import (
     Gateway,
     Tenant,
     create_tenant,
     initialize_body,
     open_session,
+    running_gateway,
     sse_messages,
 )
 from tests.proxy.scripted import json_answer, scripted_upstream, start_sse
@@ -379,3 +383,43 @@ async def test_upstream_server_is_shared_by_sessions_of_one_agent(
     first = await open_session(http, gateway, tenant)
     second = await open_session(http, gateway, tenant)
     assert first != second
+
+
+async def test_a_body_over_the_limit_is_refused_whether_declared_or_streamed(
+    proxy_settings: Callable[..., Settings], http: httpx.AsyncClient
+) -> None:
+    settings = proxy_settings(MCP_MAX_BODY_BYTES=2_000)
+    await flush_test_cache(settings)
+
+    def call_of(size: int) -> bytes:
+        arguments = {"text": "x" * size}
+        return orjson.dumps(
+            {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "tools/call",
+                "params": {"name": "echo", "arguments": arguments},
+            }
+        )
+
+    async def pieces(data: bytes, size: int) -> AsyncIterator[bytes]:
+        for start in range(0, len(data), size):
+            yield data[start : start + size]
+
+    async with running_gateway(settings) as gateway, scripted_upstream() as upstream:
+        upstream.handler = json_answer(b'{"jsonrpc":"2.0","id":1,"result":{"content":[]}}')
+        tenant = await create_tenant(gateway.app, upstream.url)
+        large = call_of(3_000)
+        declared = await http.post(gateway.mcp, content=large, headers=tenant.headers())
+        # No Content-Length: the body comes in chunks and is counted as it arrives.
+        streamed = await http.post(
+            gateway.mcp, content=pieces(large, 500), headers=tenant.headers()
+        )
+        small = call_of(1_000)
+        taken = await http.post(gateway.mcp, content=pieces(small, 300), headers=tenant.headers())
+    for refused in (declared, streamed):
+        assert refused.status_code == 413
+        assert refused.json()["error"]["message"] == "Request body too large"
+    assert taken.status_code == 200
+    # Only the body within the limit reached the upstream, whole.
+    assert [received.body for received in upstream.received] == [small]
