@@ -44,7 +44,7 @@ class Exchange:
     sessions: SessionStore
     # The request's headers: the first value of each by name, and all of them in order.
     headers: Mapping[str, str]
-    header_items: Sequence[tuple[str, str]] = ()
+    header_items: Sequence[tuple[str, str]]
     session_id: str | None = None
     # Requests sent in this HTTP request, by id, for answers that come back on it.
     sent: dict[str, dict[str, Any]] = field(default_factory=dict)
