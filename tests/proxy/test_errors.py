@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import httpx
+import pytest
 from aiohttp import web
 
 from tests.proxy.conftest import Gateway, Tenant, create_tenant, running_gateway
@@ -238,3 +240,29 @@ async def test_upstream_connections_are_reused_and_idle_ones_bounded(
     # The trim left two idle connections; the burst reused them and opened eight.
     assert len(set(ports)) == width
     assert len(set(ports) & first) == 2
+
+
+async def test_a_client_gone_before_its_body_ended_is_no_error(
+    gateway: Gateway, tenant: Tenant, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    host, port = gateway.url.removeprefix("http://").split(":")
+    _reader, writer = await asyncio.open_connection(host, int(port))
+    head = (
+        f"POST /mcp HTTP/1.1\r\nhost: {host}\r\nauthorization: Bearer {tenant.key}\r\n"
+        "content-type: application/json\r\naccept: application/json, text/event-stream\r\n"
+        "content-length: 1000\r\n\r\n"
+    )
+    writer.write(head.encode() + b'{"jsonrpc": "2.0", ')  # 20 bytes of the 1,000 announced
+    await writer.drain()
+    await asyncio.sleep(0.1)
+    writer.close()
+    for _ in range(100):  # until the gateway has seen the disconnect and logged the request
+        if any(record.name == "cerberus.access" for record in caplog.records):
+            break
+        await asyncio.sleep(0.02)
+    # Nothing went wrong in the gateway: no "unhandled error" with a stack trace to alarm
+    # whoever reads the logs, one line saying what happened.
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    messages = [r.getMessage() for r in caplog.records if r.name == "cerberus.proxy"]
+    assert messages == ["client disconnected before its request ended"]

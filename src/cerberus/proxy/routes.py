@@ -331,6 +331,9 @@ def _readable_id(body: bytes) -> Any:
 
 
 PROXY_PREFIX = "/governance-plane/api/v1/proxy"
+# The access line's status for a request whose client left before it ended (nginx's 499:
+# no HTTP status fits a request nobody answered).
+CLIENT_GONE = 499
 
 
 def is_direct(scope: Scope) -> bool:
@@ -352,6 +355,13 @@ async def serve_direct(scope: Scope, receive: Receive, send: Send) -> None:
     try:
         try:
             response = await mcp_endpoint(Request(scope, receive, send))
+        except ClientDisconnect:
+            # Gone before its request ended: nobody to answer, and nothing went wrong here.
+            logger.info(
+                "client disconnected before its request ended", extra={"request_id": request_id}
+            )
+            status = CLIENT_GONE
+            return
         except Exception:
             logger.exception("unhandled error", extra={"request_id": request_id})
             response = rpc_error(500, None, jsonrpc.INTERNAL_ERROR, "Internal error")
