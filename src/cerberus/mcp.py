@@ -172,7 +172,9 @@ def texts(message: Mapping[str, Any]) -> list[TextSlot]:
 
 
 def walk(message: Mapping[str, Any]) -> tuple[list[TextSlot], int, set[Path]]:
-    """`texts`, `text_size` and `structured_mirrors` of the message, from one call."""
+    """`texts` and `text_size` of the message, and the paths of the text blocks that
+    serialise the result's structuredContent (not walked: `rewrite` rebuilds them from the
+    redacted value), from one call."""
     _, slots, size, mirrors = _walked(message)
     return slots, size, mirrors
 
@@ -180,12 +182,6 @@ def walk(message: Mapping[str, Any]) -> tuple[list[TextSlot], int, set[Path]]:
 def text_size(message: Mapping[str, Any]) -> int:
     """Bytes of text the message carries (UTF-8), e.g. to decide to scan it off the loop."""
     return _walked(message)[2]
-
-
-def structured_mirrors(message: Mapping[str, Any]) -> set[Path]:
-    """Paths of the text blocks that serialise the result's structuredContent (not walked:
-    `rewrite` rebuilds them from the redacted value)."""
-    return _walked(message)[3]
 
 
 def _walked(message: Mapping[str, Any]) -> tuple[object, list[TextSlot], int, set[Path]]:
@@ -450,7 +446,7 @@ def rewrite(
 ) -> Rewrite:
     """`message` with each slot's text replaced (slots `refusal` accepted), in one copy; a
     refusal only when the redacted structuredContent would not match `output_schema`.
-    `mirrors`: the message's `structured_mirrors`, and `paths`: the changed slots' paths,
+    `mirrors`: the message's mirror paths (from `walk`), and `paths`: the changed slots' paths,
     when the caller has them."""
     if paths is None:
         paths = [slot.path for slot, _ in changes]

@@ -312,8 +312,8 @@ async def test_an_agent_counts_on_in_its_window_after_the_agents_windows_are_for
 async def test_a_limit_in_two_pipelines_is_grouped_with_each_pipelines_own_limits(
     cache: Cache,
 ) -> None:
-    # A limit keeps the group it found among the last pipeline's limits: in another pipeline
-    # it must be grouped with that pipeline's limits, whichever pipeline ran last.
+    # One limit object can serve several pipelines: in each it must be grouped with that
+    # pipeline's limits, whichever pipeline ran last.
     minute = RateLimitPerMinute(limit=100)
     strict, lenient = RateLimitPerHour(limit=3), RateLimitPerHour(limit=100)
     first, second = Pipeline([minute, strict]), Pipeline([minute, lenient])

@@ -45,8 +45,6 @@ class _Compiled(NamedTuple):
     # agent id -> the agent's own window, built on its first request (bounded: cleared
     # when full).
     agent_windows: dict[str, tuple[Window, None]]
-    # [the pipeline's rate limits, this limit's group among them] when last asked (`_group`).
-    last_group: list[Any]
 
 
 _AGENT_WINDOWS_KEPT = 4096
@@ -80,7 +78,6 @@ class SlidingWindowLimit(Guardrail):
             tuple((WildcardSet([pattern]), limit) for pattern, limit in self.per_tool.items()),
             self.action == "throttle",
             {},
-            [],
         )
 
     async def check_async(self, message: dict[str, Any], context: CheckContext) -> Verdict:
@@ -183,20 +180,11 @@ def _cache(context: CheckContext) -> Cache:
 
 
 def _group(limit: SlidingWindowLimit, siblings: Any) -> list[SlidingWindowLimit]:
-    """This limit and those the pipeline runs after it for the same message (the same for
-    every message of a pipeline: kept for the last siblings seen, which it holds alive)."""
-    compiled: _Compiled = limit.__pydantic_private__["_compiled"]  # type: ignore[index]
-    last = compiled.last_group
-    if last and last[0] is siblings:
-        group: list[SlidingWindowLimit] = last[1]
-        return group
-    group = [limit]
+    """This limit and those the pipeline runs after it for the same message."""
     for index, sibling in enumerate(siblings):
         if sibling is limit:
-            group = [g for g in siblings[index:] if isinstance(g, SlidingWindowLimit)]
-            break
-    last[:] = [siblings, group]
-    return group
+            return [g for g in siblings[index:] if isinstance(g, SlidingWindowLimit)]
+    return [limit]
 
 
 def _tool_name(message: Mapping[str, Any]) -> str | None:
