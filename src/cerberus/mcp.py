@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from cerberus.header_encoding import decode_header_value
+from cerberus.output_schema import SCHEMA_REFUSAL, matches_schema
 
 Path = tuple[str | int, ...]
 # A path as a parent link, `(parent, step)` (None: the message itself): extending one costs
@@ -470,10 +471,10 @@ def rewrite(
             original_text = message["result"]["content"][mirror[2]]["text"]
             serialised = _serialise_like(original_text, result["structuredContent"])
             _copied(rewritten, fresh, mirror[:-1])[mirror[-1]] = serialised
-        if output_schema is not None and not _valid(result["structuredContent"], output_schema):
-            return Rewrite(
-                None, "redacted structuredContent would not match the tool's outputSchema"
-            )
+        if output_schema is not None and not matches_schema(
+            result["structuredContent"], output_schema
+        ):
+            return Rewrite(None, SCHEMA_REFUSAL)
     return Rewrite(rewritten)
 
 
@@ -533,16 +534,3 @@ def _serialise_like(original: str, value: object) -> str:
     if ", " in original or ": " in original:
         return json.dumps(value, ensure_ascii=False)
     return orjson.dumps(value).decode()
-
-
-def _valid(instance: object, schema: Mapping[str, Any]) -> bool:
-    # Imported on the first redaction checked against an outputSchema: 2.1 MiB a gateway
-    # whose tools declare none never needs.
-    import jsonschema
-
-    try:
-        validator_class = jsonschema.validators.validator_for(schema)
-        validator = validator_class(schema, format_checker=validator_class.FORMAT_CHECKER)
-        return bool(validator.is_valid(instance))
-    except jsonschema.exceptions.SchemaError:
-        return False

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+import jsonschema
 import pytest
 
 from cerberus.guardrails import CheckContext, Direction, Family, Guardrail, Outcome, Verdict
@@ -25,6 +26,7 @@ from cerberus.guardrails.pii_ssn import PiiSsn
 from cerberus.guardrails.prompt_injection import PromptInjection
 from cerberus.guardrails.secrets import Secrets
 from cerberus.guardrails.text_checks import OFFLOAD_BYTES, RESCAN_ALL_BYTES, TextPass
+from cerberus.output_schema import SCHEMA_REFUSAL
 from cerberus.proxy.pipeline import Pipeline
 from cerberus.scanning import scanner
 from tests.guardrails.messages import REQUEST, RESPONSE, context, tool_call, tool_result
@@ -352,6 +354,72 @@ async def test_an_output_schema_refusal_counts_every_earlier_redaction() -> None
         json.loads(decision.message["result"]["content"][0]["text"])
         == (decision.message["result"]["structuredContent"])
     )
+
+
+def matches(instance: Any, schema: dict[str, Any]) -> bool:
+    checker = jsonschema.validators.validator_for(schema)
+    return bool(checker(schema, format_checker=checker.FORMAT_CHECKER).is_valid(instance))
+
+
+def corpus_records() -> list[dict[str, str]]:
+    return [
+        {f"field{i}": text for i, text in enumerate(SAMPLES[start : start + 6])}
+        for start in range(0, len(SAMPLES), 6)
+    ]
+
+
+async def test_a_schema_that_reads_no_string_changes_no_decision_it_matches() -> None:
+    # Checked once per pass (a redaction replaces strings with strings): every redaction of a
+    # result the schema matches is accepted, and the first of one it does not is refused.
+    pipeline = Pipeline(full_set("redact"))
+    refused = 0
+    for structured in corpus_records():
+        message = tool_result(json.dumps(structured), structuredContent=structured)
+        plain = await pipeline.decide(message, context(RESPONSE))
+        strings = {key: {"type": "string"} for key in structured}
+        for schema in (
+            {"type": "object", "properties": strings, "required": list(structured)},
+            {"$defs": {"t": {"type": "string"}}, "additionalProperties": {"$ref": "#/$defs/t"}},
+        ):
+            decision = await pipeline.decide(message, context(RESPONSE, output_schema=schema))
+            assert (decision.outcome, decision.message, decision.triggered, decision.reason) == (
+                plain.outcome,
+                plain.message,
+                plain.triggered,
+                plain.reason,
+            )
+        mismatched = {"type": "object", "additionalProperties": {"type": "integer"}}
+        decision = await pipeline.decide(message, context(RESPONSE, output_schema=mismatched))
+        redactors = [entry for entry in plain.triggered if entry["action"] == "modify"]
+        if not redactors:
+            assert decision.outcome is plain.outcome
+            continue
+        refused += 1
+        assert decision.blocked
+        assert decision.reason.endswith(SCHEMA_REFUSAL)
+        assert decision.triggered[-1]["guardrail"] == redactors[0]["guardrail"]
+        assert decision.message == message
+    assert refused > 10
+
+
+async def test_a_schema_that_reads_strings_is_checked_after_each_redaction() -> None:
+    pipeline = Pipeline(full_set("redact"))
+    outcomes: set[Outcome] = set()
+    for structured in corpus_records():
+        message = tool_result(json.dumps(structured), structuredContent=structured)
+        for schema in (
+            {"additionalProperties": {"type": "string", "maxLength": 60}},
+            {"additionalProperties": {"type": "string", "pattern": "^[^\\[]*$"}},
+            {"additionalProperties": {"enum": list(structured.values())}},
+        ):
+            decision = await pipeline.decide(message, context(RESPONSE, output_schema=schema))
+            outcomes.add(decision.outcome)
+            served = decision.message["result"]["structuredContent"]
+            # What is served matches; a refusal leaves the redactions accepted before it.
+            assert matches(served, schema) or served == structured
+            if decision.blocked and decision.reason.endswith(SCHEMA_REFUSAL):
+                assert matches(served, schema) or not matches(structured, schema)
+    assert {Outcome.MODIFY, Outcome.BLOCK} <= outcomes
 
 
 async def test_a_mirrored_header_refusal_blocks_at_the_same_guardrail() -> None:

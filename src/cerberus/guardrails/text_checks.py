@@ -10,7 +10,7 @@ guardrail checked on its own builds a pass of its own, so both give the same ver
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from typing import Any, ClassVar, Literal, TypeVar
 
@@ -27,6 +27,7 @@ from cerberus.guardrails import (
     Outcome,
     Verdict,
 )
+from cerberus.output_schema import SCHEMA_REFUSAL, matches_schema, string_blind
 from cerberus.scanning import RULES, Hit, Scanner, replace_spans, scanner
 from cerberus.scanning.batch import Batch
 from cerberus.scanning.engine import BY_PLACE
@@ -86,6 +87,7 @@ class TextPass:
         "_rewritten",
         "_roots",
         "_scanner",
+        "_schema_valid",
         "_slots",
         "_waiting",
         "_walked",
@@ -126,6 +128,9 @@ class TextPass:
         self._message: dict[str, Any] | None = message
         self._roots: list[tuple[mcp.Path, Any]] | None = None
         self._json_size: int | None = None  # -1: the message does not serialise as it is
+        # Whether the result's structuredContent matches the tool's outputSchema, once known
+        # for a schema that reads no string (then every redaction of it gets that answer).
+        self._schema_valid: bool | None = None
         # Slot index -> its path, built once for every finding and redaction naming it (a
         # rewritten slot keeps the walked slot's place).
         self._paths: dict[int, mcp.Path] = {}
@@ -344,21 +349,23 @@ class TextPass:
         if refused is not None:
             return refused
         message: dict[str, Any] | None = None
-        if context.output_schema is not None and any(
+        schema = context.output_schema
+        if schema is not None and any(
             self.path(index)[:2] == ("result", "structuredContent") for index, _ in changes
         ):
-            merged = {index: slot.text for index, slot in self._rewritten.items()}
-            merged.update(changes)
-            rewrite = mcp.rewrite(
-                self.base,
-                [(self._walked[index], text) for index, text in merged.items()],
-                output_schema=context.output_schema,
-                mirrors=self._mirrors,
-                paths=[self.path(index) for index in merged],
-            )
-            if rewrite.message is None:
-                return rewrite.refusal
-            message = rewrite.message
+            if string_blind(schema):
+                # Strings replaced with strings: the answer is the one the result as the
+                # upstream sent it gets, so it is checked once per pass, not per redaction.
+                if self._schema_valid is None:
+                    structured = self.base["result"]["structuredContent"]
+                    self._schema_valid = matches_schema(structured, schema)
+                if not self._schema_valid:
+                    return SCHEMA_REFUSAL
+            else:
+                rewrite = self._checked_copy(changes, schema)
+                if rewrite.message is None:
+                    return rewrite.refusal
+                message = rewrite.message
         new, waiting = tuple.__new__, self._waiting
         for (index, text), (slot, _) in zip(changes, proposed, strict=True):
             data = text.encode("utf-8", "surrogatepass")
@@ -375,6 +382,20 @@ class TextPass:
         self._roots = None
         self._json_size = None
         return None
+
+    def _checked_copy(
+        self, changes: Sequence[tuple[int, str]], schema: Mapping[str, Any]
+    ) -> mcp.Rewrite:
+        """The message with the redactions so far and these, checked against `schema`."""
+        merged = {index: slot.text for index, slot in self._rewritten.items()}
+        merged.update(changes)
+        return mcp.rewrite(
+            self.base,
+            [(self._walked[index], text) for index, text in merged.items()],
+            output_schema=schema,
+            mirrors=self._mirrors,
+            paths=[self.path(index) for index in merged],
+        )
 
 
 class TextGuardrail(Guardrail):
