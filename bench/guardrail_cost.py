@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from bench.payloads import ECHO_TEXT
+from bench.payloads import ECHO_TEXT, TOOLS
 from bench.policies import full_policy_set
 from bench.report import COPY_STEP
 from bench.stub_upstream import answer
@@ -57,16 +57,24 @@ def calls() -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
 
 
 def context(direction: Direction, request: dict[str, Any], cache: MemoryCache) -> CheckContext:
+    """As the gateway builds it; for an answer with the tool's outputSchema, which the gateway
+    knows once a client has listed the tools (the load generator lists them, as clients do)."""
+    tool = request["params"]["name"]
+    response = direction is Direction.RESPONSE
     return CheckContext(
         organisation_id="bench",
         workspace_id="bench",
         agent_id="bench",
         direction=direction,
         method="tools/call",
-        tool_name=request["params"]["name"],
-        request=None if direction is Direction.REQUEST else request,
+        tool_name=tool,
+        request=request if response else None,
         cache=cache,
+        output_schema=OUTPUT_SCHEMAS[tool] if response else None,
     )
+
+
+OUTPUT_SCHEMAS = {tool["name"]: tool["outputSchema"] for tool in TOOLS}
 
 
 def guardrails() -> list[Guardrail]:

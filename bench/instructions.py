@@ -22,6 +22,10 @@ or other interpreters, each a virtual environment's python with Cerberus install
 
     .venv/bin/python -m bench.instructions --python 3.12=/tmp/v312/bin/python
 
+Against the SDK upstream instead of the stub (`--upstream sdk`), a call executes nearly the
+same instructions in the gateway, where `make bench` measures 25-35 % more CPU time per
+call: that difference is the machine's, not the gateway's work (docs/benchmarks.md).
+
 Results go to bench/results/instructions.json.
 """
 
@@ -43,6 +47,8 @@ from bench.loadgen import McpClient, Target
 from bench.policies import full_policy_set, redacted_values
 
 RESULTS = Path(__file__).parent / "results"
+# The upstream servers a counted gateway can call, by the module that runs each.
+UPSTREAMS = {"stub": "bench.stub_upstream", "sdk": "bench.upstream"}
 SOURCE = Path(__file__).resolve().parent.parent / "src"
 
 
@@ -67,6 +73,12 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument(
         "--policies", choices=("none", "full", "both"), default="both", help="policy sets"
+    )
+    parser.add_argument(
+        "--upstream",
+        choices=tuple(UPSTREAMS),
+        default="stub",
+        help="the upstream the gateway calls: the stub, or the MCP SDK's server",
     )
     return parser.parse_args()
 
@@ -120,14 +132,14 @@ async def measure_one(
     name: str,
     variant: Variant,
     policies: list[dict[str, Any]],
-    stub_url: str,
+    upstream_url: str,
     work: Path,
     args: argparse.Namespace,
 ) -> int:
     """Instructions per call of one gateway under callgrind."""
     logs = work / "logs"
     spec = gateway.embedded_spec(name, work, policies)
-    await gateway.seed(spec, {"sdk": stub_url, "stub": stub_url})
+    await gateway.seed(spec, {"sdk": upstream_url, "stub": upstream_url})
     out = work / f"{name}.callgrind"
     port = procs.free_port()
     argv = [
@@ -183,14 +195,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.policies != "both":
         sets = {args.policies: sets[args.policies]}
     port = procs.free_port()
-    argv = [procs.PYTHON, "-m", "bench.stub_upstream", "--port", str(port)]
-    stub = procs.start("upstream_stub", argv, port=port, log_dir=work / "logs")
+    argv = [procs.PYTHON, "-m", UPSTREAMS[args.upstream], "--port", str(port)]
+    upstream = procs.start(f"upstream_{args.upstream}", argv, port=port, log_dir=work / "logs")
     results: dict[str, Any] = {
         "settings": {k: v for k, v in vars(args).items() if k not in ("variant", "python")},
         "instructions_per_call": {},
     }
     try:
-        procs.wait_http(stub, "/mcp")
+        procs.wait_http(upstream, "/mcp")
         for index, (label, variant) in enumerate(variants(args.variant, args.python).items()):
             counts = results["instructions_per_call"][label] = {
                 "src": str(variant.src),
@@ -199,11 +211,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             for policy_name, policies in sets.items():
                 name = f"v{index}_{policy_name}"
                 counts[policy_name] = await measure_one(
-                    name, variant, policies, f"{stub.url}/mcp", work, args
+                    name, variant, policies, f"{upstream.url}/mcp", work, args
                 )
                 print(f"{label}, {policy_name}: {counts[policy_name]:,} instructions per call")  # noqa: T201
     finally:
-        stub.stop()
+        upstream.stop()
     return results
 
 

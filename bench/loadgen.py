@@ -2,9 +2,11 @@
 
 Each of `concurrency` workers is one MCP client: it sends `initialize` and
 `notifications/initialized`, keeps the `Mcp-Session-Id` and protocol version it was given,
-then calls `echo` and `lookup` in turn until the time is up. JSON and SSE answers are both
-read; an answer counts as an error unless it is the right result for that request's `id`
-(and, through the full policy set, a lookup shows redaction markers and none of the values).
+lists the tools (as clients do before calling one: the gateway then knows each tool's
+outputSchema), then calls `echo` and `lookup` in turn until the time is up. JSON and SSE
+answers are both read; an answer counts as an error unless it is the right result for that
+request's `id` (and, through the full policy set, a lookup shows redaction markers and none
+of the values).
 """
 
 from __future__ import annotations
@@ -121,6 +123,25 @@ class McpClient:
             await answer.read()
             if answer.status not in (200, 202):
                 raise AnswerError(f"notifications/initialized: HTTP {answer.status}")
+        await self.list_tools()
+
+    async def list_tools(self) -> None:
+        """`tools/list`, which must name both tools the load calls."""
+        request_id = self.next_id()
+        body = {"jsonrpc": "2.0", "id": request_id, "method": "tools/list", "params": {}}
+        async with self.http.post(
+            self.target.url, data=orjson.dumps(body), headers=self.headers
+        ) as answer:
+            raw = await answer.read()
+            if answer.status != 200:
+                raise AnswerError(f"tools/list: HTTP {answer.status}: {raw[:200]!r}")
+            message = read_message(raw, answer.headers.get("Content-Type", ""), request_id)
+        tools = (message.get("result") or {}).get("tools")
+        names = {tool.get("name") for tool in tools or [] if isinstance(tool, dict)}
+        if not {"echo", "lookup"} <= names:
+            raise AnswerError(
+                f"tools/list: echo and lookup not both listed: {sorted(map(str, names))}"
+            )
 
     async def call(self) -> float:
         """One tool call, alternating echo and lookup; returns its latency in ms or raises."""

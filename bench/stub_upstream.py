@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 import uvloop
 
-from bench.payloads import lookup_record
+from bench.payloads import TOOLS, lookup_record
 
 PROTOCOL_VERSION = "2025-11-25"
 
@@ -46,7 +46,7 @@ def answer(message: dict[str, Any]) -> bytes | None:
             "structuredContent": record,
         }
     elif method == "tools/list":
-        result = {"tools": []}
+        result = {"tools": TOOLS}
     elif method == "ping":
         result = {}
     else:

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
-from bench.instructions import SOURCE, Variant, callgrind_total, variants
+from bench.instructions import SOURCE, UPSTREAMS, Variant, callgrind_total, variants
 
 
 def test_the_total_is_read_from_a_callgrind_dump(tmp_path: Path) -> None:
@@ -44,3 +45,9 @@ def test_an_interpreter_variant_runs_this_checkout_with_that_venvs_python(tmp_pa
     assert found["this checkout"].src == SOURCE
     with pytest.raises(SystemExit, match="NAME=PYTHON"):
         variants([], [f"bare={tmp_path / 'python'}"])  # no Cerberus installed beside it
+
+
+def test_each_upstream_a_counted_gateway_can_call_is_a_module_of_the_harness() -> None:
+    assert set(UPSTREAMS) == {"stub", "sdk"}
+    for module in UPSTREAMS.values():
+        assert importlib.util.find_spec(module) is not None, module

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
 import pytest
 from bench.loadgen import AnswerError, Target, check, percentile, read_message, sse_data
-from bench.payloads import CARD, EMAIL, PHONE, SENSITIVE, lookup_record
+from bench.payloads import CARD, EMAIL, PHONE, SENSITIVE, TOOLS, lookup_record
 from bench.stub_upstream import answer
+from bench.upstream import server
 
 
 def _call(tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
@@ -86,3 +88,12 @@ def test_percentiles_are_nearest_rank() -> None:
     assert percentile(ordered, 50) == 50.0
     assert percentile(ordered, 99) == 99.0
     assert percentile([3.0], 99) == 3.0
+
+
+def test_the_stub_lists_the_tools_as_the_sdk_upstream_does() -> None:
+    listed = asyncio.run(server.list_tools())
+    sdk = [tool.model_dump(by_alias=True, exclude_none=True, mode="json") for tool in listed]
+    assert sdk == TOOLS
+    raw = answer({"jsonrpc": "2.0", "id": 2, "method": "tools/list"})
+    assert raw is not None
+    assert orjson.loads(raw)["result"]["tools"] == TOOLS
