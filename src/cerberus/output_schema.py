@@ -52,8 +52,9 @@ class _Check:
     def __init__(self, schema: Mapping[str, Any]) -> None:
         self.schema = schema
         self.blind = _reads_no_string(schema)
-        self.plain = _is_plain(schema, schema, top=True)
-        self.validator: Any = None  # jsonschema's, built when first needed
+        # The gateway's own check of a plain schema, else jsonschema's (built when needed).
+        self.plain: Check | None = _compile(schema, schema, {}) if _is_plain(schema) else None
+        self.validator: Any = None
 
 
 # id(schema) -> its check. The schema is kept in it so that its id cannot be reused by
@@ -69,8 +70,8 @@ def matches_schema(instance: object, schema: Mapping[str, Any]) -> bool:
     False for a schema that refers to itself without descending (it never ends)."""
     check = _check(schema)
     try:
-        if check.plain:
-            return _valid(instance, schema, schema)
+        if check.plain is not None:
+            return check.plain(instance)
         return _jsonschema_valid(check, instance)
     except BaseException as exc:
         # The upstream declares the schema: one that recurses without end is stopped by
@@ -132,121 +133,149 @@ def _reads_no_string(schema: object) -> bool:
 # --- the plain subset: draft 2020-12 keywords that read no string, checked as jsonschema does
 
 
-def _is_type(instance: object, name: str) -> bool:
-    """jsonschema's draft 2020-12 type checker (a bool is never a number; 1.0 is an integer)."""
-    if name == "string":
-        return isinstance(instance, str)
-    if name == "object":
-        return isinstance(instance, dict)
-    if name == "array":
-        return isinstance(instance, list)
-    if name == "null":
-        return instance is None
-    if name == "boolean":
-        return isinstance(instance, bool)
+Check = Callable[[object], bool]
+
+
+def _is_number(instance: object) -> bool:
+    return isinstance(instance, numbers.Number) and not isinstance(instance, bool)
+
+
+def _is_integer(instance: object) -> bool:
     if isinstance(instance, bool):
         return False
-    if name == "integer":
-        return isinstance(instance, int) or (isinstance(instance, float) and instance.is_integer())
-    return isinstance(instance, numbers.Number)  # "number"
+    return isinstance(instance, int) or (isinstance(instance, float) and instance.is_integer())
 
 
-def _valid(instance: object, schema: object, root: Mapping[str, Any]) -> bool:
-    if schema is True or schema is False:
-        return schema is True
-    assert isinstance(schema, Mapping)
-    for key, value in schema.items():
-        keyword = _KEYWORDS.get(key)
-        if keyword is not None and not keyword(instance, value, schema, root):
-            return False
-    return True
-
-
-def _type(instance: object, value: Any, schema: Mapping[str, Any], root: Any) -> bool:
-    names = [value] if isinstance(value, str) else value
-    return any(_is_type(instance, name) for name in names)
-
-
-def _properties(instance: object, value: Any, schema: Mapping[str, Any], root: Any) -> bool:
-    if not isinstance(instance, dict):
-        return True
-    return all(_valid(instance[key], sub, root) for key, sub in value.items() if key in instance)
-
-
-def _required(instance: object, value: Any, schema: Mapping[str, Any], root: Any) -> bool:
-    return not isinstance(instance, dict) or all(key in instance for key in value)
-
-
-def _additional(instance: object, value: Any, schema: Mapping[str, Any], root: Any) -> bool:
-    if not isinstance(instance, dict) or value is True:
-        return True
-    known = schema.get("properties", {})
-    extras = [key for key in instance if key not in known]
-    if value is False:
-        return not extras
-    return all(_valid(instance[key], value, root) for key in extras)
-
-
-def _items(instance: object, value: Any, schema: Mapping[str, Any], root: Any) -> bool:
-    if not isinstance(instance, list):
-        return True
-    return all(_valid(item, value, root) for item in instance)
-
-
-def _count(bound: Callable[[int, Any], bool], kind: type) -> Callable[..., bool]:
-    def check(instance: object, value: Any, schema: Mapping[str, Any], root: Any) -> bool:
-        return not isinstance(instance, kind) or bound(len(instance), value)  # type: ignore[arg-type]
-
-    return check
-
-
-def _number(bound: Callable[[Any, Any], bool]) -> Callable[..., bool]:
-    def check(instance: object, value: Any, schema: Mapping[str, Any], root: Any) -> bool:
-        return not _is_type(instance, "number") or bound(instance, value)
-
-    return check
-
-
-def _any_of(instance: object, value: Any, schema: Mapping[str, Any], root: Any) -> bool:
-    return any(_valid(instance, sub, root) for sub in value)
-
-
-def _all_of(instance: object, value: Any, schema: Mapping[str, Any], root: Any) -> bool:
-    return all(_valid(instance, sub, root) for sub in value)
-
-
-def _one_of(instance: object, value: Any, schema: Mapping[str, Any], root: Any) -> bool:
-    return sum(1 for sub in value if _valid(instance, sub, root)) == 1
-
-
-def _not(instance: object, value: Any, schema: Mapping[str, Any], root: Any) -> bool:
-    return not _valid(instance, value, root)
-
-
-def _ref(instance: object, value: Any, schema: Mapping[str, Any], root: Any) -> bool:
-    return _valid(instance, _target(value, root), root)
-
-
-_KEYWORDS: dict[str, Callable[[object, Any, Mapping[str, Any], Any], bool]] = {
-    "type": _type,
-    "properties": _properties,
-    "required": _required,
-    "additionalProperties": _additional,
-    "items": _items,
-    "minItems": _count(lambda size, bound: size >= bound, list),
-    "maxItems": _count(lambda size, bound: size <= bound, list),
-    "minProperties": _count(lambda size, bound: size >= bound, dict),
-    "maxProperties": _count(lambda size, bound: size <= bound, dict),
-    "minimum": _number(lambda number, bound: number >= bound),
-    "maximum": _number(lambda number, bound: number <= bound),
-    "exclusiveMinimum": _number(lambda number, bound: number > bound),
-    "exclusiveMaximum": _number(lambda number, bound: number < bound),
-    "anyOf": _any_of,
-    "allOf": _all_of,
-    "oneOf": _one_of,
-    "not": _not,
-    "$ref": _ref,
+# jsonschema's draft 2020-12 type checker: a bool is never a number; 1.0 is an integer.
+_TYPE_CHECKS: dict[str, Check] = {
+    "string": lambda instance: isinstance(instance, str),
+    "object": lambda instance: isinstance(instance, dict),
+    "array": lambda instance: isinstance(instance, list),
+    "null": lambda instance: instance is None,
+    "boolean": lambda instance: isinstance(instance, bool),
+    "integer": _is_integer,
+    "number": _is_number,
 }
+
+
+def _compile(schema: object, root: Mapping[str, Any], refs: dict[str, list[Check]]) -> Check:
+    """One function that answers as jsonschema does for a plain schema (`_is_plain`), built
+    once per schema: its keywords' checks, each a closure over what the keyword holds."""
+    if schema is True or schema is False:
+        return (lambda instance: True) if schema else (lambda instance: False)
+    assert isinstance(schema, Mapping)
+    checks = [
+        _compile_keyword(key, value, schema, root, refs)
+        for key, value in schema.items()
+        if key in _KEYWORDS
+    ]
+    if len(checks) == 1:
+        return checks[0]
+
+    def every(instance: object) -> bool:
+        for check in checks:  # noqa: SIM110 - a loop, not a generator per instance
+            if not check(instance):
+                return False
+        return True
+
+    return every
+
+
+def _compile_keyword(
+    key: str, value: Any, schema: Mapping[str, Any], root: Mapping[str, Any], refs: Any
+) -> Check:
+    if key == "type":
+        names = [value] if isinstance(value, str) else value
+        kinds = [_TYPE_CHECKS[name] for name in names]
+        if len(kinds) == 1:
+            return kinds[0]
+        return lambda instance: any(kind(instance) for kind in kinds)
+    if key == "properties":
+        fields = [(name, _compile(sub, root, refs)) for name, sub in value.items()]
+
+        def properties(instance: object) -> bool:
+            if not isinstance(instance, dict):
+                return True
+            for name, check in fields:
+                if name in instance and not check(instance[name]):
+                    return False
+            return True
+
+        return properties
+    if key == "required":
+        names = list(value)
+        return lambda instance: (
+            not isinstance(instance, dict) or all(name in instance for name in names)
+        )
+    if key == "additionalProperties":
+        return _additional(_compile(value, root, refs), value, set(schema.get("properties", {})))
+    if key == "items":
+        item = _compile(value, root, refs)
+        return lambda instance: not isinstance(instance, list) or all(map(item, instance))
+    if key in _COUNTS:
+        kind, at_least = _COUNTS[key]
+        if at_least:
+            return lambda instance: not isinstance(instance, kind) or len(instance) >= value  # type: ignore[arg-type]
+        return lambda instance: not isinstance(instance, kind) or len(instance) <= value  # type: ignore[arg-type]
+    if key in _BOUNDS:
+        compare = _BOUNDS[key]
+        return lambda instance: not _is_number(instance) or compare(instance, value)
+    if key == "$ref":
+        return _reference(value, root, refs)
+    subs = [_compile(sub, root, refs) for sub in value] if key != "not" else []
+    if key == "anyOf":
+        return lambda instance: any(sub(instance) for sub in subs)
+    if key == "allOf":
+        return lambda instance: all(sub(instance) for sub in subs)
+    if key == "oneOf":
+        return lambda instance: sum(1 for sub in subs if sub(instance)) == 1
+    negated = _compile(value, root, refs)  # "not"
+    return lambda instance: not negated(instance)
+
+
+def _additional(check: Check, value: Any, known: set[str]) -> Check:
+    if value is True:
+        return lambda instance: True
+
+    def additional(instance: object) -> bool:
+        if not isinstance(instance, dict):
+            return True
+        for name in instance:
+            if name not in known and (value is False or not check(instance[name])):
+                return False
+        return True
+
+    return additional
+
+
+def _reference(ref: str, root: Mapping[str, Any], refs: dict[str, list[Check]]) -> Check:
+    """A reference's target, compiled once per schema: a recursive schema refers back to a
+    check that is being built, so each reference reads its target's check when it runs."""
+    holder = refs.get(ref)
+    if holder is None:
+        holder = refs[ref] = []
+        holder.append(_compile(_target(ref, root), root, refs))
+    return lambda instance: holder[0](instance)
+
+
+_COUNTS: dict[str, tuple[type, bool]] = {
+    "minItems": (list, True),
+    "maxItems": (list, False),
+    "minProperties": (dict, True),
+    "maxProperties": (dict, False),
+}
+_BOUNDS: dict[str, Callable[[Any, Any], bool]] = {
+    "minimum": lambda number, bound: number >= bound,
+    "maximum": lambda number, bound: number <= bound,
+    "exclusiveMinimum": lambda number, bound: number > bound,
+    "exclusiveMaximum": lambda number, bound: number < bound,
+}
+_KEYWORDS = frozenset(
+    {"type", "properties", "required", "additionalProperties", "items", "$ref", "not"}
+    | {"anyOf", "allOf", "oneOf"}
+    | set(_COUNTS)
+    | set(_BOUNDS)
+)
 # Keywords that assert nothing: what they hold is not read.
 _ANNOTATIONS = frozenset(
     (
@@ -271,13 +300,16 @@ def _target(ref: str, root: Mapping[str, Any]) -> Any:
     return root[container][name]
 
 
-def _is_plain(schema: object, root: Mapping[str, Any], *, top: bool = False) -> bool:
+def _is_plain(schema: object, root: Mapping[str, Any] | None = None) -> bool:
     """True when every keyword of `schema` (and of its subschemas) is one `_KEYWORDS` checks,
-    an annotation or a container of definitions, each well formed."""
+    an annotation or a container of definitions, each well formed (`root`: the whole schema,
+    None when `schema` is the whole schema)."""
     if schema is True or schema is False:
-        return True
+        return root is not None
     if not isinstance(schema, dict):
         return False
+    top = root is None
+    root = schema if root is None else root
     for key, value in schema.items():
         if key in _ANNOTATIONS:
             continue
