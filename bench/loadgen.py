@@ -102,16 +102,7 @@ class McpClient:
             "capabilities": {},
             "clientInfo": {"name": "cerberus-bench", "version": "1.0.0"},
         }
-        request_id = self.next_id()
-        body = {"jsonrpc": "2.0", "id": request_id, "method": "initialize", "params": params}
-        async with self.http.post(
-            self.target.url, data=orjson.dumps(body), headers=self.headers
-        ) as answer:
-            raw = await answer.read()
-            if answer.status != 200:
-                raise AnswerError(f"initialize: HTTP {answer.status}: {raw[:200]!r}")
-            session_id = answer.headers.get("Mcp-Session-Id")
-            message = read_message(raw, answer.headers.get("Content-Type", ""), request_id)
+        message, session_id = await self.request("initialize", params)
         result = message.get("result") or {}
         if session_id:
             self.headers["Mcp-Session-Id"] = session_id
@@ -127,21 +118,29 @@ class McpClient:
 
     async def list_tools(self) -> None:
         """`tools/list`, which must name both tools the load calls."""
-        request_id = self.next_id()
-        body = {"jsonrpc": "2.0", "id": request_id, "method": "tools/list", "params": {}}
-        async with self.http.post(
-            self.target.url, data=orjson.dumps(body), headers=self.headers
-        ) as answer:
-            raw = await answer.read()
-            if answer.status != 200:
-                raise AnswerError(f"tools/list: HTTP {answer.status}: {raw[:200]!r}")
-            message = read_message(raw, answer.headers.get("Content-Type", ""), request_id)
+        message, _ = await self.request("tools/list", {})
         tools = (message.get("result") or {}).get("tools")
         names = {tool.get("name") for tool in tools or [] if isinstance(tool, dict)}
         if not {"echo", "lookup"} <= names:
             raise AnswerError(
                 f"tools/list: echo and lookup not both listed: {sorted(map(str, names))}"
             )
+
+    async def request(
+        self, method: str, params: dict[str, Any]
+    ) -> tuple[dict[str, Any], str | None]:
+        """One JSON-RPC request of the session's set-up: its answer, and the Mcp-Session-Id
+        header that came with it."""
+        request_id = self.next_id()
+        body = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
+        async with self.http.post(
+            self.target.url, data=orjson.dumps(body), headers=self.headers
+        ) as answer:
+            raw = await answer.read()
+            if answer.status != 200:
+                raise AnswerError(f"{method}: HTTP {answer.status}: {raw[:200]!r}")
+            session_id = answer.headers.get("Mcp-Session-Id")
+            return read_message(raw, answer.headers.get("Content-Type", ""), request_id), session_id
 
     async def call(self) -> float:
         """One tool call, alternating echo and lookup; returns its latency in ms or raises."""
