@@ -193,3 +193,15 @@ def test_the_sdks_typed_results_are_plain_and_the_rest_goes_to_jsonschema() -> N
         {"properties": {"a": {"$id": "https://example.com/a"}}},
     ):
         assert not output_schema._check(other).plain, other
+
+
+def test_an_instance_deeper_than_a_check_can_descend_matches_nothing() -> None:
+    tree = {"$defs": {"n": {"type": "object", "properties": {"child": {"$ref": "#/$defs/n"}}}}}
+    tree["$ref"] = "#/$defs/n"
+    deep: dict[str, Any] = {}
+    node = deep
+    for _ in range(5_000):
+        node["child"] = {}
+        node = node["child"]
+    assert matches_schema({"child": {"child": {}}}, tree)
+    assert matches_schema(deep, tree) is False

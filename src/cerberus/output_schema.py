@@ -9,8 +9,9 @@ with a redacting policy this check runs on most structured answers (docs/benchma
 * a schema that reads no string's value gives one answer for every redaction of a result
   (a redaction replaces strings with strings), so the pass that redacts a result asks once;
 * a schema made only of the keywords the SDKs write for typed results (types, properties,
-  required, items, combinators, local references, bounds: `_PLAIN`) is checked here, as
-  `jsonschema` would (`tests/test_output_schema.py` compares the two on random schemas);
+  required, items, combinators, local references, bounds: `_is_plain`) is compiled once
+  into a check that answers as `jsonschema` would (`tests/test_output_schema.py` compares
+  the two on random schemas);
 * any other is checked by `jsonschema` (2.3 MiB once imported), formats included, with one
   validator built per schema.
 """
@@ -67,7 +68,8 @@ _KEPT = 256
 
 def matches_schema(instance: object, schema: Mapping[str, Any]) -> bool:
     """True when `instance` is valid against `schema`, as `jsonschema` (formats asserted) says;
-    False for a schema that refers to itself without descending (it never ends)."""
+    False for a schema that refers to itself without descending (it never ends), and for an
+    instance nested deeper than Python's recursion limit lets a check descend."""
     check = _check(schema)
     try:
         if check.plain is not None:
