@@ -205,10 +205,8 @@ def _compile_keyword(
 
         return properties
     if key == "required":
-        names = list(value)
-        return lambda instance: (
-            not isinstance(instance, dict) or all(name in instance for name in names)
-        )
+        names = frozenset(value)  # every name a key of the instance: a subset of its keys
+        return lambda instance: not isinstance(instance, dict) or names <= instance.keys()
     if key == "additionalProperties":
         return _additional(_compile(value, root, refs), value, set(schema.get("properties", {})))
     if key == "items":

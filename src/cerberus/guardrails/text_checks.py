@@ -353,13 +353,14 @@ class TextPass:
         if schema is not None and any(
             self.path(index)[:2] == ("result", "structuredContent") for index, _ in changes
         ):
-            if string_blind(schema):
+            valid = self._schema_valid
+            if valid is None and string_blind(schema):
                 # Strings replaced with strings: the answer is the one the result as the
                 # upstream sent it gets, so it is checked once per pass, not per redaction.
-                if self._schema_valid is None:
-                    structured = self.base["result"]["structuredContent"]
-                    self._schema_valid = matches_schema(structured, schema)
-                if not self._schema_valid:
+                structured = self.base["result"]["structuredContent"]
+                valid = self._schema_valid = matches_schema(structured, schema)
+            if valid is not None:
+                if not valid:
                     return SCHEMA_REFUSAL
             else:
                 rewrite = self._checked_copy(changes, schema)
