@@ -9,9 +9,9 @@ with a redacting policy this check runs on most structured answers (docs/benchma
 * a schema that reads no string's value gives one answer for every redaction of a result
   (a redaction replaces strings with strings), so the pass that redacts a result asks once;
 * a schema made only of the keywords the SDKs write for typed results (types, properties,
-  required, items, combinators, local references, bounds: `_is_plain`) is compiled once
-  into a check that answers as `jsonschema` would (`tests/test_output_schema.py` compares
-  the two on random schemas);
+  required, items, combinators, local references, bounds, lengths, patterns, enums of plain
+  values: `_is_plain`) is compiled once into a check that answers as `jsonschema` would
+  (`tests/test_output_schema.py` compares the two on random schemas);
 * any other is checked by `jsonschema` (2.3 MiB once imported), formats included, with one
   validator built per schema.
 """
@@ -19,6 +19,7 @@ with a redacting policy this check runs on most structured answers (docs/benchma
 from __future__ import annotations
 
 import numbers
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -68,8 +69,8 @@ _KEPT = 256
 
 def matches_schema(instance: object, schema: Mapping[str, Any]) -> bool:
     """True when `instance` is valid against `schema`, as `jsonschema` (formats asserted) says;
-    False for a schema that refers to itself without descending (it never ends), and for an
-    instance nested deeper than Python's recursion limit lets a check descend."""
+    False when checking it recurses without end (a schema that refers to itself without
+    descending) or deeper than Python's recursion limit lets it (a deeply nested instance)."""
     check = _check(schema)
     try:
         if check.plain is not None:
@@ -222,6 +223,19 @@ def _compile_keyword(
         return lambda instance: not _is_number(instance) or compare(instance, value)
     if key == "$ref":
         return _reference(value, root, refs)
+    if key in _LENGTHS:
+        at_least = _LENGTHS[key]
+        if at_least:
+            return lambda instance: not isinstance(instance, str) or len(instance) >= value
+        return lambda instance: not isinstance(instance, str) or len(instance) <= value
+    if key == "pattern":
+        search = re.compile(value).search
+        return lambda instance: not isinstance(instance, str) or search(instance) is not None
+    if key == "enum":
+        members = list(value)
+        return lambda instance: any(_equal(member, instance) for member in members)
+    if key == "const":
+        return lambda instance: _equal(value, instance)
     subs = [_compile(sub, root, refs) for sub in value] if key != "not" else []
     if key == "anyOf":
         return lambda instance: any(sub(instance) for sub in subs)
@@ -270,11 +284,13 @@ _BOUNDS: dict[str, Callable[[Any, Any], bool]] = {
     "exclusiveMinimum": lambda number, bound: number > bound,
     "exclusiveMaximum": lambda number, bound: number < bound,
 }
+_LENGTHS = {"minLength": True, "maxLength": False}
 _KEYWORDS = frozenset(
     {"type", "properties", "required", "additionalProperties", "items", "$ref", "not"}
-    | {"anyOf", "allOf", "oneOf"}
+    | {"anyOf", "allOf", "oneOf", "pattern", "enum", "const"}
     | set(_COUNTS)
     | set(_BOUNDS)
+    | set(_LENGTHS)
 )
 # Keywords that assert nothing: what they hold is not read.
 _ANNOTATIONS = frozenset(
@@ -346,7 +362,37 @@ def _plain_keyword(key: str, value: Any, root: Mapping[str, Any]) -> bool:
         return type(value) in (int, float)
     if key == "$ref":
         return _resolvable(value, root)
+    if key in ("minLength", "maxLength"):
+        return type(value) is int and value >= 0
+    if key == "pattern":
+        return isinstance(value, str) and _compiles(value)
+    if key == "enum":
+        return isinstance(value, list) and all(type(each) in _SCALARS for each in value)
+    if key == "const":
+        return type(value) in _SCALARS
     return False
+
+
+# What `enum` and `const` may hold in a plain schema: JSON's scalars, which jsonschema's
+# `equal` compares as Python does, but that a bool is only ever equal to itself.
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _compiles(pattern: str) -> bool:
+    try:
+        re.compile(pattern)
+    except re.error:
+        return False
+    return True
+
+
+def _equal(member: object, instance: object) -> bool:
+    """jsonschema's `equal` for a scalar `member`: True is not 1, False is not 0, 1 is 1.0."""
+    if member is instance:
+        return True
+    if isinstance(member, bool) or isinstance(instance, bool):
+        return False  # the same bool is the same object, above
+    return member == instance
 
 
 def _resolvable(ref: object, root: Mapping[str, Any]) -> bool:
