@@ -56,6 +56,10 @@ def calls() -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
     return out
 
 
+# The tools' outputSchemas by name, as the gateway learns them from a tools/list answer.
+OUTPUT_SCHEMAS = {tool["name"]: tool["outputSchema"] for tool in TOOLS}
+
+
 def context(direction: Direction, request: dict[str, Any], cache: MemoryCache) -> CheckContext:
     """As the gateway builds it; for an answer with the tool's outputSchema, which the gateway
     knows once a client has listed the tools (the load generator lists them, as clients do)."""
@@ -72,9 +76,6 @@ def context(direction: Direction, request: dict[str, Any], cache: MemoryCache) -
         cache=cache,
         output_schema=OUTPUT_SCHEMAS[tool] if response else None,
     )
-
-
-OUTPUT_SCHEMAS = {tool["name"]: tool["outputSchema"] for tool in TOOLS}
 
 
 def guardrails() -> list[Guardrail]:

@@ -223,11 +223,6 @@ def _compile_keyword(
         return lambda instance: not _is_number(instance) or compare(instance, value)
     if key == "$ref":
         return _reference(value, root, refs)
-    if key in _LENGTHS:
-        at_least = _LENGTHS[key]
-        if at_least:
-            return lambda instance: not isinstance(instance, str) or len(instance) >= value
-        return lambda instance: not isinstance(instance, str) or len(instance) <= value
     if key == "pattern":
         search = re.compile(value).search
         return lambda instance: not isinstance(instance, str) or search(instance) is not None
@@ -272,11 +267,15 @@ def _reference(ref: str, root: Mapping[str, Any], refs: dict[str, list[Check]]) 
     return lambda instance: holder[0](instance)
 
 
+# A bound on the size of one JSON type (items, properties, characters): (that type, whether
+# the bound is a minimum); other types pass.
 _COUNTS: dict[str, tuple[type, bool]] = {
     "minItems": (list, True),
     "maxItems": (list, False),
     "minProperties": (dict, True),
     "maxProperties": (dict, False),
+    "minLength": (str, True),
+    "maxLength": (str, False),
 }
 _BOUNDS: dict[str, Callable[[Any, Any], bool]] = {
     "minimum": lambda number, bound: number >= bound,
@@ -284,13 +283,11 @@ _BOUNDS: dict[str, Callable[[Any, Any], bool]] = {
     "exclusiveMinimum": lambda number, bound: number > bound,
     "exclusiveMaximum": lambda number, bound: number < bound,
 }
-_LENGTHS = {"minLength": True, "maxLength": False}
 _KEYWORDS = frozenset(
     {"type", "properties", "required", "additionalProperties", "items", "$ref", "not"}
     | {"anyOf", "allOf", "oneOf", "pattern", "enum", "const"}
     | set(_COUNTS)
     | set(_BOUNDS)
-    | set(_LENGTHS)
 )
 # Keywords that assert nothing: what they hold is not read.
 _ANNOTATIONS = frozenset(
@@ -305,7 +302,6 @@ _ANNOTATIONS = frozenset(
         "writeOnly",
     )
 )
-_TYPE_NAMES = frozenset({"string", "object", "array", "null", "boolean", "integer", "number"})
 
 
 def _target(ref: str, root: Mapping[str, Any]) -> Any:
@@ -346,7 +342,7 @@ def _plain_keyword(key: str, value: Any, root: Mapping[str, Any]) -> bool:
     if key == "type":
         names = [value] if isinstance(value, str) else value
         return isinstance(names, list) and all(
-            isinstance(name, str) and name in _TYPE_NAMES for name in names
+            isinstance(name, str) and name in _TYPE_CHECKS for name in names
         )
     if key == "properties":
         return isinstance(value, dict) and all(_is_plain(sub, root) for sub in value.values())
@@ -356,14 +352,12 @@ def _plain_keyword(key: str, value: Any, root: Mapping[str, Any]) -> bool:
         return _is_plain(value, root)
     if key in ("anyOf", "allOf", "oneOf"):
         return isinstance(value, list) and all(_is_plain(sub, root) for sub in value)
-    if key in ("minItems", "maxItems", "minProperties", "maxProperties"):
+    if key in _COUNTS:
         return type(value) is int and value >= 0
-    if key in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+    if key in _BOUNDS:
         return type(value) in (int, float)
     if key == "$ref":
         return _resolvable(value, root)
-    if key in ("minLength", "maxLength"):
-        return type(value) is int and value >= 0
     if key == "pattern":
         return isinstance(value, str) and _compiles(value)
     if key == "enum":
