@@ -130,6 +130,12 @@ def _fmt(value: Any, digits: int = 2) -> str:
     return str(value)
 
 
+def _built(system: dict[str, Any]) -> str:
+    """The interpreter's path: which build ran it (Makefile, BENCH_PYTHON)."""
+    executable = system.get("python_executable")
+    return f" ({executable})" if executable else ""
+
+
 def render(results: dict[str, Any]) -> str:
     system = results.get("system", {})
     packages = system.get("packages", {})
@@ -139,7 +145,7 @@ def render(results: dict[str, Any]) -> str:
         "",
         f"Machine: {system.get('cpu')}, {system.get('cores')} cores, "
         f"{system.get('memory_gib')} GiB, Linux {system.get('kernel')}, "
-        f"Python {system.get('python')}; PostgreSQL {system.get('postgres')}, "
+        f"Python {system.get('python')}{_built(system)}; PostgreSQL {system.get('postgres')}, "
         f"Redis {system.get('redis')}. Commit {system.get('git_commit')}"
         f"{' (src/ modified)' if system.get('git_dirty') else ''}.",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in packages.items() if v) + ".",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -39,12 +40,20 @@ async def describe() -> dict[str, Any]:
         "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
         "kernel": platform.release(),
         "python": platform.python_version(),
+        "python_executable": _interpreter(),
         "packages": {name: _version(name) for name in PACKAGES},
         "git_commit": _git("rev-parse", "--short", "HEAD"),
         "git_dirty": bool(_git("status", "--porcelain", "--", "src")),
         "postgres": await _postgres_version(),
         "redis": await _redis_version(),
     }
+
+
+def _interpreter() -> str:
+    """The interpreter behind the venv: which build ran the benchmark matters, the same
+    version runs ~18 % slower from pyenv than from Debian's package, built with PGO and LTO
+    as the image's is (Makefile, BENCH_PYTHON)."""
+    return str(Path(sys.executable).resolve())
 
 
 def _cpu_model() -> str:
