@@ -3,6 +3,7 @@ LTO or not) moves every CPU figure by about a sixth (docs/benchmarks.md)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -22,9 +23,13 @@ def test_results_from_before_the_executable_was_recorded_still_render() -> None:
 
 def _planned(*assignments: str) -> list[str]:
     """What `make bench` would run (always-make: as on a machine without the venvs)."""
+    # Run from `make test`, this is a sub-make: the parent's flags would come along, and
+    # make would print the directory it enters and leaves around the plan.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     plan = subprocess.run(
-        ["make", "-n", "-B", "bench", *assignments],
+        ["make", "--no-print-directory", "-n", "-B", "bench", *assignments],
         cwd=ROOT,
+        env=env,
         capture_output=True,
         text=True,
         check=True,
