@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 # The first Python >= 3.11 found on PATH builds the virtual environment, 3.11 first: the
-# container image's (docker/Dockerfile), so tests and `make bench` run what ships.
+# container image's version (docker/Dockerfile), so the tests run what ships (`make bench`
+# also wants the image's kind of build: see BENCH_PYTHON below).
 PYTHON ?= $(shell for p in python3.11 python3.12 python3.13 python3; do \
 	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
 	2>/dev/null && { echo $$p; break; }; done)
@@ -111,7 +112,7 @@ conformance: $(STAMP) $(CONFORMANCE_STAMP)
 
 ## bench: measure what the gateway costs (under 5 min): bench/results/, docs/benchmarks.md
 # The image's Python (docker/Dockerfile) is built with PGO and LTO; pyenv's and most builds
-# from source are not, and run the same gateway ~18 % slower (docs/benchmarks.md, "Which
+# from source are not, and run the same gateway ~15-20 % slower (docs/benchmarks.md, "Which
 # Python runs the benchmark"). So the benchmark runs under the distribution's python3.11,
 # built so by Debian and Ubuntu, in a virtual environment of its own, when the machine has
 # one with venv; BENCH_PYTHON=<python> names another, and BENCH_PYTHON= runs it in .venv.

@@ -51,7 +51,7 @@ async def describe() -> dict[str, Any]:
 
 def _interpreter() -> str:
     """The interpreter behind the venv: which build ran the benchmark matters, the same
-    version runs ~18 % slower from pyenv than from Debian's package, built with PGO and LTO
+    version runs ~15-20 % slower from pyenv than from Debian's package, built with PGO and LTO
     as the image's is (Makefile, BENCH_PYTHON)."""
     return str(Path(sys.executable).resolve())
 
