@@ -116,8 +116,10 @@ conformance: $(STAMP) $(CONFORMANCE_STAMP)
 # Python runs the benchmark"). So the benchmark runs under the distribution's python3.11,
 # built so by Debian and Ubuntu, in a virtual environment of its own, when the machine has
 # one with venv; BENCH_PYTHON=<python> names another, and BENCH_PYTHON= runs it in .venv.
-BENCH_PYTHON ?= $(shell /usr/bin/python3.11 -c 'import ensurepip, venv' >/dev/null 2>&1 \
-	&& echo /usr/bin/python3.11)
+# Looked up without starting a process: every make command reads this (Debian's ensurepip,
+# which `-m venv` needs, comes with its python3.11-venv package).
+DISTRO_ENSUREPIP := /usr/lib/python3.11/ensurepip/__init__.py
+BENCH_PYTHON ?= $(if $(wildcard $(DISTRO_ENSUREPIP)),$(wildcard /usr/bin/python3.11))
 BENCH_VENV := $(if $(BENCH_PYTHON),.venv-bench,$(VENV))
 BENCH_STAMP := $(BENCH_VENV)/.bench-installed
 .PHONY: bench

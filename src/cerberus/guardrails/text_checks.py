@@ -359,10 +359,9 @@ class TextPass:
                 # upstream sent it gets, so it is checked once per pass, not per redaction.
                 structured = self.base["result"]["structuredContent"]
                 valid = self._schema_valid = matches_schema(structured, schema)
-            if valid is not None:
-                if not valid:
-                    return SCHEMA_REFUSAL
-            else:
+            if valid is False:
+                return SCHEMA_REFUSAL
+            if valid is None:
                 rewrite = self._checked_copy(changes, schema)
                 if rewrite.message is None:
                     return rewrite.refusal
