@@ -239,10 +239,46 @@ def test_phone_look_alikes_are_left_alone(text: str) -> None:
         ("::ffff:192.0.2.1", "::ffff:192.0.2.1"),
         ("0:0:0:0:0:ffff:192.0.2.1", "0:0:0:0:0:ffff:192.0.2.1"),
         ("2001:0db8:85a3:0000:0000:8a2e:0370:7334", "2001:0db8:85a3:0000:0000:8a2e:0370:7334"),
+        # With a port, in a URL, after a label: how logs and configurations write them.
+        ("connect to 203.0.113.77:5432 failed", "203.0.113.77"),
+        ("GET http://203.0.113.77/admin HTTP/1.1", "203.0.113.77"),
+        ("mysql://app:secret@10.20.30.40:3306/app", "10.20.30.40"),
+        ("eth0 inet addr:192.168.1.20 up", "192.168.1.20"),
     ],
 )
 def test_ip_address_is_found(text: str, expected: str) -> None:
     assert found("ip_address", text) == [expected]
+
+
+@pytest.mark.parametrize(
+    ("detector", "text", "expected"),
+    [
+        ("ssn", "ssn:078-05-1120", "078-05-1120"),
+        ("credit_card", "card:4111111111111111", "4111111111111111"),
+        ("credit_card", "card:4111 1111 1111 1111,exp:12/30", "4111 1111 1111 1111"),
+        ("phone", "phone:415-555-0132", "415-555-0132"),
+        ("ip_address", "host:203.0.113.77", "203.0.113.77"),
+    ],
+)
+def test_a_value_after_a_label_and_a_colon_is_found(
+    detector: str, text: str, expected: str
+) -> None:
+    # A word before a colon labels the value ("key:value" logs, YAML without the space);
+    # only a number before it glues (a time, a ratio: below).
+    assert found(detector, text) == [expected]
+
+
+@pytest.mark.parametrize(
+    ("detector", "text"),
+    [
+        ("ssn", "at 10:22:078-05-1120"),
+        ("credit_card", "12:4111111111111111"),
+        ("phone", "1:415-555-0132"),
+        ("ip_address", "10:22:33.1.2.3"),
+    ],
+)
+def test_a_number_glued_by_a_colon_to_a_number_is_left_alone(detector: str, text: str) -> None:
+    assert found(detector, text) == []
 
 
 @pytest.mark.parametrize(
@@ -255,6 +291,9 @@ def test_ip_address_is_found(text: str, expected: str) -> None:
         "at 12:30:45",
         "std::vector<int> and Foo::Bar",
         "01.02.03.04",  # leading zeros are not an address
+        "Gecko/20100101 rv:1.9.4.20",  # a revision in a user agent
+        "version:1.2.3.4",
+        "1.2.3.4:beta",
     ],
 )
 def test_ip_look_alikes_are_left_alone(text: str) -> None:

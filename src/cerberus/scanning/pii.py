@@ -18,6 +18,7 @@ _DIGITS = frozenset(b"0123456789")
 _ALNUM = frozenset(b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
 # Characters that glue a number to a neighbouring number (a longer id, a version, a date).
 _GLUE = frozenset(b"-./:")
+_COLON, _SLASH = ord(":"), ord("/")
 
 
 def clear_before(data: bytes, start: int) -> bool:
@@ -26,8 +27,12 @@ def clear_before(data: bytes, start: int) -> bool:
         before = data[start - 1]
         if before in _ALNUM:
             return False
-        if before in _GLUE and start > 1 and data[start - 2] in _ALNUM:
-            return False
+        if before in _GLUE and start > 1:
+            glued = data[start - 2]
+            # A colon glues a number to a number (a time, a ratio); after a word it ends a
+            # label: "ssn:078-05-1120", "card:4111...", "host:10.0.0.1" are values.
+            if glued in _DIGITS if before == _COLON else glued in _ALNUM:
+                return False
     return True
 
 
@@ -245,7 +250,8 @@ def _international(data: bytes, match: Any) -> tuple[int, int] | None:
 
 # --- IP addresses ----------------------------------------------------------------------
 
-_VERSION_WORDS = (b"version", b"ver", b"v", b"release", b"build")
+# A dotted quad after these is a version ("rv:" is the revision in a Gecko user agent).
+_VERSION_WORDS = (b"version", b"ver", b"v", b"rv", b"release", b"build")
 # 0-255 without a leading zero, as `ipaddress` reads an octet: a run of other numbers
 # (`999.999.999.999`, `01.02.03.04`) is no candidate at all, and a candidate of four parts
 # needs no further range check.
@@ -258,13 +264,13 @@ def _ipv4(data: bytes, match: Any) -> tuple[int, int] | None:
     # one per quad; a run of more than four parts is an OID or a longer id.
     if data.count(b".", start, end) != 3:
         return None
-    # A CIDR suffix ("10.0.0.0/8") still names an address; other glue makes it a longer id.
-    outer = end
-    if end + 1 < len(data) and data[end] == ord("/") and data[end + 1] in _DIGITS:
-        outer = end + 1
-        while outer < len(data) and data[outer] in _DIGITS:
-            outer += 1
-    if not standalone(data, start, outer):
+    if not clear_before(data, start):
+        return None
+    # A CIDR suffix or a URL's path ("10.0.0.0/8", "http://10.0.0.1/admin") and a port
+    # ("10.0.0.1:8080") still name the address; other glue makes it part of a longer id.
+    follower = data[end] if end + 1 < len(data) else None
+    named = follower == _SLASH or (follower == _COLON and data[end + 1] in _DIGITS)
+    if not named and not clear_after(data, end):
         return None
     words = data[max(0, start - 12) : start].lower().split()
     if words and words[-1].rstrip(b":") in _VERSION_WORDS:

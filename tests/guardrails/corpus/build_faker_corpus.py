@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -106,11 +107,21 @@ NEGATIVES: list[Callable[[], str]] = [
 ]
 
 
+# The `mysql://` secret is written with an IP address for its host: that sample holds both.
+SECRET_WITH_ADDRESS = re.compile(r"@\d{1,3}(?:\.\d{1,3}){3}:")
+
+
+def labels(label: str, text: str) -> list[str]:
+    if label == "secrets" and SECRET_WITH_ADDRESS.search(text):
+        return [label, "pii_ip_address"]
+    return [label]
+
+
 def main() -> None:
     rows = [
-        {"text": wrap(make()), "labels": [label]}
+        {"text": text, "labels": labels(label, text)}
         for label, make in POSITIVES.items()
-        for _ in range(PER_TYPE)
+        for text in (wrap(make()) for _ in range(PER_TYPE))
     ]
     rows += [{"text": rng.choice(NEGATIVES)(), "labels": []} for _ in range(360)]
     with (HERE / OUTPUT).open("w") as handle:
