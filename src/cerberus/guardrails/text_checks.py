@@ -55,6 +55,12 @@ DirectionSetting = Literal["request", "response", "both"]
 # A finding lists at most this many places, so that an audit event stays small when a
 # result holds thousands of matches (the count is still exact).
 MAX_PLACES = 50
+# A redaction can free a value glued to the one it replaced ("+1 415 555 0100+44 20 7946
+# 0958": the second number stands alone once the first is a marker), so redacted texts are
+# read again until nothing more is found; each round replaces at least one value with a
+# marker, and a text still yielding values after this many is refused rather than passed.
+SETTLE_ROUNDS = 8
+SETTLE_REFUSAL = "redactions kept uncovering values"
 
 
 # (path, slot kind) -> its JSONPath: the messages of one tool put their findings in the same
@@ -427,9 +433,15 @@ class TextGuardrail(Guardrail):
         groups = self.detector_groups()
         text = TextPass(message, scanner(groups) if groups else None)
         verdict = self.review(text, context)
-        if verdict.outcome is Outcome.MODIFY and text.changed:
-            return verdict._replace(message=text.message())
-        return verdict
+        for _ in range(SETTLE_ROUNDS):
+            if verdict.outcome is not Outcome.MODIFY or not text.changed:
+                return verdict
+            again = self.review(text, context)  # what the redaction uncovered, if anything
+            if again.outcome is Outcome.ALLOW:
+                return verdict._replace(message=text.message())
+            findings = merge_findings(verdict.findings, again.findings)
+            verdict = again._replace(findings=findings)
+        return self.verdict(Outcome.BLOCK, verdict.findings, f"{self.type}: {SETTLE_REFUSAL}")
 
     async def check_async(self, message: dict[str, Any], context: CheckContext) -> Verdict:
         size = mcp.text_size(message) if self.applies(context) else 0
@@ -509,6 +521,18 @@ _NONE: frozenset[str] = frozenset()
 def _hit_types(groups: tuple[str, ...]) -> frozenset[str]:
     """The detector names a group's hits carry (`secrets` -> `aws_access_key`, ...)."""
     return frozenset(rule.detector for group in groups for rule in RULES[group])
+
+
+def merge_findings(first: Sequence[Finding], more: Sequence[Finding]) -> tuple[Finding, ...]:
+    """One guardrail's findings over two reviews of a pass: counts added, places joined."""
+    merged = {finding.type: finding for finding in first}
+    for finding in more:
+        known = merged.get(finding.type)
+        if known is not None:
+            places = tuple(dict.fromkeys(known.where + finding.where))[:MAX_PLACES]
+            finding = Finding(finding.type, known.count + finding.count, places)
+        merged[finding.type] = finding
+    return tuple(merged[kind] for kind in sorted(merged))
 
 
 def _findings(text: TextPass, found: Sequence[tuple[int, list[Hit]]]) -> tuple[Finding, ...]:

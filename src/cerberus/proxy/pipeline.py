@@ -22,9 +22,12 @@ from cerberus.guardrails import (
 from cerberus.guardrails.rate_limit import RATE_LIMITS
 from cerberus.guardrails.text_checks import (
     OFFLOAD_BYTES,
+    SETTLE_REFUSAL,
+    SETTLE_ROUNDS,
     DetectorGuardrail,
     TextGuardrail,
     TextPass,
+    merge_findings,
     run_sized,
 )
 from cerberus.ids import time_ordered_hex
@@ -97,6 +100,7 @@ class Pipeline:
         }
         # The detector groups each direction's text guardrails read, in the order they ask.
         self._asks = {direction: _asks(self._steps[direction]) for direction in Direction}
+        self._settlers = {direction: _settlers(self._steps[direction]) for direction in Direction}
         self._scanners = {
             direction: _union_scanner(self._asks[direction]) for direction in Direction
         }
@@ -164,6 +168,8 @@ class Pipeline:
                 _apply(decision, guardrail, verdict, reviewed=reviewer is not None)
                 if decision.blocked:
                     break
+        if text is not None and text.changed and redactor is not None and not decision.blocked:
+            redactor = await self._settle(text, decision, context) or redactor
         if text is not None and text.changed and redactor is not None:
             try:
                 decision.message = await run_sized(text.size, text.message)
@@ -178,6 +184,53 @@ class Pipeline:
                     _apply(decision, redactor, _FAILED, reviewed=False)
         decision.processing_ms = (time.perf_counter() - started) * 1000
         return decision
+
+    async def _settle(
+        self, text: TextPass, decision: Decision, context: CheckContext
+    ) -> Guardrail | None:
+        """Read the redacted texts again with every guardrail that redacts or blocks, until
+        none finds more: a redaction can free a value glued to the one it replaced (a card
+        number after a phone number and a colon), which the guardrails that read the texts
+        before would let through. Returns the last guardrail that redacted here, if any."""
+        settlers, kinds, groups = self._settlers[context.direction]
+        if not settlers:
+            return None
+        last: Guardrail | None = None
+        for _ in range(SETTLE_ROUNDS):
+            if text.finds_none_of(kinds):
+                return last  # the common case: a guardrail read the texts after the last redaction
+            redacted = False
+            current: Guardrail | None = None
+            try:
+                # One rescan of the redacted texts serves all of them.
+                await run_sized(text.size, text.found, kinds, groups)
+                for current, own in settlers:
+                    if own is not None and text.finds_none_of(own):
+                        continue
+                    verdict = await run_sized(text.size, current.review, text, context)
+                    if verdict.outcome is _ALLOW:
+                        continue
+                    _merge(decision, current, verdict)
+                    if decision.blocked:
+                        return last
+                    if verdict.outcome is _MODIFY:
+                        redacted, last = True, current
+            except Exception:
+                logger.exception(
+                    "guardrail failed",
+                    extra={
+                        "guardrail": current.type if current else "",
+                        "fail_mode": self.fail_mode,
+                    },
+                )
+                if self.fail_mode == "closed":
+                    _apply(decision, current or settlers[0][0], _FAILED, reviewed=True)
+                return last
+            if not redacted:
+                return last
+        refusal = Verdict(Outcome.BLOCK, last.type if last else "", (), SETTLE_REFUSAL)
+        _apply(decision, last or settlers[0][0], refusal, reviewed=True)
+        return last
 
 
 _ALLOW, _MODIFY = Outcome.ALLOW, Outcome.MODIFY
@@ -222,6 +275,42 @@ def _steps(guardrails: Sequence[Guardrail], direction: Direction) -> tuple[Step,
 
 
 _BASE_CHECK = Guardrail.check_async
+
+
+# The reviewers that read a redacted pass again (each with its hit kinds when only those can
+# make it act), and the hit kinds and detector groups of them all.
+Settlers = tuple[
+    tuple[tuple[DetectorGuardrail, frozenset[str] | None], ...], frozenset[str], tuple[str, ...]
+]
+
+
+def _settlers(steps: Sequence[Step]) -> Settlers:
+    """The detector guardrails of the pass that redact or block, in pipeline order: what a
+    redaction uncovers is theirs to act on (one that only logs has logged the texts already)."""
+    chosen = tuple(
+        (reviewer, kinds)
+        for _, reviewer, kinds, _ in steps
+        if isinstance(reviewer, DetectorGuardrail) and reviewer.action != "log_only"
+    )
+    kinds = frozenset(kind for reviewer, _ in chosen for kind in reviewer.hit_kinds())
+    groups = tuple(dict.fromkeys(group for reviewer, _ in chosen for group in reviewer.detectors))
+    return chosen, kinds, groups
+
+
+def _merge(decision: Decision, guardrail: Guardrail, verdict: Verdict) -> None:
+    """`_apply` for a guardrail that reads a pass again: a redaction it made before and one
+    it makes now are one entry of the decision, with their findings together."""
+    if verdict.outcome is _MODIFY:
+        for entry in decision.triggered:
+            if entry["guardrail"] == guardrail.type and entry["action"] == _MODIFY.value:
+                known = tuple(
+                    Finding(item["type"], item["count"], tuple(item["where"]))
+                    for item in entry["findings"]
+                )
+                merged = merge_findings(known, verdict.findings)
+                entry["findings"] = [finding.as_dict() for finding in merged]
+                return
+    _apply(decision, guardrail, verdict, reviewed=True)
 
 
 def _asks(steps: Sequence[Step]) -> tuple[tuple[str, ...], ...]:

@@ -42,10 +42,18 @@ def _assignment(data: bytes, match: Any) -> tuple[int, int] | None:
     return (start, end) if _looks_random(data[start:end]) else None
 
 
+# What the secrets guardrail left where a password was: redacted texts are read again until
+# nothing more is found (guardrails/text_checks.py, SETTLE_ROUNDS). Another guardrail's
+# marker in a password's place (`password = "[REDACTED:EMAIL]"`) is still found, as before.
+_REDACTED_SECRET = b"[REDACTED:SECRET]"
+
+
 def _password_group(data: bytes, match: Any) -> tuple[int, int] | None:
     start, end = match.span(1)
     value = data[start:end].lower()
     if any(marker in value for marker in _PLACEHOLDERS) or set(value) <= set(b"*x."):
+        return None
+    if data[start:end] == _REDACTED_SECRET:
         return None
     return start, end
 
