@@ -96,6 +96,10 @@ ADVERSARIAL: dict[str, Callable[[int], str]] = {
     # An export of customer rows: an email, a phone, a card and an IP number in each line
     # of ~80 bytes, every one validated, redacted and rescanned for (docs/guardrails.md).
     "dense_pii_rows": lambda n: _pii_rows(n),
+    # Text that is not ASCII is scanned as its folded copy (cerberus/scanning/fold.py): every
+    # character here folds, into a run of grouped or bare digits. 3 bytes a pair, or each.
+    "nbsp_digits": lambda n: "4\u00a0" * (n // 3),
+    "fullwidth_digits": lambda n: "\uff14" * (n // 3),
 }
 
 
@@ -274,7 +278,8 @@ def _cost(
         for size in ADVERSARIAL_SIZES:
             text = build(size)
             timing = time_scan(make(text), budget=0.2)
-            points.append({"bytes": len(text), **timing, "mb_per_s": _mb_per_s(len(text), timing)})
+            size = len(text.encode("utf-8"))
+            points.append({"bytes": size, **timing, "mb_per_s": _mb_per_s(size, timing)})
             if timing["seconds"] > GIVE_UP_SECONDS:
                 break
         adversarial[name] = {"points": points, "growth_exponent": growth_exponent(points)}

@@ -5,7 +5,9 @@ once per string costs more in Python than the scan itself. The texts are joined 
 separator no rule can match across in a way that matters (a newline, so classes that stop at
 whitespace stop there, and NUL bytes, more than any bounded context window reaches), scanned
 once, and each hit is mapped back to its text. A value under an object key is preceded by
-`key = "` so that detectors reading context see the key.
+`key = "` so that detectors reading context see the key. A text that is not ASCII is
+scanned as its folded copy (`fold.py`: Unicode spaces, dashes, fullwidth forms and digits
+read as ASCII), and its hits are mapped back to the text as written.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from bisect import bisect_right
 from collections.abc import Sequence
 
 from cerberus.scanning.engine import Hit, Scanner
+from cerberus.scanning.fold import Folded, fold
 
 SEPARATOR = b"\n\x00" * 16
 _SEPARATOR_SIZE = len(SEPARATOR)
@@ -27,9 +30,13 @@ class Batch:
         parts: list[bytes] = []
         self.starts: list[int] = []
         self.sizes: list[int] = []
+        self.folds: dict[int, Folded] = {}  # text index -> its folded copy, where it has one
         starts, sizes = self.starts, self.sizes
         position = 0
         for data, key in texts:
+            if not data.isascii() and (folded := fold(data)) is not None:
+                self.folds[len(sizes)] = folded
+                data = folded.data
             size = len(data)
             if key is None:
                 parts += (data, SEPARATOR)
@@ -50,8 +57,17 @@ class Batch:
         """Hits per text index, with offsets into that text; a hit is kept by the text it
         starts in and cut at that text's end (`candidates_to`: as `Scanner.scan`'s)."""
         hits = scanner.scan(self.data, candidates_to)
-        if len(self.starts) == 1:
-            return self._one_text(hits)
+        found = self._one_text(hits) if len(self.starts) == 1 else self._by_text(hits)
+        for index, folded in self.folds.items():
+            hits_of_text = found.get(index)
+            if hits_of_text:
+                at = folded.written([o for hit in hits_of_text for o in (hit.start, hit.end)])
+                found[index] = [
+                    Hit(hit.detector, at[hit.start], at[hit.end]) for hit in hits_of_text
+                ]
+        return found
+
+    def _by_text(self, hits: list[Hit]) -> dict[int, list[Hit]]:
         found: dict[int, list[Hit]] = {}
         starts, sizes, new = self.starts, self.sizes, tuple.__new__
         for detector, hit_start, hit_end in hits:
