@@ -315,3 +315,32 @@ async def test_redacted_modern_argument_is_sent_when_no_header_mirrors_it(
     body = answer.json()
     assert "error" not in body, body
     assert body["result"]["structuredContent"]["customer_id"] == "ask [REDACTED:EMAIL]"
+
+
+async def test_an_upstream_refusal_is_decided_before_it_reaches_the_client(
+    gateway: Gateway, http: httpx.AsyncClient
+) -> None:
+    """A 4xx answer keeps its status and, when no guardrail objects, its bytes; a message in
+    it passes the same guardrails as one in a 200 (an error text can carry what a result
+    could: the SDK clients show it to the model)."""
+    from cerberus.guardrails.pii_email import PiiEmail
+
+    error = b'{"jsonrpc":"2.0","id":1,"error":{"code":-32602,"message":"%s"}}'
+    leaky, plain = error % b"no order for ana@corp.example", error % b"no such order"
+    async with (
+        scripted_upstream() as upstream,
+        installed(gateway.app, PiiEmail(action="redact")),
+    ):
+        tenant = await create_tenant(gateway.app, upstream.url)
+        call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "orders"}}
+        upstream.handler = json_answer(leaky, status=400)
+        redacted = await http.post(gateway.mcp, json=call, headers=tenant.headers())
+        upstream.handler = json_answer(plain, status=404)
+        untouched = await http.post(gateway.mcp, json=call, headers=tenant.headers())
+    assert redacted.status_code == 400
+    assert redacted.json()["error"]["message"] == "no order for [REDACTED:EMAIL]"
+    assert redacted.headers["x-response-decision-id"]
+    assert untouched.status_code == 404
+    assert untouched.content == plain
+    events = await audit_events(gateway.app, tenant.agent_id, direction="response")
+    assert [event.action for event in events] == ["modify", "allow"]

@@ -75,9 +75,10 @@ async def relay(
     headers = dict(downstream_headers(upstream.headers.items()))
     content_type = upstream.headers.get("content-type", "")
     streaming = content_type.startswith("text/event-stream")
-    # Upstream refusals reach the client verbatim: clients choose their era, recover
+    # Upstream refusals reach the client as they are: clients choose their era, recover
     # sessions and find auth from these bodies (mcp-proxy.md 3.2, 2.3, 3.6). So does the
-    # answer to a DELETE, which carries no message.
+    # answer to a DELETE, which carries no message. A refusal's JSON-RPC message still
+    # passes the guardrails (`_refusal`): its text reaches the model as a result's would.
     as_is = status >= 300 or status in (202, 204) or (verbatim and not streaming)
     if streaming and not as_is:
         await exchange.share_requests()
@@ -99,7 +100,11 @@ async def relay(
             decision_headers(exchange, None),
         )
     if as_is:
-        headers.update(decision_headers(exchange, None))
+        if status >= 400 and body and content_type.startswith("application/json"):
+            body, decision_id = await _refusal(exchange, body)
+            headers.update(decision_headers(exchange, decision_id))
+        else:
+            headers.update(decision_headers(exchange, None))
         return Response(body, status_code=status, headers=headers)
     if not body:
         headers.update(decision_headers(exchange, None))
@@ -118,6 +123,17 @@ async def relay(
         )
     headers.update(decision_headers(exchange, first_id))
     return Response(out if changed else body, status_code=status, headers=headers)
+
+
+async def _refusal(exchange: Exchange, body: bytes) -> tuple[bytes, str | None]:
+    """An upstream refusal's body as the guardrails leave it, with its decision id; the
+    bytes are unchanged unless a guardrail changed its message, and a body that is no
+    JSON-RPC message (an OAuth error, a framework's page) is relayed as it is."""
+    try:
+        out, changed, decision_id = await _decide_data(exchange, body)
+    except (JsonRpcError, StreamRefused):
+        return body, None
+    return (out if changed else body), decision_id
 
 
 async def _read(upstream: Answer) -> bytes:
