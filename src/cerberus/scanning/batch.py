@@ -26,15 +26,24 @@ _QUOTE_SEPARATOR = b'"' + SEPARATOR
 class Batch:
     """The joined texts of one message, built once and scanned by every detector in turn."""
 
+    # Text index -> its folded copy, where it has one (none in an ASCII message: shared).
+    folds: dict[int, Folded] = {}  # noqa: RUF012 - never mutated; a batch that folds has its own
+
     def __init__(self, texts: Sequence[tuple[bytes, str | None]]) -> None:
+        self._join(texts, folding=False)
+        if not self.data.isascii():  # one C pass over the message instead of one per text
+            self._join(texts, folding=True)
+
+    def _join(self, texts: Sequence[tuple[bytes, str | None]], *, folding: bool) -> None:
         parts: list[bytes] = []
         self.starts: list[int] = []
         self.sizes: list[int] = []
-        self.folds: dict[int, Folded] = {}  # text index -> its folded copy, where it has one
         starts, sizes = self.starts, self.sizes
+        if folding:
+            self.folds = {}
         position = 0
         for data, key in texts:
-            if not data.isascii() and (folded := fold(data)) is not None:
+            if folding and not data.isascii() and (folded := fold(data)) is not None:
                 self.folds[len(sizes)] = folded
                 data = folded.data
             size = len(data)
@@ -58,6 +67,8 @@ class Batch:
         starts in and cut at that text's end (`candidates_to`: as `Scanner.scan`'s)."""
         hits = scanner.scan(self.data, candidates_to)
         found = self._one_text(hits) if len(self.starts) == 1 else self._by_text(hits)
+        if not self.folds:
+            return found
         for index, folded in self.folds.items():
             hits_of_text = found.get(index)
             if hits_of_text:
