@@ -7,6 +7,12 @@ import pytest
 from cerberus.scanning import scanner
 
 PEM_BODY = "MIIEowIBAAKCAQEA7Zq3" + "Qx9Lk2Jv" * 12
+# Provider tokens in their documented shapes (random characters, not real credentials).
+ANTHROPIC = "sk-ant-api03-" + "Xq7_Lm2-Pz9wRt4vYb8N" * 4 + "k3JdQ0sTu1AA"
+HUGGING_FACE = "hf_" + "QxLmPzWrTvYbNk3JdQsTu1Ab2Cd4Ef6Gh8"
+NPM = "npm_" + "Qx7Lm2Pz9wRt4vYb8Nk3JdQ0sTu1Ab2Cd4Ef"
+PYPI = "pypi-AgEIcHlwaS5vcmc" + "CJDQ5ZjRhNmY0LTc3NzItNGQ2Ni05ZTk1LTI3MzE0YjQ0NjYwNQACKlsz"
+SENDGRID = "SG." + "Qx7Lm2Pz9wRt4vYb8Nk3Jd" + "." + "Q0sTu1Ab2Cd4Ef6Gh8Ij0Kl2Mn4Op6Qr8St0Uv2Wx4Y"
 
 
 def found(text: str) -> list[tuple[str, str]]:
@@ -33,6 +39,11 @@ def found(text: str) -> list[tuple[str, str]]:
             "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx",
         ),
         ("sk_live_4eC39HqLyjWDarjtT1zdp7dc", "stripe_key", "sk_live_4eC39HqLyjWDarjtT1zdp7dc"),
+        (f"export {ANTHROPIC}", "anthropic_key", ANTHROPIC),
+        (f"token {HUGGING_FACE} ok", "huggingface_token", HUGGING_FACE),
+        (f"npm login with {NPM}", "npm_token", NPM),
+        (f"twine upload -p {PYPI}", "pypi_token", PYPI),
+        (f"SENDGRID {SENDGRID}.", "sendgrid_key", SENDGRID),
         (
             "sk-proj-Q2w3E4r5T6y7U8i9O0p1A2s3D4f5G6h7J8k9",
             "openai_key",
@@ -124,3 +135,7 @@ def test_a_token_after_punctuation_is_found() -> None:
         ("aws_access_key", "AKIAZ7QW3ERT5YUI6OPA"),
         ("aws_access_key", "ASIAZ7QW3ERT5YUI6OPB"),
     ]
+
+
+def test_an_anthropic_key_is_one_finding_not_also_an_openai_key() -> None:
+    assert found(f"export {ANTHROPIC}") == [("anthropic_key", ANTHROPIC)]

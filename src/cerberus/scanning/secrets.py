@@ -98,6 +98,13 @@ def _word_start_in_run(token: str, then: Validator | None = None) -> Validator:
 _GITLAB = r"gl(?:pat|dt|ptt|rt|soat)-[A-Za-z0-9_\-]{20,}"
 _SLACK = r"xox[abposr]-[A-Za-z0-9\-]{10,}"
 _OPENAI = r"sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{32,}"
+_ANTHROPIC = r"sk-ant-(?:api|admin)\d{2}-[A-Za-z0-9_\-]{80,}"
+
+
+def _openai(data: bytes, match: Any) -> tuple[int, int] | None:
+    """An `sk-` token that is not Anthropic's (`sk-ant-`, its own rule): one finding a key."""
+    start, _ = match.span()
+    return None if data.startswith(b"sk-ant-", start) else _token(data, match)
 
 
 _NAMES = (
@@ -124,8 +131,13 @@ RULES: dict[str, tuple[Rule, ...]] = {
         Rule("slack_token", _SLACK, _word_start_in_run(_SLACK)),
         Rule("slack_webhook", r"https://hooks\.slack\.com/services/[A-Za-z0-9/_\-]{20,}"),
         Rule("stripe_key", r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}"),
-        Rule("openai_key", _OPENAI, _word_start_in_run(_OPENAI, _token)),
+        Rule("openai_key", _OPENAI, _word_start_in_run(_OPENAI, _openai)),
+        Rule("anthropic_key", _ANTHROPIC, _word_start_in_run(_ANTHROPIC)),
         Rule("google_api_key", r"\bAIza[0-9A-Za-z_\-]{35}\b"),
+        Rule("huggingface_token", r"hf_[A-Za-z0-9]{34}\b", _word_start),
+        Rule("npm_token", r"npm_[A-Za-z0-9]{36}\b", _word_start),
+        Rule("pypi_token", r"pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_\-]{50,}", _word_start),
+        Rule("sendgrid_key", r"SG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}\b", _word_start),
         # Header, body lines (base64, or PEM headers such as Proc-Type) and the END line, each
         # a run of one character class: no lazy "find the END" search, which would rescan
         # the rest of the text once per BEGIN.
