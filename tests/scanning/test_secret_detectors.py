@@ -45,6 +45,12 @@ def found(text: str) -> list[tuple[str, str]]:
         (f"twine upload -p {PYPI}", "pypi_token", PYPI),
         (f"SENDGRID {SENDGRID}.", "sendgrid_key", SENDGRID),
         (
+            'curl -H "Authorization: Bearer 8f3kQ2j5h7gZ9d1s3a5f7h9j2k4l6" https://api.example',
+            "bearer_token",
+            "8f3kQ2j5h7gZ9d1s3a5f7h9j2k4l6",
+        ),
+        ("Authorization: Basic dXNlcjpzM2NyM3QtcGFzcw==", "basic_auth", "dXNlcjpzM2NyM3QtcGFzcw=="),
+        (
             "sk-proj-Q2w3E4r5T6y7U8i9O0p1A2s3D4f5G6h7J8k9",
             "openai_key",
             "sk-proj-Q2w3E4r5T6y7U8i9O0p1A2s3D4f5G6h7J8k9",
@@ -139,3 +145,21 @@ def test_a_token_after_punctuation_is_found() -> None:
 
 def test_an_anthropic_key_is_one_finding_not_also_an_openai_key() -> None:
     assert found(f"export {ANTHROPIC}") == [("anthropic_key", ANTHROPIC)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Bearer token required",
+        "use a Bearer scheme with your own token",
+        "basic authentication is disabled",
+        "Basic aGVsbG8gd29ybGQ=",  # base64, but of no user:password
+    ],
+)
+def test_authorization_look_alikes_are_left_alone(text: str) -> None:
+    assert found(text) == []
+
+
+def test_a_jwt_bearer_is_one_finding() -> None:
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NSJ9.c2lnbmF0dXJlLXZhbHVl"
+    assert found(f"Authorization: Bearer {jwt}") == [("jwt", jwt)]

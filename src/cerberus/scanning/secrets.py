@@ -3,6 +3,7 @@ connection strings, and high-entropy values assigned to secret-sounding names.""
 
 from __future__ import annotations
 
+import base64
 import math
 from collections import Counter
 from typing import Any
@@ -46,6 +47,27 @@ def _assignment(data: bytes, match: Any) -> tuple[int, int] | None:
 # nothing more is found (guardrails/text_checks.py, SETTLE_ROUNDS). Another guardrail's
 # marker in a password's place (`password = "[REDACTED:EMAIL]"`) is still found, as before.
 _REDACTED_SECRET = b"[REDACTED:SECRET]"
+
+
+def _bearer(data: bytes, match: Any) -> tuple[int, int] | None:
+    """A random-looking bearer credential; a JWT there is the JWT rule's (one finding)."""
+    start, end = match.span(1)
+    if data.startswith(b"eyJ", start) or not _looks_random(data[start:end]):
+        return None
+    return start, end
+
+
+def _basic(data: bytes, match: Any) -> tuple[int, int] | None:
+    """HTTP Basic credentials: base64 of `user:password`."""
+    start, end = match.span(1)
+    try:
+        decoded = base64.b64decode(data[start:end], validate=True)
+    except ValueError:
+        return None
+    if not decoded.isascii() or not decoded.decode("ascii").isprintable():
+        return None
+    user, colon, password = decoded.partition(b":")
+    return (start, end) if user and colon and password else None
 
 
 def _password_group(data: bytes, match: Any) -> tuple[int, int] | None:
@@ -148,6 +170,9 @@ RULES: dict[str, tuple[Rule, ...]] = {
             r"(?:\s*-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----)?",
         ),
         Rule("jwt", r"\beyJ[A-Za-z0-9_\-]{5,}\.eyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{10,}"),
+        # The credential of an HTTP Authorization header, as logs and curl commands show it.
+        Rule("bearer_token", r"(?i)\bbearer\s+([A-Za-z0-9\-._~+/]{16,}=*)", _bearer),
+        Rule("basic_auth", r"(?i)\bbasic\s+([A-Za-z0-9+/]{6,}={0,2})", _basic),
         # user:password@ in any URL (database, broker, HTTP basic auth). The scheme is not
         # counted: `{1,30}` made the union set's DFA track every letter run's length (see
         # the hidden-element rule in injection.py), and 31 letters before `://` hid the URL.
