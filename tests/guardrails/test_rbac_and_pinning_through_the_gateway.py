@@ -1,4 +1,5 @@
-"""RBAC and tool pinning as an MCP client sees them: the SDK client, the gateway, an SDK server."""
+"""RBAC, tool pinning and redaction as an MCP client sees them: the SDK client, the gateway, an
+SDK server."""
 
 from __future__ import annotations
 
@@ -143,3 +144,20 @@ async def test_a_changed_tool_is_refused_until_an_admin_approves_it(
     async with mcp(gateway, tenant) as client:
         assert "add" in [tool.name for tool in (await client.list_tools()).tools]
         assert (await client.call_tool("add", {"a": 1, "b": 1})).structured_content == {"result": 2}
+
+
+async def test_a_value_hidden_by_gluing_or_look_alikes_never_reaches_either_side(
+    gateway: Gateway, upstream: Server
+) -> None:
+    # The card is glued to the phone number by a colon until the phone number is redacted;
+    # the second card is grouped with no-break spaces. The upstream echoes the argument.
+    tenant = await create_tenant(gateway.app, f"{upstream.url}/mcp")
+    await add_policy(gateway, tenant, "pii_credit_card", action="redact")
+    await add_policy(gateway, tenant, "pii_phone", action="redact")
+    hidden = "+44 20 7946 0958:4111 1111 1111 1111 or 5500\u00a00000\u00a00000\u00a00004"
+    async with mcp(gateway, tenant) as client:
+        result = await client.call_tool("get_customer", {"customer_id": hidden})
+    assert result.structured_content is not None
+    assert result.structured_content["customer_id"] == (
+        "[REDACTED:PHONE]:[REDACTED:CREDIT_CARD] or [REDACTED:CREDIT_CARD]"
+    )
