@@ -12,6 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 T = TypeVar("T")
 MAX_PER_PAGE = 200
+# Pages past this would be offsets no list reaches, and past the databases' 64-bit integers
+# (SQLite's driver raised OverflowError: a 500) soon after.
+MAX_PAGE = 1_000_000_000
 
 
 class Page(BaseModel, Generic[T]):
@@ -32,7 +35,7 @@ class PageParams:
 
 
 def page_params(
-    page: Annotated[int, Query(ge=1, description="1-based page number")] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE, description="1-based page number")] = 1,
     per_page: Annotated[int, Query(ge=1, le=MAX_PER_PAGE, description="items per page")] = 50,
 ) -> PageParams:
     return PageParams(page=page, per_page=per_page)
