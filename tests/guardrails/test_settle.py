@@ -93,20 +93,29 @@ async def test_another_guardrails_marker_in_a_password_place_is_still_a_password
     assert decision.guardrails_triggered == ["pii_email", "secrets"]
 
 
+class Revealing(PiiPhone):
+    """Each redaction leaves another phone number behind (no detector does this; a subclass
+    can): the guardrail gives up and blocks rather than pass a value."""
+
+    def review(self, text: Any, context: Any) -> Any:
+        verdict = super().review(text, context)
+        if verdict.outcome is Outcome.MODIFY:
+            text.redact([(0, text.slot(0).text + " +1 415 555 0100")], context)
+        return verdict
+
+
 def test_a_text_that_never_settles_is_refused() -> None:
-    class Revealing(PiiPhone):
-        """Each redaction leaves another phone number behind (no detector does this; a
-        subclass can): the guardrail gives up and blocks rather than pass a value."""
-
-        def review(self, text: Any, context: Any) -> Any:
-            verdict = super().review(text, context)
-            if verdict.outcome is Outcome.MODIFY:
-                text.redact([(0, text.slot(0).text + " +1 415 555 0100")], context)
-            return verdict
-
     verdict = Revealing(action="redact").check(tool_result("+1 415 555 0100"), context(RESPONSE))
     assert verdict.outcome is Outcome.BLOCK
     assert SETTLE_REFUSAL in verdict.reason
+
+
+async def test_a_pass_that_never_settles_is_refused_by_the_pipeline() -> None:
+    pipeline = Pipeline([Revealing(action="redact")])
+    decision = await pipeline.decide(tool_result("+1 415 555 0100"), context(RESPONSE))
+    assert decision.blocked
+    assert decision.reason == f"pii_phone: {SETTLE_REFUSAL}"  # as the guardrail alone says
+    assert decision.guardrails_triggered == ["pii_phone", "pii_phone"]  # redacted, then refused
 
 
 REDACTING: list[Guardrail] = [

@@ -228,8 +228,9 @@ class Pipeline:
                 return last
             if not redacted:
                 return last
-        refusal = Verdict(Outcome.BLOCK, last.type if last else "", (), SETTLE_REFUSAL)
-        _apply(decision, last or settlers[0][0], refusal, reviewed=True)
+        guardrail = last or settlers[0][0]
+        refusal = Verdict(Outcome.BLOCK, guardrail.type, (), f"{guardrail.type}: {SETTLE_REFUSAL}")
+        _apply(decision, guardrail, refusal, reviewed=True)
         return last
 
 
