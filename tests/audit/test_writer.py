@@ -385,3 +385,25 @@ def test_the_gateway_imports_sqlite3_only_to_write_to_an_sqlite_file() -> None:
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "False"
+
+
+async def test_a_nul_character_in_a_recorded_value_does_not_lose_the_event(
+    app: CerberusApp, session: AsyncSession
+) -> None:
+    # A client chooses the tool name and the method; PostgreSQL's text refuses U+0000.
+    agent = await _agent(session)
+    writer = _writer(app)
+    where = ["$.result.structuredContent['a\x00b']"]  # an object key, the upstream's
+    triggered = [{"guardrail": "pii_email", "action": "modify", "findings": [{"where": where}]}]
+    _record(
+        writer,
+        agent,
+        "nul",
+        method="tools/\x00call",
+        tool_name="ec\x00ho",
+        guardrails_triggered=triggered,
+    )
+    await writer.flush()
+    (event,) = await _events(session, agent)
+    assert (event.method, event.tool_name) == ("tools/\ufffdcall", "ec\ufffdho")
+    assert event.guardrails_triggered == triggered

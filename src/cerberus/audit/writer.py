@@ -138,8 +138,8 @@ class AuditWriter:
                 workspace_id,
                 agent_id,
                 direction,
-                method,
-                tool_name,
+                _storable(method),
+                _storable(tool_name),
                 action,
                 triggered,
                 processing_ms,
@@ -413,3 +413,11 @@ def _database_refused(exc: BaseException) -> bool:
     error = exc.orig if isinstance(exc, DBAPIError) else exc
     sqlstate = getattr(error, "sqlstate", None)
     return isinstance(sqlstate, str) and sqlstate[:2] in ("22", "23")
+
+
+def _storable(text: str | None) -> str | None:
+    """A client-chosen name as a database stores it: PostgreSQL's text refuses U+0000, which
+    refused the whole row (the event was lost); both backends keep U+FFFD in its place."""
+    if text is not None and "\x00" in text:
+        return text.replace("\x00", "\ufffd")
+    return text
