@@ -157,10 +157,7 @@ class Pipeline:
                     if verdict.outcome is _MODIFY and verdict.message is not None:
                         text = None  # a new message: the next text guardrail walks it
             except Exception:
-                logger.exception(
-                    "guardrail failed",
-                    extra={"guardrail": guardrail.type, "fail_mode": self.fail_mode},
-                )
+                self._log_failure(guardrail)
                 if self.fail_mode == "open":
                     continue
                 verdict = _FAILED
@@ -168,18 +165,15 @@ class Pipeline:
                 _apply(decision, guardrail, verdict, reviewed=reviewer is not None)
                 if decision.blocked:
                     break
-        if text is not None and text.changed and redactor is not None and not decision.blocked:
-            redactor = await self._settle(text, decision, context) or redactor
         if text is not None and text.changed and redactor is not None:
+            if not decision.blocked:
+                redactor = await self._settle(text, decision, context) or redactor
             try:
                 decision.message = await run_sized(text.size, text.message)
             except Exception:
                 # Should not happen (each redaction was checked when it was made); fail as the
                 # last guardrail that redacted would have, had it copied the message itself.
-                logger.exception(
-                    "guardrail failed",
-                    extra={"guardrail": redactor.type, "fail_mode": self.fail_mode},
-                )
+                self._log_failure(redactor)
                 if self.fail_mode == "closed":
                     _apply(decision, redactor, _FAILED, reviewed=False)
         decision.processing_ms = (time.perf_counter() - started) * 1000
@@ -200,7 +194,7 @@ class Pipeline:
             if text.finds_none_of(kinds):
                 return last  # the common case: a guardrail read the texts after the last redaction
             redacted = False
-            current: Guardrail | None = None
+            current: Guardrail = settlers[0][0]
             try:
                 # One rescan of the redacted texts serves all of them.
                 await run_sized(text.size, text.found, kinds, groups)
@@ -216,15 +210,9 @@ class Pipeline:
                     if verdict.outcome is _MODIFY:
                         redacted, last = True, current
             except Exception:
-                logger.exception(
-                    "guardrail failed",
-                    extra={
-                        "guardrail": current.type if current else "",
-                        "fail_mode": self.fail_mode,
-                    },
-                )
+                self._log_failure(current)
                 if self.fail_mode == "closed":
-                    _apply(decision, current or settlers[0][0], _FAILED, reviewed=True)
+                    _apply(decision, current, _FAILED, reviewed=True)
                 return last
             if not redacted:
                 return last
@@ -232,6 +220,11 @@ class Pipeline:
         refusal = Verdict(Outcome.BLOCK, guardrail.type, (), f"{guardrail.type}: {SETTLE_REFUSAL}")
         _apply(decision, guardrail, refusal, reviewed=True)
         return last
+
+    def _log_failure(self, guardrail: Guardrail) -> None:
+        logger.exception(
+            "guardrail failed", extra={"guardrail": guardrail.type, "fail_mode": self.fail_mode}
+        )
 
 
 _ALLOW, _MODIFY = Outcome.ALLOW, Outcome.MODIFY

@@ -26,10 +26,8 @@ _QUOTE_SEPARATOR = b'"' + SEPARATOR
 class Batch:
     """The joined texts of one message, built once and scanned by every detector in turn."""
 
-    # Text index -> its folded copy, where it has one (none in an ASCII message: shared).
-    folds: dict[int, Folded] = {}  # noqa: RUF012 - never mutated; a batch that folds has its own
-
     def __init__(self, texts: Sequence[tuple[bytes, str | None]]) -> None:
+        self.folds: dict[int, Folded] = {}  # text index -> its folded copy, where it has one
         self._join(texts, folding=False)
         if not self.data.isascii():  # one C pass over the message instead of one per text
             self._join(texts, folding=True)
@@ -39,8 +37,6 @@ class Batch:
         self.starts: list[int] = []
         self.sizes: list[int] = []
         starts, sizes = self.starts, self.sizes
-        if folding:
-            self.folds = {}
         position = 0
         for data, key in texts:
             if folding and not data.isascii() and (folded := fold(data)) is not None:
