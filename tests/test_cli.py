@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -8,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from cerberus.audit.writer import UNWRITTEN
 from tests.servers import free_port, start, wait_until_healthy
 
 CERBERUS = str(Path(sys.executable).with_name("cerberus"))
@@ -23,7 +25,9 @@ def run(
     )
 
 
-@pytest.mark.parametrize("command", [[], ["serve"], ["migrate"], ["version"]])
+@pytest.mark.parametrize(
+    "command", [[], ["serve"], ["migrate"], ["version"], ["audit"], ["audit", "restore"]]
+)
 def test_every_command_has_help(command: list[str]) -> None:
     result = run(*command, "--help")
     assert result.returncode == 0
@@ -63,6 +67,47 @@ def test_migrate_creates_the_embedded_database_then_is_idempotent(tmp_path: Path
     assert (tmp_path / "data" / "cerberus.db").exists()
 
 
+def test_audit_restore_writes_back_a_logged_event_once(tmp_path: Path) -> None:
+    assert run("migrate", cwd=tmp_path).returncode == 0
+    event = {
+        "request_id": "req-1",
+        "decision_id": "logged-at-shutdown",
+        "organisation_id": "org",
+        "workspace_id": "ws",
+        "agent_id": "agent",
+        "direction": "request",
+        "method": "tools/call",
+        "tool_name": "echo",
+        "action": "allow",
+        "guardrails_triggered": "[]",
+        "processing_ms": 0.5,
+        "upstream_status": 200,
+        "upstream_latency_ms": 2.0,
+        "created_at": "2026-11-29T23:00:00.123456+00:00",
+    }
+    line = json.dumps({"level": "ERROR", "message": UNWRITTEN, "audit_event": event})
+    log = tmp_path / "gateway.log"
+    log.write_text(f'{{"message": "request"}}\n{line}\n')
+
+    first = run("audit", "restore", str(log), cwd=tmp_path)
+    again = subprocess.run(
+        [CERBERUS, "audit", "restore"], input=log.read_text(), capture_output=True, text=True,
+        cwd=tmp_path, timeout=60,
+    )  # fmt: skip
+
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == "audit events restored: 1, already stored: 0, unreadable lines: 0\n"
+    assert again.stdout == "audit events restored: 0, already stored: 1, unreadable lines: 0\n"
+
+
+def test_audit_restore_of_a_missing_file_is_one_line(tmp_path: Path) -> None:
+    result = run("audit", "restore", str(tmp_path / "nope.log"), cwd=tmp_path)
+    assert result.returncode == 1
+    assert (
+        result.stderr == f"error: cannot read {tmp_path / 'nope.log'}: No such file or directory\n"
+    )
+
+
 def test_migrate_sql_prints_reviewable_sql_without_a_database(tmp_path: Path) -> None:
     result = run("migrate", "--sql", cwd=tmp_path)
     assert result.returncode == 0
@@ -72,6 +117,7 @@ def test_migrate_sql_prints_reviewable_sql_without_a_database(tmp_path: Path) ->
 
 # Loaded first through PYTHONPATH: records the PID of every process that imports alembic.
 _RECORD_ALEMBIC_IMPORTS = """
+import json
 import os
 import sys
 

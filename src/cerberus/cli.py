@@ -1,4 +1,4 @@
-"""The `cerberus` command: serve, migrate, demo, version (and more as the product grows)."""
+"""The `cerberus` command: serve, migrate, demo, admin, audit, version."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import asyncio
 import os
 import sys
 import traceback
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from typing import Any, TypeVar
 
 from cerberus import __version__
@@ -83,6 +83,20 @@ def build_parser() -> argparse.ArgumentParser:
     superuser.add_argument("--password", help="prompted for when omitted (keeps it out of history)")
     superuser.set_defaults(command=run_create_superuser)
 
+    audit = commands.add_parser("audit", help="the audit trail (restore)")
+    audit_commands = audit.add_subparsers(title="audit commands", required=True, metavar="ACTION")
+    restore = audit_commands.add_parser(
+        "restore",
+        help="write back the audit events a gateway logged as not written",
+        description="Read a gateway's log (its JSON lines, or an export that puts something "
+        "before each) and insert the events it logged as 'audit event not written' when its "
+        "database was unreachable at shutdown. Events already stored are left as they are.",
+    )
+    restore.add_argument(
+        "logs", nargs="*", default=["-"], help="log files to read (default: standard input)"
+    )
+    restore.set_defaults(command=run_audit_restore)
+
     version = commands.add_parser("version", help="print the version")
     version.set_defaults(command=run_version)
     return parser
@@ -106,6 +120,39 @@ def run_create_superuser(args: argparse.Namespace, settings: Settings) -> int:
         raise CommandError(exc.detail) from None
     print(f"created super_admin {user.email} (id {user.id})")
     return 0
+
+
+def run_audit_restore(args: argparse.Namespace, settings: Settings) -> int:
+    from cerberus.audit.restore import Restored, restore
+    from cerberus.db import create_engine, create_sessionmaker
+
+    async def write_back() -> Restored:
+        engine = create_engine(settings)
+        try:
+            return await restore(create_sessionmaker(engine), _log_lines(args.logs))
+        finally:
+            await engine.dispose()
+
+    done = with_database(settings, write_back)
+    print(
+        f"audit events restored: {done.written}, already stored: {done.already_stored}, "
+        f"unreadable lines: {done.unreadable}"
+    )
+    return 0
+
+
+def _log_lines(names: Sequence[str]) -> Iterator[str]:
+    """The lines of each file in turn (`-`: standard input), read as they are used."""
+    for name in names:
+        if name == "-":
+            yield from sys.stdin
+            continue
+        try:
+            log = open(name, encoding="utf-8", errors="replace")  # noqa: SIM115
+        except OSError as exc:
+            raise CommandError(f"cannot read {name}: {exc.strerror}") from None
+        with log:
+            yield from log
 
 
 def run_migrate(args: argparse.Namespace, settings: Settings) -> int:

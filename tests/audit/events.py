@@ -11,6 +11,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cerberus.agents.models import Agent
 from cerberus.audit.models import AuditEvent
 from cerberus.db import utcnow
+from tests.factories import create_agent, create_organisation, create_workspace
+
+
+async def committed_agent(session: AsyncSession) -> Agent:
+    """An agent in a workspace of a new organisation, committed (the writer's sessions see it)."""
+    organisation = await create_organisation(session)
+    workspace = await create_workspace(session, organisation)
+    agent, _ = await create_agent(session, workspace)
+    await session.commit()
+    return agent
 
 
 def blocked_by(guardrail: str, action: str = "block") -> list[dict[str, Any]]:

@@ -23,8 +23,7 @@ from cerberus.audit.sqlite_sink import CHUNK_ROWS
 from cerberus.audit.writer import COPY_CHUNK_ROWS, DRIVER_CHUNK_ROWS, AuditWriter
 from cerberus.db import create_engine, create_sessionmaker
 from cerberus.settings import Settings
-from tests.audit.events import add_event
-from tests.factories import create_agent, create_organisation, create_workspace
+from tests.audit.events import add_event, committed_agent
 
 TRIGGERED = [
     {
@@ -33,14 +32,6 @@ TRIGGERED = [
         "findings": [{"type": "email", "count": 2, "where": ["params.arguments.text", "é€"]}],
     }
 ]
-
-
-async def _agent(session: AsyncSession) -> Agent:
-    organisation = await create_organisation(session)
-    workspace = await create_workspace(session, organisation)
-    agent, _ = await create_agent(session, workspace)
-    await session.commit()
-    return agent
 
 
 def _writer(app: CerberusApp, batch_size: int = 500) -> AuditWriter:
@@ -75,7 +66,7 @@ async def _events(session: AsyncSession, agent: Agent) -> list[AuditEvent]:
 async def test_written_events_read_back_with_every_value(
     app: CerberusApp, session: AsyncSession
 ) -> None:
-    agent = await _agent(session)
+    agent = await committed_agent(session)
     writer = _writer(app)
     before = datetime.now(UTC) - timedelta(seconds=1)
     _record(writer, agent, "d-1", action="modify", guardrails_triggered=TRIGGERED)
@@ -118,7 +109,7 @@ async def test_written_events_read_back_with_every_value(
 async def test_timestamps_are_stored_as_the_model_stores_them(
     app: CerberusApp, session: AsyncSession, settings: Settings
 ) -> None:
-    agent = await _agent(session)
+    agent = await committed_agent(session)
     modelled = await add_event(session, agent)
     await session.commit()
     writer = _writer(app)
@@ -141,7 +132,7 @@ async def test_timestamps_are_stored_as_the_model_stores_them(
 async def test_a_refused_row_is_dropped_and_the_rest_written(
     app: CerberusApp, session: AsyncSession
 ) -> None:
-    agent = await _agent(session)
+    agent = await committed_agent(session)
     existing = await add_event(session, agent)
     await session.commit()
     writer = _writer(app)
@@ -158,7 +149,7 @@ async def test_a_refused_row_is_dropped_and_the_rest_written(
 async def test_values_orjson_cannot_write_are_written_by_the_stdlib(
     app: CerberusApp, session: AsyncSession
 ) -> None:
-    agent = await _agent(session)
+    agent = await committed_agent(session)
     writer = _writer(app)
     triggered = [{"guardrail": "x", "action": "block", "findings": [{"count": 2**70}]}]
     _record(writer, agent, "big", guardrails_triggered=triggered)
@@ -170,7 +161,7 @@ async def test_values_orjson_cannot_write_are_written_by_the_stdlib(
 async def test_events_stay_queued_while_the_database_is_unreachable(
     app: CerberusApp, session: AsyncSession, tmp_path: Path
 ) -> None:
-    agent = await _agent(session)
+    agent = await committed_agent(session)
     # A SQLite file in a folder that does not exist: every connection attempt fails.
     unreachable = create_engine(
         Settings(DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'db.sqlite'}")
@@ -279,7 +270,7 @@ async def test_a_batch_written_in_chunks_is_one_transaction(
     """Rows go to the database in chunks (DRIVER_CHUNK_ROWS; CHUNK_ROWS on an SQLite file;
     COPY_CHUNK_ROWS on PostgreSQL), yet a row refused in the last chunk neither loses nor
     repeats the chunks before it."""
-    agent = await _agent(session)
+    agent = await committed_agent(session)
     existing = await add_event(session, agent)
     await session.commit()
     writer = _writer(app)
@@ -299,7 +290,7 @@ async def test_usage_counted_once_when_a_row_of_its_batch_is_refused(
 ) -> None:
     """The refused batch's transaction held the usage counts too: they are written once,
     neither lost with the batch nor added again by the retry."""
-    agent = await _agent(session)
+    agent = await committed_agent(session)
     existing = await add_event(session, agent)
     await session.commit()
     writer = _writer(app)
@@ -317,7 +308,7 @@ async def test_usage_counted_once_when_a_row_of_its_batch_is_refused(
 
 
 async def test_usage_counts_add_up_across_flushes(app: CerberusApp, session: AsyncSession) -> None:
-    agent = await _agent(session)
+    agent = await committed_agent(session)
     writer = _writer(app)
     for _ in range(3):
         writer.used(agent.id)
@@ -329,7 +320,7 @@ async def test_usage_counts_add_up_across_flushes(app: CerberusApp, session: Asy
 
 
 async def test_stop_drains_every_batch(app: CerberusApp, session: AsyncSession) -> None:
-    agent = await _agent(session)
+    agent = await committed_agent(session)
     writer = _writer(app, batch_size=3)
     writer.start()
     for index in range(10):
@@ -344,7 +335,7 @@ async def test_stop_drains_every_batch(app: CerberusApp, session: AsyncSession) 
 async def test_a_value_too_long_for_its_column_does_not_hold_the_queue(
     app: CerberusApp, session: AsyncSession, settings: Settings
 ) -> None:
-    agent = await _agent(session)
+    agent = await committed_agent(session)
     writer = _writer(app)
     _record(writer, agent, "short-1")
     _record(writer, agent, "long", request_id="r" * 65)  # String(64): PostgreSQL refuses it
@@ -362,7 +353,7 @@ async def test_findings_are_written_as_they_were_when_queued(
 ) -> None:
     # Serialised when queued: the queue holds text, and a list changed later is not re-read;
     # what no JSON writer takes is dropped there, logged, without raising into the proxy.
-    agent = await _agent(session)
+    agent = await committed_agent(session)
     writer = _writer(app)
     triggered = [{"guardrail": "pii_email", "action": "modify", "findings": []}]
     _record(writer, agent, "kept", guardrails_triggered=triggered)
@@ -391,7 +382,7 @@ async def test_a_nul_character_in_a_recorded_value_does_not_lose_the_event(
     app: CerberusApp, session: AsyncSession
 ) -> None:
     # A client chooses the tool name and the method; PostgreSQL's text refuses U+0000.
-    agent = await _agent(session)
+    agent = await committed_agent(session)
     writer = _writer(app)
     where = ["$.result.structuredContent['a\x00b']"]  # an object key, the upstream's
     triggered = [{"guardrail": "pii_email", "action": "modify", "findings": [{"where": where}]}]

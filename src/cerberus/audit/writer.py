@@ -45,6 +45,12 @@ SessionmakerSource = Callable[[], async_sessionmaker[AsyncSession]]
 logger = logging.getLogger("cerberus.audit")
 
 RETRY_SECONDS = 1.0
+# Flushes tried at shutdown before the queue goes to the log (an orchestrator kills a process
+# that takes too long to stop, and a database that refused a connection twice a second apart
+# is not coming back before that).
+SHUTDOWN_ATTEMPTS = 2
+# The message of a log line that holds an event the database did not take at shutdown.
+UNWRITTEN = "audit event not written"
 # Rows per executemany through SQLAlchemy's driver (an in-memory SQLite database).
 DRIVER_CHUNK_ROWS = 50
 # Rows per COPY to PostgreSQL: encoded on the loop's thread, so a request that arrives
@@ -168,17 +174,49 @@ class AuditWriter:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
-        """Write everything still queued, then stop (the lifespan calls this on shutdown)."""
+        """Write everything still queued, then stop (the lifespan calls this on shutdown).
+
+        A database still unreachable after SHUTDOWN_ATTEMPTS leaves the queue in the log
+        instead: one `audit event not written` line per event, holding the whole row, which
+        `cerberus audit restore` writes back later. Before, the process exited with the
+        events in memory and they were lost."""
         self._stopping = True
         self._wake.set()
         if self._task is not None:
             await self._task
             self._task = None
         try:
-            while self._events or self._usage:
-                await self.flush()
+            for attempt in range(1, SHUTDOWN_ATTEMPTS + 1):
+                try:
+                    while self._events or self._usage:
+                        await self.flush()
+                    return
+                except Exception:
+                    logger.exception(
+                        "audit flush failed at shutdown",
+                        extra={"attempt": attempt, "pending": len(self._events)},
+                    )
+                    if attempt < SHUTDOWN_ATTEMPTS:
+                        await asyncio.sleep(RETRY_SECONDS)
+            self._log_unwritten()
         finally:
             self._close_sink()
+
+    def _log_unwritten(self) -> None:
+        """Every queued event and usage count into the log, whole, and off the queue."""
+        for event in self._events:
+            logger.error(UNWRITTEN, extra={"audit_event": logged_event(event)})
+        for agent_id, counted in self._usage.items():
+            logger.error(
+                "agent usage not written",
+                extra={
+                    "agent_id": agent_id,
+                    "usage_count": counted.count,
+                    "last_used_at": datetime.fromtimestamp(counted.last_used_at, UTC).isoformat(),
+                },
+            )
+        self._events.clear()
+        self._usage.clear()
 
     async def _run(self) -> None:
         while not self._stopping:
@@ -235,9 +273,10 @@ class AuditWriter:
                 except Exception as exc:
                     if not self._refused(exc):
                         raise
+                    # Whole, as at shutdown: what the row held is not lost with it.
                     logger.error(
                         "audit event refused by the database; dropped",
-                        extra={"decision_id": event[1]},
+                        extra={"decision_id": event[1], "audit_event": logged_event(event)},
                     )
                 done += 1
         finally:
@@ -392,6 +431,15 @@ _INSERT_SQL = {
     "qmark": _insert_sql(lambda _: "?"),
     "numeric_dollar": _insert_sql(lambda number: f"${number}"),
 }
+
+
+def logged_event(event: tuple[Any, ...]) -> dict[str, Any]:
+    """A queued event as a log line holds it: its columns by name (the findings as the JSON
+    text the row would hold), the time in ISO 8601 (UTC), so that `audit/restore.py` can
+    write the row it would have been."""
+    logged = dict(zip(COLUMNS, event, strict=False))
+    logged["created_at"] = datetime.fromtimestamp(event[len(COLUMNS)], UTC).isoformat()
+    return logged
 
 
 def _json(value: Any) -> str:
