@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,3 +153,39 @@ async def test_restore_skips_a_logged_event_with_a_field_of_the_wrong_type(
     done = await restore(app.state.sessionmaker, lines)
 
     assert (done.written, done.unreadable) == (1, 2)
+
+
+async def test_events_beyond_the_queue_bound_go_to_the_log_while_the_database_is_down(
+    app: CerberusApp,
+    session: AsyncSession,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    agent = await committed_agent(session)
+    monkeypatch.setattr(writer_module, "RETRY_SECONDS", 0.0)
+    monkeypatch.setattr(writer_module, "MAX_QUEUED", 3)
+    unreachable = create_engine(
+        Settings(DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'db.sqlite'}")
+    )
+    target = {"sessionmaker": create_sessionmaker(unreachable)}
+    writer = AuditWriter(lambda: target["sessionmaker"], batch_size=5, flush_interval=3600)
+    writer.start()
+    try:
+        with caplog.at_level(logging.ERROR, logger="cerberus.audit"):
+            for index in range(5):
+                writer.record(**{**_values(agent, 0), "decision_id": f"queued-{index}"})
+            for _ in range(200):  # the fifth record wakes the writer; its flush fails
+                if writer.pending == 3:
+                    break
+                await asyncio.sleep(0.01)
+        spilled = [r.audit_event["decision_id"] for r in caplog.records if r.msg == UNWRITTEN]
+        assert spilled == ["queued-0", "queued-1"]
+        assert writer.pending == 3
+
+        target["sessionmaker"] = app.state.sessionmaker  # the database is back
+        await writer.stop()
+    finally:
+        await unreachable.dispose()
+    query = select(AuditEvent.decision_id).where(AuditEvent.agent_id == agent.id)
+    assert sorted(await session.scalars(query)) == ["queued-2", "queued-3", "queued-4"]

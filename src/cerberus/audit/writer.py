@@ -2,7 +2,8 @@
 
 The proxy only appends to memory; one background task writes a batch when AUDIT_BATCH_SIZE
 events are waiting or AUDIT_FLUSH_INTERVAL_SECONDS have passed. Shutdown drains the queue,
-so every call that completed is recorded.
+so every call that completed is recorded; what an unreachable database does not take by then
+(or beyond MAX_QUEUED during an outage) goes to the log whole, for `audit/restore.py`.
 
 Both sides run for every proxied message, so both are kept to the bare minimum: `record`
 appends one tuple (no id, no datetime), and a batch goes to the driver as rows already in
@@ -49,7 +50,11 @@ RETRY_SECONDS = 1.0
 # that takes too long to stop, and a database that refused a connection twice a second apart
 # is not coming back before that).
 SHUTDOWN_ATTEMPTS = 2
-# The message of a log line that holds an event the database did not take at shutdown.
+# Events kept while the database cannot be reached (~620 bytes each: ~30 MiB). Beyond, the
+# oldest go to the log whole, as at shutdown: a queue that grew until the process was killed
+# for its memory would lose them all.
+MAX_QUEUED = 50_000
+# The message of a log line that holds an event the database did not take.
 UNWRITTEN = "audit event not written"
 # Rows per executemany through SQLAlchemy's driver (an in-memory SQLite database).
 DRIVER_CHUNK_ROWS = 50
@@ -202,10 +207,16 @@ class AuditWriter:
         finally:
             self._close_sink()
 
+    def _spill_excess(self) -> None:
+        """The oldest events beyond MAX_QUEUED into the log, whole, and off the queue."""
+        excess = len(self._events) - MAX_QUEUED
+        if excess > 0:
+            _log_events(self._events[:excess])
+            del self._events[:excess]
+
     def _log_unwritten(self) -> None:
         """Every queued event and usage count into the log, whole, and off the queue."""
-        for event in self._events:
-            logger.error(UNWRITTEN, extra={"audit_event": logged_event(event)})
+        _log_events(self._events)
         for agent_id, counted in self._usage.items():
             logger.error(
                 "agent usage not written",
@@ -228,6 +239,8 @@ class AuditWriter:
             except Exception:
                 # The rows stay queued and are tried again; the database may come back.
                 logger.exception("audit flush failed; retrying")
+                async with self._lock:
+                    self._spill_excess()
                 await asyncio.sleep(RETRY_SECONDS)
 
     async def flush(self) -> None:
@@ -431,6 +444,11 @@ _INSERT_SQL = {
     "qmark": _insert_sql(lambda _: "?"),
     "numeric_dollar": _insert_sql(lambda number: f"${number}"),
 }
+
+
+def _log_events(events: list[tuple[Any, ...]]) -> None:
+    for event in events:
+        logger.error(UNWRITTEN, extra={"audit_event": logged_event(event)})
 
 
 def logged_event(event: tuple[Any, ...]) -> dict[str, Any]:
