@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 from typing import Any
 
@@ -38,11 +39,67 @@ class JsonRpcError(Exception):
         self.message = message
 
 
+class AmbiguousJson(JsonRpcError):
+    """A JSON object that names one member twice. Parsers disagree on which one counts (this
+    one keeps the last, others the first or refuse), so the gateway would decide on one
+    message and pass on another: a tool name, an argument or an answer's text unchecked."""
+
+    def __init__(self, name: str | None) -> None:
+        shown = "a member" if name is None else repr(name[:MAX_NAME_SHOWN])
+        super().__init__(INVALID_REQUEST, f"Invalid Request: a JSON object names {shown} twice")
+
+
+MAX_NAME_SHOWN = 64
+
+
 def loads(data: bytes | str) -> Any:
+    """The JSON value of a message; JsonRpcError when it is not JSON, AmbiguousJson when an
+    object in it repeats a name."""
     try:
-        return orjson.loads(data)
+        value = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise JsonRpcError(PARSE_ERROR, f"Parse error: {exc.msg}") from None
+    if (type(value) is dict or type(value) is list) and _may_repeat_a_name(data, value):
+        _refuse_a_repeated_name(data)
+    return value
+
+
+def _may_repeat_a_name(data: bytes | str, value: Any) -> bool:
+    """False when no object in `data` can repeat a name, found at C speed: the colons in
+    `data` are one per object member plus those inside its strings; re-serialised, the
+    value has one per member it kept plus the same in its strings (orjson escapes none).
+    Fewer colons in the value means a member was dropped. An escaped colon (\\u003a) is a
+    colon in the value's strings but not in `data`'s bytes, so each one is counted too."""
+    if isinstance(data, str):
+        written = data.count(":") + data.count("\\u003a") + data.count("\\u003A")
+    else:
+        written = data.count(b":") + data.count(b"\\u003a") + data.count(b"\\u003A")
+    return written > orjson.dumps(value).count(b":")
+
+
+class _Repeated(Exception):
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def _unique_members(pairs: list[tuple[str, Any]]) -> None:
+    names: set[str] = set()
+    for name, _ in pairs:
+        if name in names:
+            raise _Repeated(name)
+        names.add(name)
+
+
+def _refuse_a_repeated_name(data: bytes | str) -> None:
+    """Raise AmbiguousJson if an object of `data` repeats a name (the rare slow path: read
+    again by the standard library, which hands over each object's members in order)."""
+    try:
+        json.loads(data, object_pairs_hook=_unique_members)
+    except _Repeated as repeated:
+        raise AmbiguousJson(repeated.name) from None
+    except (ValueError, RecursionError):
+        # orjson read it and this parser did not: which reading counts is not clear either.
+        raise AmbiguousJson(None) from None
 
 
 def dumps(value: Any) -> bytes:

@@ -15,7 +15,7 @@ from typing import Any
 from starlette.responses import Response, StreamingResponse
 
 from cerberus import jsonrpc
-from cerberus.jsonrpc import JsonRpcError, Message
+from cerberus.jsonrpc import AmbiguousJson, JsonRpcError, Message
 from cerberus.proxy.exchange import Exchange, blocked_error
 from cerberus.proxy.headers import downstream_headers
 from cerberus.proxy.http1 import Answer, ConnectionBroken
@@ -101,7 +101,10 @@ async def relay(
         )
     if as_is:
         if status >= 400 and body and content_type.startswith("application/json"):
-            body, decision_id = await _refusal(exchange, body)
+            try:
+                body, decision_id = await _refusal(exchange, body)
+            except AmbiguousJson as exc:
+                return _invalid_body(exchange, error_id, exc)
             headers.update(decision_headers(exchange, decision_id))
         else:
             headers.update(decision_headers(exchange, None))
@@ -116,13 +119,18 @@ async def relay(
         )
     try:
         out, changed, first_id = await _decide_data(exchange, body)
-    except (JsonRpcError, StreamRefused):
-        logger.warning("upstream sent a body that is not JSON-RPC", extra=_log(exchange))
-        return rpc_error(
-            502, error_id, jsonrpc.UPSTREAM_UNAVAILABLE, "Upstream sent an invalid JSON-RPC body"
-        )
+    except (JsonRpcError, StreamRefused) as exc:
+        return _invalid_body(exchange, error_id, exc)
     headers.update(decision_headers(exchange, first_id))
     return Response(out if changed else body, status_code=status, headers=headers)
+
+
+def _invalid_body(exchange: Exchange, error_id: Any, exc: Exception) -> Response:
+    """A 502 for an answer the gateway cannot decide on (fail closed)."""
+    reason = exc.message if isinstance(exc, JsonRpcError) else str(exc)
+    logger.warning("upstream sent a body that is not JSON-RPC: %s", reason, extra=_log(exchange))
+    what = "an ambiguous JSON" if isinstance(exc, AmbiguousJson) else "an invalid JSON-RPC"
+    return rpc_error(502, error_id, jsonrpc.UPSTREAM_UNAVAILABLE, f"Upstream sent {what} body")
 
 
 async def _refusal(exchange: Exchange, body: bytes) -> tuple[bytes, str | None]:
@@ -131,6 +139,8 @@ async def _refusal(exchange: Exchange, body: bytes) -> tuple[bytes, str | None]:
     JSON-RPC message (an OAuth error, a framework's page) is relayed as it is."""
     try:
         out, changed, decision_id = await _decide_data(exchange, body)
+    except AmbiguousJson:
+        raise  # a message after all, to some parser: not relayed unchecked
     except (JsonRpcError, StreamRefused):
         return body, None
     return (out if changed else body), decision_id
