@@ -181,3 +181,21 @@ def _header_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def foreign_charset(content_type: str) -> str | None:
+    """The charset a Content-Type names when it is not UTF-8, else None.
+
+    The gateway reads every body as UTF-8, as JSON requires; a peer that decodes by the
+    header instead (the TypeScript SDK's server transport does, through iconv-lite) would
+    read another text in the same bytes: in UTF-7, `+AEA-` is an `@` and `+ACI-` a quote.
+    Every charset parameter counts, since parsers differ on which of several they keep."""
+    if ";" not in content_type:
+        return None
+    for parameter in content_type.split(";")[1:]:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset":
+            charset = value.strip().strip('"').lower()
+            if charset not in ("utf-8", "utf8"):
+                return charset or "(empty)"
+    return None

@@ -17,7 +17,7 @@ from starlette.responses import Response, StreamingResponse
 from cerberus import jsonrpc
 from cerberus.jsonrpc import AmbiguousJson, JsonRpcError, Message
 from cerberus.proxy.exchange import Exchange, blocked_error
-from cerberus.proxy.headers import downstream_headers
+from cerberus.proxy.headers import downstream_headers, foreign_charset
 from cerberus.proxy.http1 import Answer, ConnectionBroken
 from cerberus.proxy.sse import Event, EventTooLarge, SseParser
 
@@ -80,6 +80,18 @@ async def relay(
     # answer to a DELETE, which carries no message. A refusal's JSON-RPC message still
     # passes the guardrails (`_refusal`): its text reaches the model as a result's would.
     as_is = status >= 300 or status in (202, 204) or (verbatim and not streaming)
+    decided = not as_is or (status >= 400 and content_type.startswith("application/json"))
+    charset = foreign_charset(content_type) if decided else None
+    if charset is not None:
+        # Decided as UTF-8, relayed under a header that tells the client to read another text.
+        upstream.release()
+        logger.warning("upstream answered in charset %s", charset[:32], extra=_log(exchange))
+        return rpc_error(
+            502,
+            error_id,
+            jsonrpc.UPSTREAM_UNAVAILABLE,
+            "Upstream answered in a charset other than UTF-8",
+        )
     if streaming and not as_is:
         await exchange.share_requests()
         headers.update(decision_headers(exchange, exchange.response_decision_id))

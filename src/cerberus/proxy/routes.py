@@ -24,6 +24,7 @@ from cerberus.jsonrpc import JsonRpcError, Kind, Message
 from cerberus.logs import assign_request_id, log_request, new_request_id
 from cerberus.proxy.exchange import Exchange, blocked_error, retry_after_header
 from cerberus.proxy.headers import (
+    foreign_charset,
     header_mismatch,
     is_modern,
     mirrored_field_changed,
@@ -102,6 +103,15 @@ async def _authenticate(request: Request, headers: dict[str, str]) -> AgentEntry
 
 
 async def _post(request: Request, exchange: Exchange) -> Response:
+    for name, value in exchange.header_items:
+        charset = foreign_charset(value) if name == "content-type" else None
+        if charset is not None:
+            return rpc_error(
+                415,
+                None,
+                jsonrpc.INVALID_REQUEST,
+                f"Invalid Request: the body must be UTF-8, not charset={charset[:32]}",
+            )
     body = await _read_body(
         request, exchange.headers, request.app.state.settings.MCP_MAX_BODY_BYTES
     )

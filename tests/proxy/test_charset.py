@@ -1,0 +1,120 @@
+"""Bodies are UTF-8 both ways: one whose Content-Type names another charset is refused.
+
+The gateway reads every body as UTF-8. The TypeScript SDK's server decodes a request by the
+charset its Content-Type names, and an SSE client may decode an answer the same way; in
+UTF-7 the same bytes carry another text (`+AEA-` is an `@`), so an email or a quote that
+changes the message's structure passed the policies unseen.
+"""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from aiohttp import web
+
+from cerberus.guardrails.pii_email import PiiEmail
+from tests.proxy.conftest import Gateway, create_tenant
+from tests.proxy.guardrails import installed
+from tests.proxy.scripted import scripted_upstream
+
+HIDDEN = "ana+AEA-corp.example"  # ana@corp.example, to a reader of UTF-7
+CALL = (
+    b'{"jsonrpc":"2.0","id":3,"method":"tools/call",'
+    b'"params":{"name":"send","arguments":{"to":"' + HIDDEN.encode() + b'"}}}'
+)
+ANSWER = b'{"jsonrpc":"2.0","id":3,"result":{"content":[{"type":"text","text":"ok"}]}}'
+
+
+def test_the_hidden_address_is_an_address_in_utf_7() -> None:
+    assert HIDDEN.encode().decode("utf-7") == "ana@corp.example"
+
+
+def _answer(body: bytes, content_type: str, status: int = 200) -> web.Response:
+    return web.Response(body=body, status=status, headers={"Content-Type": content_type})
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/json; charset=utf-7",
+        "application/json;charset=UTF-7",
+        'application/json; charset="utf-16le"',
+        "application/json; charset=utf-8; charset=utf-7",
+        "application/json; charset=",
+    ],
+)
+async def test_a_request_in_another_charset_is_refused_before_the_upstream(
+    gateway: Gateway, http: httpx.AsyncClient, content_type: str
+) -> None:
+    async with scripted_upstream() as upstream, installed(gateway.app, PiiEmail(action="redact")):
+        tenant = await create_tenant(gateway.app, upstream.url)
+        headers = tenant.headers(**{"content-type": content_type})
+        answer = await http.post(gateway.mcp, content=CALL, headers=headers)
+    assert upstream.received == []
+    assert answer.status_code == 415
+    assert answer.json()["error"]["code"] == -32600
+    assert answer.json()["error"]["message"].startswith("Invalid Request: the body must be UTF-8")
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/json; charset=utf-8", 'application/json; Charset="UTF8"']
+)
+async def test_a_request_that_names_utf_8_is_forwarded(
+    gateway: Gateway, http: httpx.AsyncClient, content_type: str
+) -> None:
+    async def answer(request: web.Request) -> web.StreamResponse:
+        return _answer(ANSWER, "application/json")
+
+    async with scripted_upstream() as upstream:
+        upstream.handler = answer
+        tenant = await create_tenant(gateway.app, upstream.url)
+        headers = tenant.headers(**{"content-type": content_type})
+        forwarded = await http.post(gateway.mcp, content=CALL, headers=headers)
+    assert forwarded.status_code == 200
+    assert upstream.received[0].headers["content-type"] == content_type
+
+
+@pytest.mark.parametrize(
+    ("content_type", "status"),
+    [
+        ("application/json; charset=utf-7", 200),
+        ("application/json; charset=utf-7", 400),
+        ("text/event-stream; charset=utf-7", 200),
+    ],
+)
+async def test_an_answer_in_another_charset_is_refused_not_relayed(
+    gateway: Gateway, http: httpx.AsyncClient, content_type: str, status: int
+) -> None:
+    text = b'{"jsonrpc":"2.0","id":3,"result":{"content":[{"type":"text","text":"%s"}]}}' % (
+        HIDDEN.encode()
+    )
+    body = b"data: " + text + b"\n\n" if content_type.startswith("text/") else text
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        return _answer(body, content_type, status)
+
+    async with scripted_upstream() as upstream, installed(gateway.app, PiiEmail(action="redact")):
+        upstream.handler = answer
+        tenant = await create_tenant(gateway.app, upstream.url)
+        call = {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "read"}}
+        refused = await http.post(gateway.mcp, json=call, headers=tenant.headers())
+    assert refused.status_code == 502
+    assert refused.json()["error"]["message"] == "Upstream answered in a charset other than UTF-8"
+    assert HIDDEN not in refused.text
+
+
+async def test_a_4xx_page_in_another_charset_is_relayed_as_it_is(
+    gateway: Gateway, http: httpx.AsyncClient
+) -> None:
+    page = "<p>Not found</p>".encode("latin-1")
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        return _answer(page, "text/html; charset=iso-8859-1", status=404)
+
+    async with scripted_upstream() as upstream:
+        upstream.handler = answer
+        tenant = await create_tenant(gateway.app, upstream.url)
+        call = {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "read"}}
+        relayed = await http.post(gateway.mcp, json=call, headers=tenant.headers())
+    assert relayed.status_code == 404
+    assert relayed.content == page
