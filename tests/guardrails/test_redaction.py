@@ -6,9 +6,12 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+import orjson
 import pytest
 
+from cerberus import mcp
 from cerberus.guardrails import CheckContext, Direction, Outcome
+from cerberus.guardrails.pii_credit_card import PiiCreditCard
 from cerberus.guardrails.pii_email import PiiEmail
 from tests.test_mcp import EMAIL, REDACTED, request, result
 
@@ -41,6 +44,29 @@ def test_numbers_and_keys_are_scanned_but_redacting_them_blocks() -> None:
     )
     assert verdict.outcome is Outcome.BLOCK
     assert "object key" in verdict.reason
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        b"4111111111111111.0",
+        b"4.111111111111111e15",
+        b"41111111111111110e-1",
+        b"-4111111111111111e0",
+    ],
+)
+def test_a_card_number_written_as_a_whole_float_is_found(written: bytes) -> None:
+    # Every spelling is the number 4111111111111111 to the tool that reads it.
+    arguments = orjson.loads(b'{"card": ' + written + b', "big": 1e308}')
+    message = request("tools/call", {"name": "pay", "arguments": arguments})
+    verdict = PiiCreditCard(action="redact").check(
+        message, CheckContext("o", "w", "a", Direction.REQUEST)
+    )
+    assert verdict.outcome is Outcome.BLOCK
+    assert "a number" in verdict.reason
+    numbers = [slot.text for slot in mcp.texts(message) if slot.kind is mcp.SlotKind.NUMBER]
+    sign = "-" if written.startswith(b"-") else ""
+    assert numbers == [f"{sign}4111111111111111", "1e+308"]
 
 
 @pytest.mark.parametrize(
