@@ -118,3 +118,34 @@ async def test_a_4xx_page_in_another_charset_is_relayed_as_it_is(
         relayed = await http.post(gateway.mcp, json=call, headers=tenant.headers())
     assert relayed.status_code == 404
     assert relayed.content == page
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "br", "identity, gzip"])
+async def test_a_request_that_says_its_body_is_encoded_is_refused_before_the_upstream(
+    gateway: Gateway, http: httpx.AsyncClient, encoding: str
+) -> None:
+    # The gateway reads the bytes as they came; an upstream behind a body parser (Express's
+    # json() inflates by Content-Encoding) would read what they inflate to.
+    async with scripted_upstream() as upstream:
+        tenant = await create_tenant(gateway.app, upstream.url)
+        headers = tenant.headers(**{"content-encoding": encoding})
+        answer = await http.post(gateway.mcp, content=CALL, headers=headers)
+    assert upstream.received == []
+    assert answer.status_code == 415
+    assert answer.json()["error"]["message"] == (
+        f"Invalid Request: the body must not be encoded (Content-Encoding: {encoding})"
+    )
+
+
+async def test_a_request_whose_encoding_is_identity_is_forwarded(
+    gateway: Gateway, http: httpx.AsyncClient
+) -> None:
+    async def answer(request: web.Request) -> web.StreamResponse:
+        return _answer(ANSWER, "application/json")
+
+    async with scripted_upstream() as upstream:
+        upstream.handler = answer
+        tenant = await create_tenant(gateway.app, upstream.url)
+        headers = tenant.headers(**{"content-encoding": "identity"})
+        forwarded = await http.post(gateway.mcp, content=CALL, headers=headers)
+    assert forwarded.status_code == 200

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
@@ -103,15 +103,9 @@ async def _authenticate(request: Request, headers: dict[str, str]) -> AgentEntry
 
 
 async def _post(request: Request, exchange: Exchange) -> Response:
-    for name, value in exchange.header_items:
-        charset = foreign_charset(value) if name == "content-type" else None
-        if charset is not None:
-            return rpc_error(
-                415,
-                None,
-                jsonrpc.INVALID_REQUEST,
-                f"Invalid Request: the body must be UTF-8, not charset={charset[:32]}",
-            )
+    unreadable = _unreadable_as_sent(exchange.header_items)
+    if unreadable is not None:
+        return rpc_error(415, None, jsonrpc.INVALID_REQUEST, f"Invalid Request: {unreadable}")
     body = await _read_body(
         request, exchange.headers, request.app.state.settings.MCP_MAX_BODY_BYTES
     )
@@ -285,6 +279,20 @@ async def _track_session(
         status == 404 or (request.method == "DELETE" and 200 <= status < 300)
     ):
         await sessions.forget(exchange.session_id)
+
+
+def _unreadable_as_sent(headers: Sequence[tuple[str, str]]) -> str | None:
+    """Why the upstream could read the body as another message than the gateway does, if it
+    could: a charset other than UTF-8 (the gateway reads UTF-8), or a Content-Encoding (the
+    gateway reads the bytes as they came; an upstream behind a body parser inflates them)."""
+    for name, value in headers:
+        if name == "content-type":
+            charset = foreign_charset(value)
+            if charset is not None:
+                return f"the body must be UTF-8, not charset={charset[:32]}"
+        elif name == "content-encoding" and value.strip().lower() not in ("", "identity"):
+            return f"the body must not be encoded (Content-Encoding: {value[:32]})"
+    return None
 
 
 async def _read_body(request: Request, headers: Mapping[str, str], limit: int) -> bytes | None:
