@@ -9,6 +9,7 @@ import httpx
 import pytest
 from aiohttp import web
 
+from cerberus.proxy.http1 import MAX_ANSWER_BYTES
 from tests.proxy.conftest import Gateway, Tenant, create_tenant, running_gateway
 from tests.proxy.scripted import json_answer, scripted_upstream, start_sse
 from tests.servers import free_port
@@ -266,3 +267,31 @@ async def test_a_client_gone_before_its_body_ended_is_no_error(
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
     messages = [r.getMessage() for r in caplog.records if r.name == "cerberus.proxy"]
     assert messages == ["client disconnected before its request ended"]
+
+
+async def test_an_answer_larger_than_the_gateway_holds_is_refused_and_the_next_one_served(
+    gateway: Gateway, http: httpx.AsyncClient
+) -> None:
+    # An answer is held whole, then parsed and scanned; unbounded, one answer took the
+    # process's memory, and with it the audit events queued there.
+    filler = b"x" * (1024 * 1024)
+
+    async def huge(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"content-type": "application/json"})
+        await response.prepare(request)
+        await response.write(b'{"jsonrpc":"2.0","id":4,"result":{"text":"')
+        for _ in range(MAX_ANSWER_BYTES // len(filler) + 1):
+            await response.write(filler)
+        await response.write(b'"}}')
+        return response
+
+    async with scripted_upstream() as upstream:
+        tenant = await create_tenant(gateway.app, upstream.url)
+        upstream.handler = huge
+        refused = await http.post(gateway.mcp, json=CALL, headers=tenant.headers())
+        upstream.handler = json_answer(b'{"jsonrpc":"2.0","id":4,"result":{"ok":true}}')
+        served = await http.post(gateway.mcp, json=CALL, headers=tenant.headers())
+    assert refused.status_code == 502
+    assert refused.json()["error"]["message"] == "Upstream answer larger than 32 MiB"
+    assert len(refused.content) < 1000
+    assert served.json()["result"] == {"ok": True}

@@ -28,6 +28,20 @@ class ConnectionBroken(Exception):
     """The connection closed or sent something that is not HTTP before the answer ended."""
 
 
+# A body read whole is held in memory, then parsed and scanned: bounded as an SSE event is
+# (sse.py), so that one answer cannot take the process's memory and the audit events queued
+# in it.
+MAX_ANSWER_BYTES = 32 * 1024 * 1024
+
+
+class AnswerTooLarge(Exception):
+    """A body longer than the reader would hold in memory."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"answer larger than {limit} bytes")
+        self.limit = limit
+
+
 def request_head(
     method: str, target: str, authority: str, headers: Mapping[str, str], length: int | None
 ) -> bytes:
@@ -85,9 +99,14 @@ class Answer:
         self._connection.resume()
         return data
 
-    async def read(self) -> bytes:
+    async def read(self, limit: int = MAX_ANSWER_BYTES) -> bytes:
+        """The whole body; AnswerTooLarge as soon as it passes `limit` bytes."""
         parts = []
+        size = 0
         while chunk := await self.readany():
+            size += len(chunk)
+            if size > limit:
+                raise AnswerTooLarge(limit)
             parts.append(chunk)
         return parts[0] if len(parts) == 1 else b"".join(parts)
 

@@ -18,7 +18,7 @@ from cerberus import jsonrpc
 from cerberus.jsonrpc import AmbiguousJson, JsonRpcError, Message
 from cerberus.proxy.exchange import Exchange, blocked_error
 from cerberus.proxy.headers import downstream_headers, foreign_charset
-from cerberus.proxy.http1 import Answer, ConnectionBroken
+from cerberus.proxy.http1 import Answer, AnswerTooLarge, ConnectionBroken
 from cerberus.proxy.sse import Event, EventTooLarge, SseParser
 
 logger = logging.getLogger("cerberus.proxy")
@@ -102,6 +102,15 @@ async def relay(
         )
     try:
         body = await _read(upstream)
+    except AnswerTooLarge as exc:
+        logger.warning("upstream answer refused: %s", exc, extra=_log(exchange))
+        return rpc_error(
+            502,
+            error_id,
+            jsonrpc.UPSTREAM_UNAVAILABLE,
+            f"Upstream answer larger than {exc.limit // (1024 * 1024)} MiB",
+            decision_headers(exchange, None),
+        )
     except ConnectionBroken as exc:
         logger.info("upstream answer broke: %s", exc, extra=_log(exchange))
         return rpc_error(
