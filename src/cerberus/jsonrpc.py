@@ -59,9 +59,26 @@ def loads(data: bytes | str) -> Any:
         value = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise JsonRpcError(PARSE_ERROR, f"Parse error: {exc.msg}") from None
-    if (type(value) is dict or type(value) is list) and _may_repeat_a_name(data, value):
-        _refuse_a_repeated_name(data)
+    repeated = repeated_name(data, value)
+    if repeated is not None:
+        raise AmbiguousJson(repeated or None)
     return value
+
+
+def repeated_name(data: bytes | str, value: Any) -> str | None:
+    """A name some object of `data` repeats (`value` is orjson's reading of `data`), "" when
+    the standard library cannot read `data` to tell which, None when no object repeats one."""
+    if not (type(value) is dict or type(value) is list) or not _may_repeat_a_name(data, value):
+        return None
+    # The rare slow path: read again by the standard library, which hands over each
+    # object's members in order.
+    try:
+        json.loads(data, object_pairs_hook=_unique_members)
+    except _Repeated as repeated:
+        return repeated.name
+    except (ValueError, RecursionError):
+        return ""  # orjson read it and this parser did not: which reading counts is unclear
+    return None
 
 
 def _may_repeat_a_name(data: bytes | str, value: Any) -> bool:
@@ -88,18 +105,6 @@ def _unique_members(pairs: list[tuple[str, Any]]) -> None:
         if name in names:
             raise _Repeated(name)
         names.add(name)
-
-
-def _refuse_a_repeated_name(data: bytes | str) -> None:
-    """Raise AmbiguousJson if an object of `data` repeats a name (the rare slow path: read
-    again by the standard library, which hands over each object's members in order)."""
-    try:
-        json.loads(data, object_pairs_hook=_unique_members)
-    except _Repeated as repeated:
-        raise AmbiguousJson(repeated.name) from None
-    except (ValueError, RecursionError):
-        # orjson read it and this parser did not: which reading counts is not clear either.
-        raise AmbiguousJson(None) from None
 
 
 def dumps(value: Any) -> bytes:

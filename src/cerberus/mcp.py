@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from cerberus.header_encoding import decode_header_value
+from cerberus.jsonrpc import repeated_name
 from cerberus.output_schema import SCHEMA_REFUSAL, matches_schema
 
 Path = tuple[str | int, ...]
@@ -400,13 +401,18 @@ def _structured_mirrors(result: object) -> set[Path]:
 
 
 def same_json(text: str, value: object) -> bool:
+    """True when `text` is JSON for `value` and says nothing else: a text block found to be
+    the serialisation of structuredContent is not scanned itself (the structure is, and a
+    redaction rebuilds the text), so a member the parse drops, its name written twice, would
+    reach the model unread."""
     stripped = text.lstrip()
     if not stripped or stripped[0] not in "{[":
         return False
     try:
-        return bool(orjson.loads(text) == value)
+        parsed = orjson.loads(text)
     except orjson.JSONDecodeError:
         return False
+    return bool(parsed == value) and repeated_name(text, parsed) is None
 
 
 # --- redaction -------------------------------------------------------------------------

@@ -121,3 +121,19 @@ def test_base64_header_values_are_decoded_before_comparing() -> None:
     )
     verdict = PiiEmail(action="redact").check(modern_call({"to": EMAIL}), context)
     assert verdict.outcome is Outcome.BLOCK
+
+
+def test_a_text_that_mirrors_structured_content_but_repeats_a_name_is_read_itself() -> None:
+    # Parsed, the text equals structuredContent: it was taken for its serialisation and not
+    # scanned, yet the model reads it as written, the first "note" with the address in it.
+    text = f'{{"note": "{EMAIL}", "note": "hi"}}'
+    message = result(
+        {"content": [{"type": "text", "text": text}], "structuredContent": {"note": "hi"}}
+    )
+    verdict = PiiEmail(action="redact").check(
+        message, CheckContext("o", "w", "a", Direction.RESPONSE)
+    )
+    assert verdict.outcome is Outcome.MODIFY
+    assert verdict.message is not None
+    assert EMAIL not in orjson.dumps(verdict.message).decode()
+    assert verdict.message["result"]["structuredContent"] == {"note": "hi"}
