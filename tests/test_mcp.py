@@ -281,6 +281,34 @@ def test_redacted_tool_result_is_still_a_valid_call_tool_result() -> None:
     assert image.data == b64(EMAIL)  # type: ignore[union-attr]  # media is not text: untouched
 
 
+def _wrapped(text: str) -> str:
+    encoded = b64(text)
+    return "\n".join(encoded[i : i + 8] for i in range(0, len(encoded), 8))
+
+
+@pytest.mark.parametrize(
+    "blob",
+    [
+        _wrapped(EMAIL),  # MIME-style lines
+        b64(EMAIL).rstrip("="),  # no padding
+        base64.urlsafe_b64encode(b"\xfb\xff " + EMAIL.encode()).decode(),  # URL-safe, not UTF-8
+    ],
+)
+def test_a_text_blob_is_read_as_leniently_as_clients_decode_it(blob: str) -> None:
+    # Strict base64 and strict UTF-8 only: each of these was left unread, and passed.
+    message = result(
+        {"contents": [{"uri": "file:///a.txt", "mimeType": "text/plain", "blob": blob}]}
+    )
+    assert found_paths(message) == {"$.result.contents[0].blob (base64)"}
+    verdict = PiiEmail(action="redact").check(
+        message, CheckContext("o", "w", "a", Direction.RESPONSE)
+    )
+    assert verdict.message is not None
+    redacted = base64.b64decode(verdict.message["result"]["contents"][0]["blob"]).decode()
+    assert EMAIL not in redacted
+    assert REDACTED in redacted
+
+
 def test_images_and_opaque_binary_blobs_are_not_scanned() -> None:
     message = result(
         {

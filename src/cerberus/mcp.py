@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -373,13 +374,31 @@ def _is_elicit_content(value: object) -> bool:
 
 
 def _decoded_blob(node: Mapping[str, Any]) -> str | None:
+    """The text of a text-like blob, read as leniently as a client reads it: a blob that was
+    not strict base64 (wrapped lines, no padding, the URL-safe alphabet) or not valid UTF-8
+    was left unread, though JavaScript's Buffer and Python's b64decode read most of it."""
     blob = node.get("blob")
     if not isinstance(blob, str) or not is_text_mime(node.get("mimeType")):
         return None
     try:
-        return base64.b64decode(blob, validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
+        raw = base64.b64decode(blob, validate=True)
+    except binascii.Error:
+        raw = _lenient_b64decode(blob)
+    return raw.decode("utf-8", "replace")
+
+
+def _lenient_b64decode(blob: str) -> bytes:
+    """What the most lenient decoders make of `blob`: the URL-safe alphabet read as the
+    standard one, anything else outside the alphabet skipped, a lone last character
+    dropped and the padding supplied."""
+    letters = _NOT_B64.sub("", blob.translate(_URL_SAFE))
+    if len(letters) % 4 == 1:
+        letters = letters[:-1]
+    return base64.b64decode(letters + "=" * (-len(letters) % 4))
+
+
+_URL_SAFE = str.maketrans("-_", "+/")
+_NOT_B64 = re.compile(r"[^A-Za-z0-9+/]")
 
 
 def _structured_mirrors(result: object) -> set[Path]:
