@@ -309,6 +309,31 @@ def test_a_text_blob_is_read_as_leniently_as_clients_decode_it(blob: str) -> Non
     assert REDACTED in redacted
 
 
+@pytest.mark.parametrize(
+    ("mime_type", "raw"),
+    [
+        ("text/plain; charset=utf-16", f"note: {EMAIL}".encode("utf-16")),
+        ("text/csv; charset=UTF-16LE", f"note,{EMAIL}".encode("utf-16-le")),
+        ("text/plain", f"note: {EMAIL}".encode("utf-16")),  # no charset: the BOM says
+        ('text/plain; charset="utf-7"', b"note: leak.person+AEA-example.com"),
+        ("text/plain; charset=latin-1", f"caf\xe9 {EMAIL}".encode("latin-1")),
+    ],
+)
+def test_a_text_blob_is_read_in_the_encoding_its_reader_decodes(mime_type: str, raw: bytes) -> None:
+    # Read as UTF-8 whatever it said, a UTF-16 file had a NUL after each letter: no match.
+    blob = base64.b64encode(raw).decode()
+    message = result({"contents": [{"uri": "file:///a", "mimeType": mime_type, "blob": blob}]})
+    assert found_paths(message) == {"$.result.contents[0].blob (base64)"}
+    verdict = PiiEmail(action="redact").check(
+        message, CheckContext("o", "w", "a", Direction.RESPONSE)
+    )
+    assert verdict.message is not None
+    redacted = base64.b64decode(verdict.message["result"]["contents"][0]["blob"])
+    text = redacted.decode(mcp.blob_encoding({"mimeType": mime_type}, redacted))
+    assert EMAIL not in text
+    assert REDACTED in text
+
+
 def test_images_and_opaque_binary_blobs_are_not_scanned() -> None:
     message = result(
         {

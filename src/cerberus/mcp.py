@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import codecs
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -384,7 +385,45 @@ def _decoded_blob(node: Mapping[str, Any]) -> str | None:
         raw = base64.b64decode(blob, validate=True)
     except binascii.Error:
         raw = _lenient_b64decode(blob)
-    return raw.decode("utf-8", "replace")
+    return raw.decode(blob_encoding(node, raw), "replace")
+
+
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),
+         (codecs.BOM_UTF8, "utf-8-sig"))  # fmt: skip
+
+
+def blob_encoding(node: Mapping[str, Any], raw: bytes) -> str:
+    """The text encoding a reader decodes a text-like blob with: the charset its mimeType
+    names, else the one its byte order mark shows, else UTF-8. A file saved as UTF-16 read
+    as UTF-8 has a NUL after every ASCII letter, and no pattern matched in it."""
+    mime_type = node.get("mimeType")
+    for parameter in mime_type.split(";")[1:] if isinstance(mime_type, str) else ():
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset":
+            return _text_encoding(value.strip().strip('"'))
+    for bom, encoding in _BOMS:
+        if raw.startswith(bom):
+            return encoding
+    return "utf-8"
+
+
+def _text_encoding(name: str) -> str:
+    """Python's codec for a charset name, or UTF-8 when it names none (or no text encoding)."""
+    try:
+        encoding = codecs.lookup(name).name
+        b"a".decode(encoding)  # LookupError too for a codec that is no text encoding (rot13)
+    except LookupError:
+        return "utf-8"
+    except ValueError:
+        pass  # a text encoding that cannot read this one byte (UTF-16)
+    return encoding
+
+
+def _blob_of(node: Mapping[str, Any], text: str) -> str:
+    """A redacted blob's text as base64, in the encoding its reader decodes it with."""
+    encoding = blob_encoding(node, _lenient_b64decode(node["blob"][:16]))
+    return base64.b64encode(text.encode(encoding, "replace")).decode()
 
 
 def _lenient_b64decode(blob: str) -> bytes:
@@ -499,11 +538,10 @@ def rewrite(
     parent_path: Path | None = None
     parent: Any = None
     for path, (slot, text) in zip(paths, changes, strict=True):
-        value = base64.b64encode(text.encode()).decode() if slot.kind is SlotKind.BLOB else text
         head = path[:-1]
         if head != parent_path:
             parent, parent_path = _copied(rewritten, fresh, head), head
-        parent[path[-1]] = value
+        parent[path[-1]] = _blob_of(parent, text) if slot.kind is SlotKind.BLOB else text
     result = rewritten.get("result")
     if structured_changed and isinstance(result, dict):
         # The text blocks that serialise structuredContent are rebuilt from the redacted value.
