@@ -51,6 +51,19 @@ def test_unreachable_database_is_one_line_without_traceback(command: list[str]) 
     assert "pw@" not in result.stderr
 
 
+@pytest.mark.parametrize(("args", "env"), [(["--workers", "2"], {}), ([], {"WORKERS": "3"})])
+def test_several_workers_without_redis_exit_2_before_serving(
+    tmp_path: Path, args: list[str], env: dict[str, str]
+) -> None:
+    # Each worker kept its own rate-limit windows: a limit of 5 a minute admitted 10 with two.
+    result = run("serve", "--port", str(free_port()), *args, env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ")
+    assert "workers need REDIS_URL" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+    assert not (tmp_path / "data").exists()  # refused before it migrated anything
+
+
 def test_invalid_setting_exits_2_naming_it() -> None:
     result = run("version", env={"LOG_LEVEL": "LOUD"})
     assert result.returncode == 2

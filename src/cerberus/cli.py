@@ -176,6 +176,13 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     configure_logging(settings.LOG_LEVEL)
     workers = args.workers or settings.WORKERS
+    if workers > 1 and not settings.REDIS_URL:
+        # Each worker would keep its own cache: rate-limit windows (a limit admitted workers
+        # times its count), sessions (one opened on a worker unknown to the others), keys.
+        raise ConfigurationError(
+            f"{workers} workers need REDIS_URL: without it each worker keeps its own "
+            "rate-limit windows and sessions, so a limit admits that many times its count"
+        )
     # Migrate (or at least reach the database) before uvicorn starts, so a bad DATABASE_URL
     # is one line here rather than a traceback from inside the server; in a child process,
     # so that alembic never loads in this one, which serves when there is one worker.
