@@ -345,9 +345,11 @@ def _is_protocol_meta(key: object) -> bool:
     )
 
 
-# Whole floats below this (20 digits at most) are scanned as the integer they equal; larger
-# ones as written, so that a body of 1e308s is not 309 digits a number to scan.
-_WHOLE_FLOAT_DIGITS_UP_TO = 2.0**64
+# Whole floats below this are scanned as the integer they equal: `repr` writes them as their
+# digits and ".0", so the text only gets shorter (content_large_documents counts these texts
+# too). Larger ones `repr` writes with an exponent, and stay so: past 2**53 a double holds
+# few integers exactly, and a 17-19 digit card number reaches a tool already rounded.
+_WHOLE_FLOAT_DIGITS_UP_TO = 1e16
 
 
 def _number_text(number: int | float) -> str:
