@@ -8,16 +8,18 @@ import httpx
 import orjson
 
 from cerberus.cache.memory import MemoryCache
-from cerberus.proxy.sessions import SessionStore
+from cerberus.proxy.sessions import SessionStore, id_key
 from tests.proxy.conftest import (
     Gateway,
     Tenant,
+    audit_events,
     create_tenant,
     initialize_body,
     open_session,
     sse_messages,
 )
 from tests.proxy.guardrails import SEEN, Record, RedactEmail, installed
+from tests.proxy.scripted import json_answer, scripted_upstream
 from tests.servers import Server
 
 
@@ -253,3 +255,27 @@ async def test_a_remembered_request_keeps_only_what_names_it() -> None:
         "method": "tools/call",
         "params": {"name": "index"},
     }
+
+
+async def test_an_answer_to_a_request_sent_with_a_whole_float_id_knows_its_request(
+    gateway: Gateway, http: httpx.AsyncClient
+) -> None:
+    # The SDKs answer a request sent with id 1.0 with id 1 (one JSON number). Keyed by their
+    # JSON text the two differed, so the answer was decided as one to no known request: no
+    # tool pins for a tools/list, no outputSchema for a tools/call, no method in its audit.
+    call = b'{"jsonrpc":"2.0","id":1.0,"method":"tools/call","params":{"name":"echo"}}'
+    async with scripted_upstream() as upstream:
+        upstream.handler = json_answer(b'{"jsonrpc":"2.0","id":1,"result":{"content":[]}}')
+        tenant = await create_tenant(gateway.app, upstream.url)
+        answer = await http.post(gateway.mcp, content=call, headers=tenant.headers())
+    assert answer.status_code == 200
+    (event,) = await audit_events(gateway.app, tenant.agent_id, direction="response")
+    assert (event.method, event.tool_name) == ("tools/call", "echo")
+
+
+def test_ids_are_keyed_as_json_numbers_and_strings_apart() -> None:
+    assert id_key(1.0) == id_key(1) == "1"
+    assert id_key(-7.0) == id_key(-7)
+    assert id_key("1") != id_key(1)
+    assert id_key(1.5) == "1.5"
+    assert id_key(1e300) == "1e+300"

@@ -40,7 +40,12 @@ def _session_key(session_id: str) -> str:
 
 
 def id_key(message_id: Any) -> str:
-    """1 and "1" are different JSON-RPC ids; the JSON text keeps them apart."""
+    """1 and "1" are different JSON-RPC ids; the JSON text keeps them apart. 1.0 and 1 are
+    one number: the SDKs answer a request sent with id 1.0 with id 1, which matched no
+    request, so the answer was decided without knowing what it answers (no tool pins for
+    a tools/list, no outputSchema for a tools/call)."""
+    if type(message_id) is float and message_id.is_integer() and abs(message_id) < 2**63:
+        message_id = int(message_id)
     return orjson.dumps(message_id).decode()
 
 
