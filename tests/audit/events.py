@@ -1,17 +1,27 @@
-"""A factory for audit events: the tests write rows directly, as the proxy's writer would."""
+"""Factories for the audit tests: rows written directly, as the proxy's writer would, agents,
+and a database that cannot be reached."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from cerberus.agents.models import Agent
 from cerberus.audit.models import AuditEvent
-from cerberus.db import utcnow
+from cerberus.db import create_engine, utcnow
+from cerberus.settings import Settings
 from tests.factories import create_agent, create_organisation, create_workspace
+
+
+def unreachable_engine(tmp_path: Path) -> AsyncEngine:
+    """An engine on a SQLite file in a folder that does not exist: every connection fails."""
+    return create_engine(
+        Settings(DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'db.sqlite'}")
+    )
 
 
 async def committed_agent(session: AsyncSession) -> Agent:

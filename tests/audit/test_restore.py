@@ -19,10 +19,9 @@ from cerberus.audit import writer as writer_module
 from cerberus.audit.models import AuditEvent
 from cerberus.audit.restore import restore
 from cerberus.audit.writer import UNWRITTEN, AuditWriter
-from cerberus.db import create_engine, create_sessionmaker
+from cerberus.db import create_sessionmaker
 from cerberus.logs import JsonFormatter
-from cerberus.settings import Settings
-from tests.audit.events import committed_agent
+from tests.audit.events import committed_agent, unreachable_engine
 
 FAILED_AT_SHUTDOWN = "audit flush failed at shutdown"
 
@@ -71,10 +70,7 @@ async def stopped(
     """Three events queued on a writer whose database cannot be reached, then its stop."""
     agent = await committed_agent(session)
     monkeypatch.setattr(writer_module, "RETRY_SECONDS", 0.0)
-    # A SQLite file in a folder that does not exist: every connection attempt fails.
-    unreachable = create_engine(
-        Settings(DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'db.sqlite'}")
-    )
+    unreachable = unreachable_engine(tmp_path)
     sessionmaker = create_sessionmaker(unreachable)
     writer = AuditWriter(lambda: sessionmaker, batch_size=2, flush_interval=3600)
     writer.start()
@@ -165,9 +161,7 @@ async def test_events_beyond_the_queue_bound_go_to_the_log_while_the_database_is
     agent = await committed_agent(session)
     monkeypatch.setattr(writer_module, "RETRY_SECONDS", 0.0)
     monkeypatch.setattr(writer_module, "MAX_QUEUED", 3)
-    unreachable = create_engine(
-        Settings(DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'db.sqlite'}")
-    )
+    unreachable = unreachable_engine(tmp_path)
     target = {"sessionmaker": create_sessionmaker(unreachable)}
     writer = AuditWriter(lambda: target["sessionmaker"], batch_size=5, flush_interval=3600)
     writer.start()

@@ -23,7 +23,7 @@ from cerberus.audit.sqlite_sink import CHUNK_ROWS
 from cerberus.audit.writer import COPY_CHUNK_ROWS, DRIVER_CHUNK_ROWS, AuditWriter
 from cerberus.db import create_engine, create_sessionmaker
 from cerberus.settings import Settings
-from tests.audit.events import add_event, committed_agent
+from tests.audit.events import add_event, committed_agent, unreachable_engine
 
 TRIGGERED = [
     {
@@ -162,10 +162,7 @@ async def test_events_stay_queued_while_the_database_is_unreachable(
     app: CerberusApp, session: AsyncSession, tmp_path: Path
 ) -> None:
     agent = await committed_agent(session)
-    # A SQLite file in a folder that does not exist: every connection attempt fails.
-    unreachable = create_engine(
-        Settings(DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'db.sqlite'}")
-    )
+    unreachable = unreachable_engine(tmp_path)
     target = {"sessionmaker": create_sessionmaker(unreachable)}
     writer = AuditWriter(lambda: target["sessionmaker"], batch_size=2, flush_interval=3600)
     for index in range(5):
