@@ -377,9 +377,10 @@ def _is_elicit_content(value: object) -> bool:
 
 
 def _decoded_blob(node: Mapping[str, Any]) -> str | None:
-    """The text of a text-like blob, read as leniently as a client reads it: a blob that was
-    not strict base64 (wrapped lines, no padding, the URL-safe alphabet) or not valid UTF-8
-    was left unread, though JavaScript's Buffer and Python's b64decode read most of it."""
+    """The text of a text-like blob as its reader gets it: base64 decoded as leniently as
+    clients decode it (wrapped lines, no padding, the URL-safe alphabet: Node's Buffer reads
+    them all), in the encoding `blob_encoding` names, what it cannot read as U+FFFD. Read
+    strictly, such a blob was left unread and passed every guardrail."""
     blob = node.get("blob")
     if not isinstance(blob, str) or not is_text_mime(node.get("mimeType")):
         return None
