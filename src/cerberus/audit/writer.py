@@ -289,7 +289,7 @@ class AuditWriter:
                     # Whole, as at shutdown: what the row held is not lost with it.
                     logger.error(
                         "audit event refused by the database; dropped",
-                        extra={"decision_id": event[1], "audit_event": logged_event(event)},
+                        extra={"decision_id": event[1], "audit_event": _logged_event(event)},
                     )
                 done += 1
         finally:
@@ -448,10 +448,10 @@ _INSERT_SQL = {
 
 def _log_events(events: list[tuple[Any, ...]]) -> None:
     for event in events:
-        logger.error(UNWRITTEN, extra={"audit_event": logged_event(event)})
+        logger.error(UNWRITTEN, extra={"audit_event": _logged_event(event)})
 
 
-def logged_event(event: tuple[Any, ...]) -> dict[str, Any]:
+def _logged_event(event: tuple[Any, ...]) -> dict[str, Any]:
     """A queued event as a log line holds it: its columns by name (the findings as the JSON
     text the row would hold), the time in ISO 8601 (UTC), so that `audit/restore.py` can
     write the row it would have been."""

@@ -65,13 +65,7 @@ async def relay(
     status = upstream.status
     if status >= 500:
         upstream.release()
-        return rpc_error(
-            502,
-            error_id,
-            jsonrpc.UPSTREAM_UNAVAILABLE,
-            f"Upstream MCP server failed (HTTP {status})",
-            decision_headers(exchange, None),
-        )
+        return _unavailable(exchange, error_id, f"Upstream MCP server failed (HTTP {status})")
     headers = dict(downstream_headers(upstream.headers.items()))
     content_type = upstream.headers.get("content-type", "")
     streaming = content_type.startswith("text/event-stream")
@@ -104,22 +98,12 @@ async def relay(
         body = await _read(upstream)
     except AnswerTooLarge as exc:
         logger.warning("upstream answer refused: %s", exc, extra=_log(exchange))
-        return rpc_error(
-            502,
-            error_id,
-            jsonrpc.UPSTREAM_UNAVAILABLE,
-            f"Upstream answer larger than {exc.limit // (1024 * 1024)} MiB",
-            decision_headers(exchange, None),
-        )
+        text = f"Upstream answer larger than {exc.limit // (1024 * 1024)} MiB"
+        return _unavailable(exchange, error_id, text)
     except ConnectionBroken as exc:
         logger.info("upstream answer broke: %s", exc, extra=_log(exchange))
-        return rpc_error(
-            502,
-            error_id,
-            jsonrpc.UPSTREAM_UNAVAILABLE,
-            "Upstream closed the connection before its answer ended",
-            decision_headers(exchange, None),
-        )
+        text = "Upstream closed the connection before its answer ended"
+        return _unavailable(exchange, error_id, text)
     if as_is:
         if status >= 400 and body and content_type.startswith("application/json"):
             try:
@@ -144,6 +128,13 @@ async def relay(
         return _invalid_body(exchange, error_id, exc)
     headers.update(decision_headers(exchange, first_id))
     return Response(out if changed else body, status_code=status, headers=headers)
+
+
+def _unavailable(exchange: Exchange, error_id: Any, text: str) -> Response:
+    """The 502 for an upstream that failed or broke off, with the exchange's decision ids."""
+    return rpc_error(
+        502, error_id, jsonrpc.UPSTREAM_UNAVAILABLE, text, decision_headers(exchange, None)
+    )
 
 
 def _invalid_body(exchange: Exchange, error_id: Any, exc: Exception) -> Response:
