@@ -102,3 +102,12 @@ def test_nine_digits_under_an_ssn_key_are_an_ssn() -> None:
     message = tool_result("ok", structuredContent={"ssn": "536224839", "order": "536224839"})
     verdict = guardrail("pii_ssn").check(message, context(RESPONSE))
     assert [finding.where for finding in verdict.findings] == [("$.result.structuredContent.ssn",)]
+
+
+def test_an_address_with_accents_is_redacted_whole() -> None:
+    # Before, `zoë@…` was not found and `Müller@…` kept `Mü` in front of its marker.
+    message = tool_call({"to": "zoë@example.com, Müller@firma.de"})
+    verdict = guardrail("pii_email", action="redact").check(message, context(REQUEST))
+    assert verdict.outcome is Outcome.MODIFY
+    assert verdict.message is not None
+    assert verdict.message["params"]["arguments"]["to"] == "[REDACTED:EMAIL], [REDACTED:EMAIL]"

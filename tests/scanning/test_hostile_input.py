@@ -46,6 +46,11 @@ HOSTILE = {
     "unicode tags": repeat("\U000e0041"),
     "semicolon lines": repeat(";\n"),
     "alternating csv": repeat("a;\nb\n"),
+    # Addresses past ASCII: the pattern takes any such character, its validator narrows.
+    "letters past ascii around at signs": repeat("ü@ü."),
+    "dashes between short addresses": repeat("a@b.cc—"),
+    "a long run of dashes, then an address": "—" * (MEGABYTE // 3 - 10) + "zoë@exemple.fr",
+    "a domain of dashes": "a@" + "—" * (MEGABYTE // 3 - 10) + ".рф",
     "real PII, densely": repeat("jane@example.org 415-555-0132 4111 1111 1111 1111 10.0.0.1 "),
 }
 

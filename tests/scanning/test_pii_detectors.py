@@ -132,6 +132,29 @@ def test_email_is_found(text: str, expected: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Each was no address at all, or only its ASCII tail (`ller@firma.de`), before.
+        ("contact: zoë@example.com", "zoë@example.com"),
+        ("Herr Müller@firma.de schrieb", "Müller@firma.de"),
+        ("josé.garcía@ejemplo.es", "josé.garcía@ejemplo.es"),
+        ("write to user@bücher.de now", "user@bücher.de"),
+        ("фёдор@почта.рф", "фёдор@почта.рф"),
+        ("用户@例子.广告", "用户@例子.广告"),
+        ("राम@डाटामेल.भारत", "राम@डाटामेल.भारत"),
+        ("ana@shop.xn--p1ai", "ana@shop.xn--p1ai"),
+        # Quotes are no part of it, and an ASCII domain ends at its word.
+        ("“ana@corp.example”", "ana@corp.example"),
+        ("ana@corp.exampleです", "ana@corp.example"),
+        # Written without spaces, the words before it go with it: more redacted, not less.
+        ("連絡はtaro@example.jp", "連絡はtaro@example.jp"),
+    ],
+)
+def test_an_internationalised_email_is_found_whole(text: str, expected: str) -> None:
+    assert found("email", text) == [expected]
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "user@localhost",
@@ -141,6 +164,8 @@ def test_email_is_found(text: str, expected: str) -> None:
         "a..b@example.com",
         "a.b@example..com",
         "x@-bad.example.com",
+        "naïve@café",
+        "ana@corp.comx1",
     ],
 )
 def test_email_look_alikes_are_left_alone(text: str) -> None:
