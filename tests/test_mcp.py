@@ -197,8 +197,12 @@ CASES: dict[str, tuple[dict[str, Any], set[str]]] = {
         {"$.result.inputRequests.contact.params.message"},
     ),
     "log notification": (
-        notification("notifications/message", {"level": "info", "data": {"user": EMAIL}}),
-        {"$.params.data.user"},
+        # The logger's name is the server's to choose, and hosts show it beside the data.
+        notification(
+            "notifications/message",
+            {"level": "info", "logger": f"mail.{EMAIL}", "data": {"user": EMAIL}},
+        ),
+        {"$.params.logger", "$.params.data.user"},
     ),
     "progress notification": (
         notification(

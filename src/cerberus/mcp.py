@@ -37,8 +37,7 @@ Link = tuple["Link", str | int] | None
 # Keys whose values identify protocol objects rather than carry content (outside user data).
 _PROTOCOL_KEYS_WORDS = (
     "jsonrpc id method type mimeType role resultType progressToken cursor nextCursor"
-    " protocolVersion taskId requestId subscriptionId ttlMs cacheScope status level logger"
-    " action"
+    " protocolVersion taskId requestId subscriptionId ttlMs cacheScope status level action"
 )
 PROTOCOL_KEYS = frozenset(_PROTOCOL_KEYS_WORDS.split())
 # Opaque and sealed by the server (AEAD in the SDK): never read, never touched.
