@@ -229,6 +229,15 @@ def test_email_validator_agrees_with_its_first_version_on_random_text() -> None:
         ("(685)318-9539x856 desk", "(685)318-9539x856"),
         ("001-841-942-0831 ext. 285", "001-841-942-0831 ext. 285"),
         ("mobile: 4155550132", "4155550132"),
+        # National formats (a trunk 0), after a word saying so, in the languages that use them.
+        ("tel: 020 7946 0958", "020 7946 0958"),
+        ("Téléphone : 06 12 34 56 78", "06 12 34 56 78"),
+        ("tél. 06.12.34.56.78", "06.12.34.56.78"),
+        ("Telefon 030 12345678", "030 12345678"),
+        ("Handy: 0171/1234567", "0171/1234567"),
+        ("phone 0612345678", "0612345678"),
+        # A date after it is not part of it.
+        ("mobile 07700 900123 2024", "07700 900123"),
     ],
 )
 def test_phone_is_found(text: str, expected: str) -> None:
@@ -248,6 +257,9 @@ def test_phone_is_found(text: str, expected: str) -> None:
         "call at 1710498153",  # a timestamp even after "call": no area code starts with 1
         "Windows 10.0.19041.1234",
         "2024-01-15 10:22:33",
+        "06 12 34 56 78",  # a national format without a word saying "phone"
+        "contact 01.02.2024 1000 pieces",  # a date
+        "call 0612 345",  # too few digits
     ],
 )
 def test_phone_look_alikes_are_left_alone(text: str) -> None:

@@ -10,6 +10,7 @@ Python, and a loose pattern offered one every few bytes of look-alike text.
 from __future__ import annotations
 
 import ipaddress
+import re
 import unicodedata
 from typing import Any
 
@@ -270,6 +271,14 @@ _HYPHEN = ord("-")
 # --- phone -----------------------------------------------------------------------------
 
 
+# Words after which bare or nationally written digits are a phone number, in the languages
+# whose national formats `_national` reads too.
+_PHONE_WORDS = (
+    r"(?i)\b(?:phone|t[ée]l|mobile|cell|fax|call|contact|sms|whatsapp"
+    r"|t[ée]l[ée]phone|portable|telefon|handy|tel[ée]fono|m[óo]vil|telefone|telefoon|mobiel)"
+)
+
+
 def _nanp(data: bytes, match: Any) -> tuple[int, int] | None:
     """A formatted North American number: the format is the evidence, so any digits go. The
     pattern fixes the count (ten, after a `1`, `+1` or `001` prefix; an extension is extra),
@@ -287,6 +296,28 @@ def _nanp_bare(data: bytes, match: Any) -> tuple[int, int] | None:
     if len(number) != 10 or number[0] in "01" or number[3] in "01":
         return None
     return (start, end) if standalone(data, start, end) else None
+
+
+_DATE = re.compile(rb"\d{1,2}([./\-])\d{1,2}\1(?:19|20)\d\d(?!\d)")
+
+
+def _national(data: bytes, match: Any) -> tuple[int, int] | None:
+    """A number in a national format (a trunk `0`, then 9-11 digits in groups: `020 7946
+    0958`, `06 12 34 56 78`, `030 12345678`) after a word saying it is a phone number. As
+    for a card, a run that goes on into other digits (a date after it) is cut at a
+    separator."""
+    start, end = match.span(1)
+    if _DATE.match(data, start):
+        return None  # "contact 01.02.2024 1000 pieces"
+    while end > start:
+        count = len(_digits(data[start:end]))
+        if count < 10:
+            return None
+        if count <= 12 and clear_after(data, end):
+            return (start, end) if clear_before(data, start) else None
+        cut = max(data.rfind(sep, start, end) for sep in (b" ", b".", b"-", b"/"))
+        end = cut if cut > start else start
+    return None
 
 
 def _international(data: bytes, match: Any) -> tuple[int, int] | None:
@@ -377,10 +408,15 @@ RULES: dict[str, tuple[Rule, ...]] = {
         ),
         Rule(
             "phone",
-            r"(?i)\b(?:phone|tel|mobile|cell|fax|call|contact|sms|whatsapp)\D{0,15}\b(1?\d{10})\b",
+            rf"{_PHONE_WORDS}\D{{0,15}}\b(1?\d{{10}})\b",
             _nanp_bare,
         ),
         Rule("phone", r"\+[1-9]\d{0,2}(?:[ .\-]?(?:\(\d{1,4}\)|\d{1,8})){1,6}", _international),
+        Rule(
+            "phone",
+            rf"{_PHONE_WORDS}\D{{0,15}}\b(0\d{{1,4}}(?:[ .\-/]?\d{{1,8}}){{1,5}})\b",
+            _national,
+        ),
     ),
     "ip_address": (
         # At least four parts, greedily: a longer run (`1.1.1.1.1...`, an OID) is one
