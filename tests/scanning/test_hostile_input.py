@@ -52,6 +52,8 @@ HOSTILE = {
     "a long run of dashes, then an address": "—" * (MEGABYTE // 3 - 10) + "zoë@exemple.fr",
     "a domain of dashes": "a@" + "—" * (MEGABYTE // 3 - 10) + ".рф",
     "phone words before national numbers and dates": repeat("tel 01 23 45 67 89 01.02.2024 "),
+    "password names without values": repeat("db_password= "),
+    "yaml password lines": repeat("password: x\n"),
     "real PII, densely": repeat("jane@example.org 415-555-0132 4111 1111 1111 1111 10.0.0.1 "),
 }
 

@@ -61,6 +61,17 @@ def found(text: str) -> list[tuple[str, str]]:
         ("Server=db;User Id=sa;Password=Tr0ub4dor&3;", "connection_string", "Tr0ub4dor&3"),
         ('db_password = "hunter2hunter2"', "password_assignment", "hunter2hunter2"),
         ("API_KEY=Zx81QmPa0LkW92nBv7Yt", "generic_secret", "Zx81QmPa0LkW92nBv7Yt"),
+        # Basic with an empty side: a key as the user (Stripe), or a token with no user.
+        ("Authorization: Basic c2tfbGl2ZV94eXo6", "basic_auth", "c2tfbGl2ZV94eXo6"),
+        ("Authorization: Basic OnMzY3IzdC1wYXNz", "basic_auth", "OnMzY3IzdC1wYXNz"),
+        # Passwords without quotes, where the form says it is one, whatever their entropy.
+        ("DB_PASSWORD=hunter2", "password_assignment", "hunter2"),
+        ("export PGPASSWORD=hunter2", "password_assignment", "hunter2"),
+        ("SMTP_PASS=letmein1", "password_assignment", "letmein1"),
+        ("GET /login?user=a&password=hunter2&next=/", "password_assignment", "hunter2"),
+        ("mysql --password=hunter2 -u root", "password_assignment", "hunter2"),
+        ("psql --password hunter2", "password_assignment", "hunter2"),
+        ("db:\n  password: s3cretpass\n  user: app", "password_assignment", "s3cretpass"),
     ],
 )
 def test_secret_is_found_and_only_the_secret_is_marked(text: str, kind: str, secret: str) -> None:
@@ -95,6 +106,14 @@ def test_jwt_is_found() -> None:
         "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcD\n-----END PUBLIC KEY-----",
         "token_type = bearer",
         "secret_santa = True",
+        "PWD=/home/alice",  # the working directory
+        "OLDPWD=/home/alice",
+        "PASSWORD=$DB_PASSWORD",
+        "PASSWORD_MIN_LENGTH=12",
+        "--password-file /run/secrets/db",
+        "Password: please ask the admin",  # prose goes on after a word
+        "password: required",
+        "password=********",
     ],
 )
 def test_secret_look_alikes_are_left_alone(text: str) -> None:

@@ -67,7 +67,9 @@ def _basic(data: bytes, match: Any) -> tuple[int, int] | None:
     if not decoded.isascii() or not decoded.decode("ascii").isprintable():
         return None
     user, colon, password = decoded.partition(b":")
-    return (start, end) if user and colon and password else None
+    # Either side may be empty: APIs that take a key as the user (Stripe: `sk_live_...:`) or
+    # as the password with no user (`:token`).
+    return (start, end) if colon and (user or password) else None
 
 
 def _password_group(data: bytes, match: Any) -> tuple[int, int] | None:
@@ -78,6 +80,21 @@ def _password_group(data: bytes, match: Any) -> tuple[int, int] | None:
     if data[start:end] == _REDACTED_SECRET:
         return None
     return start, end
+
+
+# What a config line holds where no password is set (`password: required`).
+_NOT_A_PASSWORD = frozenset(
+    b"required optional true false null none nil hidden redacted unset empty prompt".split()
+)
+
+
+def _unquoted_password(data: bytes, match: Any) -> tuple[int, int] | None:
+    """A password written without quotes (an env file, a query string, a flag, a YAML
+    line), unless it is one of the words such lines hold instead of one."""
+    start, end = match.span(1)
+    if data[start:end].lower() in _NOT_A_PASSWORD:
+        return None
+    return _password_group(data, match)
 
 
 _WORD = frozenset(b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
@@ -186,6 +203,21 @@ RULES: dict[str, tuple[Rule, ...]] = {
             "password_assignment",
             r"(?i)\b[A-Za-z0-9_]*(?:password|passwd|pwd)[\"']?\s*[:=]\s*[\"']([^\"'\s]{6,})[\"']",
             _password_group,
+        ),
+        # Unquoted, whatever its entropy, where the form says it is one: `DB_PASSWORD=hunter2`
+        # (an env file, an INI file, a query string), `--password hunter2`, and a YAML line
+        # `password: hunter2` (one word to the end of the line: prose goes on). A bare `PWD`
+        # is the working directory.
+        Rule(
+            "password_assignment",
+            r"(?i)(?:\b[A-Za-z0-9_]*(?:password|passwd|_pwd|_pass)\s*=|--password[= ])\s*"
+            r"([^\s\"'$;&]{6,})",
+            _unquoted_password,
+        ),
+        Rule(
+            "password_assignment",
+            r"(?im)^[ \t-]*[A-Za-z0-9_]*(?:password|passwd)\s*:[ \t]+([^\s\"'#]{6,})[ \t]*$",
+            _unquoted_password,
         ),
         # Password=...; in ADO/ODBC-style connection strings.
         Rule(
