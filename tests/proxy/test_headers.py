@@ -156,7 +156,12 @@ async def test_mcp_method_mismatch_is_refused_before_policy_and_upstream_mcp_pro
             assert answer.json()["error"]["code"] == -32020
             assert answer.json()["id"] == 7
         assert upstream.received == []
-    assert await audit_events(gateway.app, tenant.agent_id) == []
+    # No policy ran: each refusal is audited as the gateway's own (test_protocol_refusals.py).
+    events = await audit_events(gateway.app, tenant.agent_id)
+    assert len(events) == len(cases)
+    assert {entry["guardrail"] for event in events for entry in event.guardrails_triggered} == {
+        "protocol"
+    }
 
 
 async def test_base64_encoded_mcp_name_matches_mcp_proxy_3_3(

@@ -14,13 +14,16 @@ from cerberus import jsonrpc
 from cerberus.agents.lookup import AgentEntry
 from cerberus.audit.writer import AuditWriter
 from cerberus.cache import Cache
-from cerberus.guardrails import CheckContext, Direction, Outcome
+from cerberus.guardrails import CheckContext, Direction, Finding, Outcome
 from cerberus.jsonrpc import Kind, Message
 from cerberus.proxy.pipeline import Decision, Pipeline, new_decision_id
 from cerberus.proxy.sessions import SessionStore, id_key
 
 CLIENT = "client"
 SERVER = "server"
+# What an audit event names in place of a guardrail when the gateway itself refused a
+# message before any policy could read it (docs/audit.md).
+PROTOCOL_CHECK = "protocol"
 
 
 async def _nowhere(message: Message) -> None:
@@ -149,6 +152,35 @@ class Exchange:
             await self._remember(SERVER, decision.message)
         self._record(Direction.RESPONSE, decision, method, tool_name)
         return decision
+
+    def refuse(self, direction: Direction, finding: str, message: Message | None = None) -> str:
+        """Record the audit event of a message refused before any policy could read it (a
+        body that is not JSON-RPC, names a member twice, is in another charset...): the
+        agent's attempt is in the trail like any block. Returns its decision id."""
+        method: str | None = None
+        params: dict[str, Any] = {}
+        if message is not None and isinstance(message.get("method"), str):
+            method, params = message["method"], jsonrpc.params_of(message)
+        elif direction is Direction.RESPONSE and self.answered_id is not None:
+            request = self.sent.get(self.answered_id)  # the request this answer was for
+            if request is not None:
+                method, params = request["method"], request["params"]
+        decision = Decision(
+            new_decision_id(),
+            Outcome.BLOCK,
+            message or {},
+            [
+                {
+                    "guardrail": PROTOCOL_CHECK,
+                    "action": Outcome.BLOCK.value,
+                    "findings": [Finding(finding, 1).as_dict()],
+                }
+            ],
+        )
+        if direction is Direction.REQUEST and self.request_decision_id is None:
+            self.request_decision_id = decision.decision_id
+        self._record(direction, decision, method, jsonrpc.tool_name_of(method, params))
+        return decision.decision_id
 
     def record_requests(self) -> None:
         """Write the audit events of the client's messages, now the upstream's status is known."""

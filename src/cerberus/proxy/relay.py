@@ -15,6 +15,7 @@ from typing import Any
 from starlette.responses import Response, StreamingResponse
 
 from cerberus import jsonrpc
+from cerberus.guardrails import Direction
 from cerberus.jsonrpc import AmbiguousJson, JsonRpcError, Message
 from cerberus.proxy.exchange import Exchange, blocked_error
 from cerberus.proxy.headers import downstream_headers, foreign_charset
@@ -80,12 +81,8 @@ async def relay(
         # Decided as UTF-8, relayed under a header that tells the client to read another text.
         upstream.release()
         logger.warning("upstream answered in charset %s", charset[:32], extra=_log(exchange))
-        return rpc_error(
-            502,
-            error_id,
-            jsonrpc.UPSTREAM_UNAVAILABLE,
-            "Upstream answered in a charset other than UTF-8",
-        )
+        text = "Upstream answered in a charset other than UTF-8"
+        return _refused(exchange, error_id, text, "foreign_charset")
     if streaming and not as_is:
         await exchange.share_requests()
         headers.update(decision_headers(exchange, exchange.response_decision_id))
@@ -99,7 +96,7 @@ async def relay(
     except AnswerTooLarge as exc:
         logger.warning("upstream answer refused: %s", exc, extra=_log(exchange))
         text = f"Upstream answer larger than {exc.limit // (1024 * 1024)} MiB"
-        return _unavailable(exchange, error_id, text)
+        return _refused(exchange, error_id, text, "answer_too_large")
     except ConnectionBroken as exc:
         logger.info("upstream answer broke: %s", exc, extra=_log(exchange))
         text = "Upstream closed the connection before its answer ended"
@@ -119,9 +116,8 @@ async def relay(
         return Response(b"", status_code=status, headers=headers)
     if not content_type.startswith("application/json"):
         # Anything else could carry a message past the policies: refused (fail closed).
-        return rpc_error(
-            502, error_id, jsonrpc.UPSTREAM_UNAVAILABLE, "Upstream answered with an unknown type"
-        )
+        text = "Upstream answered with an unknown type"
+        return _refused(exchange, error_id, text, "unknown_content_type")
     try:
         out, changed, first_id = await _decide_data(exchange, body)
     except (JsonRpcError, StreamRefused) as exc:
@@ -142,7 +138,22 @@ def _invalid_body(exchange: Exchange, error_id: Any, exc: Exception) -> Response
     reason = exc.message if isinstance(exc, JsonRpcError) else str(exc)
     logger.warning("upstream sent a body that is not JSON-RPC: %s", reason, extra=_log(exchange))
     what = "an ambiguous JSON" if isinstance(exc, AmbiguousJson) else "an invalid JSON-RPC"
-    return rpc_error(502, error_id, jsonrpc.UPSTREAM_UNAVAILABLE, f"Upstream sent {what} body")
+    return _refused(exchange, error_id, f"Upstream sent {what} body", _finding(exc))
+
+
+def _refused(exchange: Exchange, error_id: Any, text: str, finding: str) -> Response:
+    """The 502 for an answer refused before any policy could read it, with its audit event
+    (the `protocol` check, docs/audit.md) and decision id."""
+    decision_id = exchange.refuse(Direction.RESPONSE, finding)
+    headers = decision_headers(exchange, decision_id)
+    return rpc_error(502, error_id, jsonrpc.UPSTREAM_UNAVAILABLE, text, headers)
+
+
+def _finding(exc: Exception) -> str:
+    """What an answer or event refused for this exception is, as its audit event names it."""
+    if isinstance(exc, AmbiguousJson):
+        return "ambiguous_json"
+    return "event_too_large" if isinstance(exc, EventTooLarge) else "invalid_jsonrpc"
 
 
 async def _refusal(exchange: Exchange, body: bytes) -> tuple[bytes, str | None]:
@@ -221,6 +232,7 @@ async def _events(exchange: Exchange, upstream: Answer, deadline: float) -> Asyn
                     yield encoded
     except (StreamRefused, EventTooLarge, JsonRpcError) as exc:
         logger.warning("upstream event refused; stream ended: %s", exc, extra=_log(exchange))
+        exchange.refuse(Direction.RESPONSE, _finding(exc))
     except ConnectionBroken as exc:
         logger.info("upstream stream broke: %s", type(exc).__name__, extra=_log(exchange))
     finally:
@@ -237,6 +249,8 @@ async def _relay_event(exchange: Exchange, event: Event) -> bytes | None:
         return event.encode()
     try:
         out, changed, _ = await _decide_data(exchange, event.data)
+    except AmbiguousJson:
+        raise
     except JsonRpcError as exc:
         raise StreamRefused(f"event data is not JSON-RPC: {exc.message}") from None
     if not changed:

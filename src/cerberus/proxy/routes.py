@@ -20,7 +20,8 @@ from starlette.types import Receive, Scope, Send
 
 from cerberus import jsonrpc
 from cerberus.agents.lookup import AgentEntry, AgentLookup
-from cerberus.jsonrpc import JsonRpcError, Kind, Message
+from cerberus.guardrails import Direction
+from cerberus.jsonrpc import AmbiguousJson, JsonRpcError, Kind, Message
 from cerberus.logs import assign_request_id, log_request, new_request_id
 from cerberus.proxy.exchange import Exchange, blocked_error, retry_after_header
 from cerberus.proxy.headers import (
@@ -105,23 +106,36 @@ async def _authenticate(request: Request, headers: dict[str, str]) -> AgentEntry
 async def _post(request: Request, exchange: Exchange) -> Response:
     unreadable = _unreadable_as_sent(exchange.header_items)
     if unreadable is not None:
-        return rpc_error(415, None, jsonrpc.INVALID_REQUEST, f"Invalid Request: {unreadable}")
+        text = f"Invalid Request: {unreadable}"
+        return _refused(exchange, 415, None, jsonrpc.INVALID_REQUEST, text, "unreadable_body")
     body = await _read_body(
         request, exchange.headers, request.app.state.settings.MCP_MAX_BODY_BYTES
     )
     if body is None:
-        return rpc_error(413, None, jsonrpc.INVALID_REQUEST, "Request body too large")
+        text = "Request body too large"
+        return _refused(exchange, 413, None, jsonrpc.INVALID_REQUEST, text, "body_too_large")
     try:
         parsed = jsonrpc.parse_body(body)
     except JsonRpcError as exc:
-        return rpc_error(400, _readable_id(body), exc.code, exc.message)
+        finding = _NOT_JSON_RPC.get(exc.code, "invalid_request")
+        if isinstance(exc, AmbiguousJson):
+            finding = "ambiguous_json"
+        return _refused(exchange, 400, _readable_id(body), exc.code, exc.message, finding)
     batch = isinstance(parsed, list)
     messages: list[Message] = parsed if isinstance(parsed, list) else [parsed]
     for message in messages:
         mismatch = header_mismatch(exchange.headers, message)
         if mismatch:
             # Before any policy: a header must never carry a different call past a guardrail.
-            return rpc_error(400, message.get("id"), jsonrpc.HEADER_MISMATCH, mismatch)
+            return _refused(
+                exchange,
+                400,
+                message.get("id"),
+                jsonrpc.HEADER_MISMATCH,
+                mismatch,
+                "header_mismatch",
+                message,
+            )
     outgoing: list[Message] = []
     refused: list[tuple[Message, Message, Decision]] = []
     changed = False
@@ -162,6 +176,24 @@ async def _post(request: Request, exchange: Exchange) -> Response:
         body = jsonrpc.dumps(outgoing if batch else outgoing[0])
     error_id = None if batch else messages[0].get("id")
     return await _forward(request, exchange, body, error_id=error_id)
+
+
+_NOT_JSON_RPC = {jsonrpc.PARSE_ERROR: "parse_error", jsonrpc.INVALID_REQUEST: "invalid_request"}
+
+
+def _refused(
+    exchange: Exchange,
+    status: int,
+    message_id: Any,
+    code: int,
+    text: str,
+    finding: str,
+    message: Message | None = None,
+) -> Response:
+    """The error for a request refused before any policy could read it, with its audit
+    event (the `protocol` check, docs/audit.md) and decision id."""
+    exchange.refuse(Direction.REQUEST, finding, message)
+    return rpc_error(status, message_id, code, text, decision_headers(exchange, None))
 
 
 def _refusal(
