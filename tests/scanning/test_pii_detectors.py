@@ -125,6 +125,9 @@ def test_credit_card_look_alikes_are_left_alone(text: str) -> None:
         ("mailto:x9@uni.edu", "x9@uni.edu"),
         ('{"email":"a_b@c-d.io"}', "a_b@c-d.io"),
         ("see https://example.com/x ana@example.org", "ana@example.org"),
+        # Percent-encoded, as logs and redirect URLs hold them (no `@` to find before).
+        ("GET /users?email=ana%40corp.example&page=2", "ana%40corp.example"),
+        ("https://idp.example/cb?login_hint=a.b%2Btag%40corp.example", "a.b%2Btag%40corp.example"),
     ],
 )
 def test_email_is_found(text: str, expected: str) -> None:
@@ -165,6 +168,7 @@ def test_an_internationalised_email_is_found_whole(text: str, expected: str) -> 
         "a.b@example..com",
         "x@-bad.example.com",
         "naïve@café",
+        "x%40-bad.example.com",
         "ana@corp.comx1",
     ],
 )

@@ -257,12 +257,25 @@ def _email(data: bytes, match: Any) -> tuple[int, int] | None:
         if url >= 0 and len(data[url:start].split()) == 1:
             return None
     local, _, domain = data[start:end].partition(b"@")
+    return (start, end) if _mailbox(data, start, end, local, domain) else None
+
+
+def _encoded_email(data: bytes, match: Any) -> tuple[int, int] | None:
+    """An address percent-encoded in a URL or a form (`?email=ana%40corp.example`), as logs
+    and redirect URLs hold them: `%40` is its `@`, so no `user:password@` look-back."""
+    start, end = match.span()
+    while start < end and data[start] == ord("."):
+        start += 1
+    local, _, domain = data[start:end].rpartition(b"%40")
+    return (start, end) if _mailbox(data, start, end, local, domain) else None
+
+
+def _mailbox(data: bytes, start: int, end: int, local: bytes, domain: bytes) -> bool:
     if not local or local.endswith(b".") or data.find(b"..", start, end) >= 0:
-        return None
-    for label in domain.split(b"."):
-        if not label or label[0] == _HYPHEN or label[-1] == _HYPHEN:
-            return None
-    return start, end
+        return False
+    return all(
+        label and label[0] != _HYPHEN and label[-1] != _HYPHEN for label in domain.split(b".")
+    )
 
 
 _HYPHEN = ord("-")
@@ -397,6 +410,11 @@ RULES: dict[str, tuple[Rule, ...]] = {
             rf"[A-Za-z0-9._%+\-{_BEYOND_ASCII}]+@(?:[A-Za-z0-9\-{_BEYOND_ASCII}]+\.)+"
             rf"(?:xn--[A-Za-z0-9\-]{{1,59}}\b|[A-Za-z]{{2,24}}\b|[{_BEYOND_ASCII}]+)",
             _email,
+        ),
+        Rule(
+            "email",
+            r"[A-Za-z0-9._%+\-]+%40(?:[A-Za-z0-9\-]+\.)+[A-Za-z]{2,24}\b",
+            _encoded_email,
         ),
     ),
     "phone": (
