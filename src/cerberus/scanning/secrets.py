@@ -88,11 +88,20 @@ _NOT_A_PASSWORD = frozenset(
 )
 
 
+def _last_word_of_line(data: bytes, match: Any) -> tuple[int, int] | None:
+    """`_unquoted_password` for a value that must end its line (`password: hunter2`)."""
+    end = match.end(1)
+    rest = len(data[end : end + 256].split(b"\n", 1)[0].rstrip(b"\r").strip(b" \t"))
+    return _unquoted_password(data, match) if rest == 0 else None
+
+
 def _unquoted_password(data: bytes, match: Any) -> tuple[int, int] | None:
     """A password written without quotes (an env file, a query string, a flag, a YAML
     line), unless it is one of the words such lines hold instead of one."""
     start, end = match.span(1)
-    if data[start:end].lower() in _NOT_A_PASSWORD:
+    # Six characters or more, counted here: `{6,}` on so large a class made RE2's states
+    # several times larger.
+    if end - start < 6 or data[start:end].lower() in _NOT_A_PASSWORD:
         return None
     return _password_group(data, match)
 
@@ -210,14 +219,14 @@ RULES: dict[str, tuple[Rule, ...]] = {
         # is the working directory.
         Rule(
             "password_assignment",
-            r"(?i)(?:\b[A-Za-z0-9_]*(?:password|passwd|_pwd|_pass)\s*=|--password[= ])\s*"
-            r"([^\s\"'$;&]{6,})",
+            r"(?i)(?:(?:password|passwd|_pwd|_pass)\s*=|--password[= ])\s*"
+            r"([^\s\"'$;&]+)",
             _unquoted_password,
         ),
         Rule(
             "password_assignment",
-            r"(?im)^[ \t-]*[A-Za-z0-9_]*(?:password|passwd)\s*:[ \t]+([^\s\"'#]{6,})[ \t]*$",
-            _unquoted_password,
+            r"(?i)(?:password|passwd):[ \t]+([^\s\"'#]+)",
+            _last_word_of_line,
         ),
         # Password=...; in ADO/ODBC-style connection strings.
         Rule(
