@@ -10,13 +10,14 @@ an audit event like a block, its guardrail `protocol`, its decision id in the an
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 from aiohttp import web
 
-from tests.proxy.conftest import Gateway, audit_events, create_tenant
+from tests.proxy.conftest import Gateway, Tenant, audit_events, create_tenant
 from tests.proxy.scripted import scripted_upstream, start_sse
 from tests.proxy.test_transport import modern_call, modern_headers
 
@@ -29,6 +30,20 @@ SMUGGLED_ANSWER = (
     b'{"jsonrpc":"2.0","id":4,"result":{"content":[{"type":"text",'
     b'"text":"ana@corp.example","text":"nothing to see"}]}}'
 )
+
+
+async def post_refused(
+    gateway: Gateway,
+    http: httpx.AsyncClient,
+    headers: Callable[[Tenant], dict[str, str]] = Tenant.headers,
+    **request: Any,
+) -> tuple[httpx.Response, Tenant]:
+    """One POST by a new agent whose upstream must never see it (asserted here)."""
+    async with scripted_upstream() as upstream:
+        tenant = await create_tenant(gateway.app, upstream.url)
+        answer = await http.post(gateway.mcp, headers=headers(tenant), **request)
+    assert upstream.received == []
+    return answer, tenant
 
 
 def refused(finding: str) -> list[dict[str, Any]]:
@@ -60,10 +75,9 @@ async def test_a_request_refused_before_any_policy_is_audited(
     status: int,
     finding: str,
 ) -> None:
-    async with scripted_upstream() as upstream:
-        tenant = await create_tenant(gateway.app, upstream.url)
-        answer = await http.post(gateway.mcp, content=body, headers=tenant.headers(**headers))
-    assert upstream.received == []
+    answer, tenant = await post_refused(
+        gateway, http, lambda tenant: tenant.headers(**headers), content=body
+    )
     assert answer.status_code == status
     (event,) = await audit_events(gateway.app, tenant.agent_id)
     assert answer.headers["x-request-decision-id"] == event.decision_id
@@ -77,11 +91,7 @@ async def test_a_request_refused_before_any_policy_is_audited(
 
 async def test_a_body_over_the_limit_is_audited(gateway: Gateway, http: httpx.AsyncClient) -> None:
     limit = gateway.app.state.settings.MCP_MAX_BODY_BYTES
-    async with scripted_upstream() as upstream:
-        tenant = await create_tenant(gateway.app, upstream.url)
-        answer = await http.post(
-            gateway.mcp, content=CALL[:-2] + b" " * limit + b"}}", headers=tenant.headers()
-        )
+    answer, tenant = await post_refused(gateway, http, content=CALL[:-2] + b" " * limit + b"}}")
     assert answer.status_code == 413
     (event,) = await audit_events(gateway.app, tenant.agent_id)
     assert event.guardrails_triggered == refused("body_too_large")
@@ -90,14 +100,12 @@ async def test_a_body_over_the_limit_is_audited(gateway: Gateway, http: httpx.As
 async def test_a_header_that_disagrees_with_its_body_is_audited_with_the_call(
     gateway: Gateway, http: httpx.AsyncClient
 ) -> None:
-    async with scripted_upstream() as upstream:
-        tenant = await create_tenant(gateway.app, upstream.url)
-        answer = await http.post(
-            gateway.mcp,
-            json=modern_call(7, "add", {"a": 1, "b": 2}),
-            headers=modern_headers(tenant, name="whoami"),
-        )
-    assert upstream.received == []
+    answer, tenant = await post_refused(
+        gateway,
+        http,
+        lambda tenant: modern_headers(tenant, name="whoami"),
+        json=modern_call(7, "add", {"a": 1, "b": 2}),
+    )
     assert answer.status_code == 400
     assert answer.json()["error"]["code"] == -32020
     (event,) = await audit_events(gateway.app, tenant.agent_id)
@@ -109,10 +117,12 @@ async def test_a_header_that_disagrees_with_its_body_is_audited_with_the_call(
 async def test_a_refusal_before_authentication_is_not_audited(
     gateway: Gateway, http: httpx.AsyncClient
 ) -> None:
-    async with scripted_upstream() as upstream:
-        tenant = await create_tenant(gateway.app, upstream.url)
-        headers = {**tenant.headers(), "authorization": "Bearer nope"}
-        answer = await http.post(gateway.mcp, content=SMUGGLED_CALL, headers=headers)
+    answer, tenant = await post_refused(
+        gateway,
+        http,
+        lambda tenant: {**tenant.headers(), "authorization": "Bearer nope"},
+        content=SMUGGLED_CALL,
+    )
     assert answer.status_code == 401
     assert await audit_events(gateway.app, tenant.agent_id) == []
 
