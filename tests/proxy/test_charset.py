@@ -62,6 +62,11 @@ async def test_a_request_in_another_charset_is_refused_before_the_upstream(
         ("content-type", "application/json; charset=utf-8"),
         ("content-type", 'application/json; Charset="UTF8"'),
         ("content-encoding", "identity"),
+        # An ASCII body is one text in every charset that extends ASCII (Java's and older
+        # HTTP clients label bodies ISO-8859-1 by default): refused before, for the label.
+        ("content-type", "application/json; charset=ISO-8859-1"),
+        ("content-type", "application/json; charset=us-ascii"),
+        ("content-type", "application/json; charset=windows-1252"),
     ],
 )
 async def test_a_request_read_as_sent_is_forwarded(
@@ -78,6 +83,19 @@ async def test_a_request_read_as_sent_is_forwarded(
         )
     assert forwarded.status_code == 200
     assert upstream.received[0].headers[name] == value
+
+
+async def test_a_request_past_ascii_under_an_ascii_charset_is_refused(
+    gateway: Gateway, http: httpx.AsyncClient
+) -> None:
+    # "Müller" in Latin-1: the gateway would read U+FFFD where the upstream reads "ü".
+    body = CALL.replace(HIDDEN.encode(), "Müller".encode("latin-1"))
+    async with scripted_upstream() as upstream:
+        tenant = await create_tenant(gateway.app, upstream.url)
+        headers = tenant.headers(**{"content-type": "application/json; charset=ISO-8859-1"})
+        answer = await http.post(gateway.mcp, content=body, headers=headers)
+    assert upstream.received == []
+    assert answer.status_code == 415
 
 
 @pytest.mark.parametrize(

@@ -183,8 +183,28 @@ def _header_text(value: Any) -> str:
     return str(value)
 
 
-def foreign_charset(content_type: str) -> str | None:
-    """The charset a Content-Type names when it is not UTF-8, else None.
+# Charsets in which bytes below 0x80 are the ASCII characters, as in UTF-8: a body of such
+# bytes is one text whichever of them a peer decodes it by (Java's and older HTTP clients
+# label bodies ISO-8859-1 by default). UTF-7 is not one: `+AEA-` is an `@` there.
+ASCII_SUPERSETS = frozenset(
+    {
+        "us-ascii",
+        "ascii",
+        "iso-8859-1",
+        "iso8859-1",
+        "latin1",
+        "latin-1",
+        "l1",
+        "windows-1252",
+        "cp1252",
+        "iso-8859-15",
+    }
+)
+
+
+def foreign_charset(content_type: str, body: bytes | None = None) -> str | None:
+    """The charset a Content-Type names when it is not UTF-8, else None; given the `body`,
+    a charset that reads an ASCII body as UTF-8 does is no foreign one.
 
     The gateway reads every body as UTF-8, as JSON requires; a peer that decodes by the
     header instead (the TypeScript SDK's server transport does, through iconv-lite) would
@@ -196,6 +216,8 @@ def foreign_charset(content_type: str) -> str | None:
         name, _, value = parameter.partition("=")
         if name.strip().lower() == "charset":
             charset = value.strip().strip('"').lower()
-            if charset not in ("utf-8", "utf8"):
+            if charset in ("utf-8", "utf8"):
+                continue
+            if body is None or charset not in ASCII_SUPERSETS or not body.isascii():
                 return charset or "(empty)"
     return None

@@ -104,16 +104,16 @@ async def _authenticate(request: Request, headers: dict[str, str]) -> AgentEntry
 
 
 async def _post(request: Request, exchange: Exchange) -> Response:
-    unreadable = _unreadable_as_sent(exchange.header_items)
-    if unreadable is not None:
-        text = f"Invalid Request: {unreadable}"
-        return _refused(exchange, 415, None, jsonrpc.INVALID_REQUEST, text, "unreadable_body")
     body = await _read_body(
         request, exchange.headers, request.app.state.settings.MCP_MAX_BODY_BYTES
     )
     if body is None:
         text = "Request body too large"
         return _refused(exchange, 413, None, jsonrpc.INVALID_REQUEST, text, "body_too_large")
+    unreadable = _unreadable_as_sent(exchange.header_items, body)
+    if unreadable is not None:
+        text = f"Invalid Request: {unreadable}"
+        return _refused(exchange, 415, None, jsonrpc.INVALID_REQUEST, text, "unreadable_body")
     try:
         parsed = jsonrpc.parse_body(body)
     except JsonRpcError as exc:
@@ -313,13 +313,14 @@ async def _track_session(
         await sessions.forget(exchange.session_id)
 
 
-def _unreadable_as_sent(headers: Sequence[tuple[str, str]]) -> str | None:
+def _unreadable_as_sent(headers: Sequence[tuple[str, str]], body: bytes) -> str | None:
     """Why the upstream could read the body as another message than the gateway does, if it
-    could: a charset other than UTF-8 (the gateway reads UTF-8), or a Content-Encoding (the
-    gateway reads the bytes as they came; an upstream behind a body parser inflates them)."""
+    could: a charset other than UTF-8 (the gateway reads UTF-8; an ASCII body reads alike in
+    the charsets that extend ASCII), or a Content-Encoding (the gateway reads the bytes as
+    they came; an upstream behind a body parser inflates them)."""
     for name, value in headers:
         if name == "content-type":
-            charset = foreign_charset(value)
+            charset = foreign_charset(value, body)
             if charset is not None:
                 return f"the body must be UTF-8, not charset={charset[:32]}"
         elif name == "content-encoding" and value.strip().lower() not in ("", "identity"):
