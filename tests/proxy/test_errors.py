@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 
 import httpx
@@ -10,7 +11,7 @@ import pytest
 from aiohttp import web
 
 from cerberus.proxy.http1 import MAX_ANSWER_BYTES
-from tests.proxy.conftest import Gateway, Tenant, create_tenant, running_gateway
+from tests.proxy.conftest import Gateway, Tenant, audit_events, create_tenant, running_gateway
 from tests.proxy.scripted import json_answer, scripted_upstream, start_sse
 from tests.servers import free_port
 
@@ -295,3 +296,55 @@ async def test_an_answer_larger_than_the_gateway_holds_is_refused_and_the_next_o
     assert refused.json()["error"]["message"] == "Upstream answer larger than 32 MiB"
     assert len(refused.content) < 1000
     assert served.json()["result"] == {"ok": True}
+
+
+async def test_a_request_cancelled_while_the_upstream_works_keeps_its_audit_event(
+    gateway: Gateway, http: httpx.AsyncClient
+) -> None:
+    # A shutdown cancels what is still running once its grace period ends: a request already
+    # decided and sent upstream must still be in the trail (the writer drains after that).
+    arrived = asyncio.Event()
+
+    async def silent(request: web.Request) -> web.StreamResponse:
+        arrived.set()
+        await asyncio.sleep(30)
+        return web.Response(status=204)
+
+    async with scripted_upstream() as upstream:
+        upstream.handler = silent
+        tenant = await create_tenant(gateway.app, upstream.url)
+        body = json.dumps(CALL).encode()
+        headers = [(k.encode(), v.encode()) for k, v in tenant.headers().items()]
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": "/mcp",
+            "raw_path": b"/mcp",
+            "query_string": b"",
+            "root_path": "",
+            "headers": [*headers, (b"content-length", str(len(body)).encode())],
+            "client": ("127.0.0.1", 50000),
+            "server": ("127.0.0.1", 80),
+        }
+        messages = [{"type": "http.request", "body": body, "more_body": False}]
+
+        async def receive() -> dict[str, object]:
+            if messages:
+                return messages.pop()
+            await asyncio.Event().wait()
+            raise AssertionError("unreachable")
+
+        async def send(message: dict[str, object]) -> None:
+            return None
+
+        task = asyncio.create_task(gateway.app(scope, receive, send))
+        await arrived.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    (event,) = await audit_events(gateway.app, tenant.agent_id)
+    assert (event.direction, event.method, event.tool_name) == ("request", "tools/call", "add")
+    assert event.upstream_status is None

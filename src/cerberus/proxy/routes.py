@@ -77,9 +77,15 @@ async def mcp_endpoint(request: Request) -> Response:
         header_items=items,
         session_id=session_id,
     )
-    if request.method == "POST":
-        return await _post(request, exchange)
-    return await _forward(request, exchange, None, error_id=None)
+    try:
+        if request.method == "POST":
+            return await _post(request, exchange)
+        return await _forward(request, exchange, None, error_id=None)
+    except BaseException:
+        # Cancelled (a shutdown past its grace period) or failed: what was decided stays in
+        # the trail, sent upstream or not (each pending event is written once).
+        exchange.record_requests()
+        raise
 
 
 async def _authenticate(request: Request, headers: dict[str, str]) -> AgentEntry | Response:
