@@ -127,6 +127,34 @@ async def test_an_answer_in_another_charset_is_refused_not_relayed(
     assert HIDDEN not in refused.text
 
 
+@pytest.mark.parametrize(
+    ("text", "status"),
+    [
+        ("write to ana@corp.example", 200),  # ASCII: one text in Latin-1 too, so decided
+        ("write to Müller@corp.example", 502),  # past ASCII: `ü` is another text in UTF-8
+    ],
+)
+async def test_an_answer_under_an_ascii_charset_is_decided_when_it_is_ascii(
+    gateway: Gateway, http: httpx.AsyncClient, text: str, status: int
+) -> None:
+    body = b'{"jsonrpc":"2.0","id":3,"result":{"content":[{"type":"text","text":"%s"}]}}' % (
+        text.encode("latin-1")
+    )
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        return _answer(body, "application/json; charset=ISO-8859-1")
+
+    async with scripted_upstream() as upstream, installed(gateway.app, PiiEmail(action="redact")):
+        upstream.handler = answer
+        tenant = await create_tenant(gateway.app, upstream.url)
+        call = {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "read"}}
+        relayed = await http.post(gateway.mcp, json=call, headers=tenant.headers())
+    assert relayed.status_code == status
+    assert "corp.example" not in relayed.text
+    if status == 200:
+        assert relayed.json()["result"]["content"][0]["text"] == "write to [REDACTED:EMAIL]"
+
+
 async def test_a_4xx_page_in_another_charset_is_relayed_as_it_is(
     gateway: Gateway, http: httpx.AsyncClient
 ) -> None:

@@ -76,14 +76,11 @@ async def relay(
     # passes the guardrails (`_refusal`): its text reaches the model as a result's would.
     as_is = status >= 300 or status in (202, 204) or (verbatim and not streaming)
     decided = not as_is or (status >= 400 and content_type.startswith("application/json"))
-    charset = foreign_charset(content_type) if decided else None
-    if charset is not None:
-        # Decided as UTF-8, relayed under a header that tells the client to read another text.
-        upstream.release()
-        logger.warning("upstream answered in charset %s", charset[:32], extra=_log(exchange))
-        text = "Upstream answered in a charset other than UTF-8"
-        return _refused(exchange, error_id, text, "foreign_charset")
     if streaming and not as_is:
+        charset = foreign_charset(content_type)  # of events not read yet: any label but UTF-8
+        if charset is not None:
+            upstream.release()
+            return _foreign(exchange, error_id, charset)
         await exchange.share_requests()
         headers.update(decision_headers(exchange, exchange.response_decision_id))
         headers["cache-control"] = "no-cache"
@@ -101,6 +98,9 @@ async def relay(
         logger.info("upstream answer broke: %s", exc, extra=_log(exchange))
         text = "Upstream closed the connection before its answer ended"
         return _unavailable(exchange, error_id, text)
+    charset = foreign_charset(content_type, body) if decided else None
+    if charset is not None:
+        return _foreign(exchange, error_id, charset)
     if as_is:
         if status >= 400 and body and content_type.startswith("application/json"):
             try:
@@ -124,6 +124,14 @@ async def relay(
         return _invalid_body(exchange, error_id, exc)
     headers.update(decision_headers(exchange, first_id))
     return Response(out if changed else body, status_code=status, headers=headers)
+
+
+def _foreign(exchange: Exchange, error_id: Any, charset: str) -> Response:
+    """An answer to decide on as UTF-8 under a header that tells the client to read another
+    text (an ASCII body reads alike in the charsets that extend ASCII, and passes)."""
+    logger.warning("upstream answered in charset %s", charset[:32], extra=_log(exchange))
+    text = "Upstream answered in a charset other than UTF-8"
+    return _refused(exchange, error_id, text, "foreign_charset")
 
 
 def _unavailable(exchange: Exchange, error_id: Any, text: str) -> Response:
