@@ -72,6 +72,7 @@ def found(text: str) -> list[tuple[str, str]]:
         ("mysql --password=hunter2 -u root", "password_assignment", "hunter2"),
         ("psql --password hunter2", "password_assignment", "hunter2"),
         ("db:\n  password: s3cretpass\n  user: app", "password_assignment", "s3cretpass"),
+        ("password: s3cret#pass  # rotated monthly", "password_assignment", "s3cret#pass"),
     ],
 )
 def test_secret_is_found_and_only_the_secret_is_marked(text: str, kind: str, secret: str) -> None:

@@ -91,8 +91,9 @@ _NOT_A_PASSWORD = frozenset(
 def _last_word_of_line(data: bytes, match: Any) -> tuple[int, int] | None:
     """`_unquoted_password` for a value that must end its line (`password: hunter2`)."""
     end = match.end(1)
-    rest = len(data[end : end + 256].split(b"\n", 1)[0].rstrip(b"\r").strip(b" \t"))
-    return _unquoted_password(data, match) if rest == 0 else None
+    rest = data[end : end + 256].split(b"\n", 1)[0].strip(b" \t\r")
+    # A YAML comment after the value (`# rotated monthly`) still ends it.
+    return _unquoted_password(data, match) if not rest or rest[:1] == b"#" else None
 
 
 def _unquoted_password(data: bytes, match: Any) -> tuple[int, int] | None:
@@ -225,7 +226,7 @@ RULES: dict[str, tuple[Rule, ...]] = {
         ),
         Rule(
             "password_assignment",
-            r"(?i)(?:password|passwd):[ \t]+([^\s\"'#]+)",
+            r"(?i)(?:password|passwd):[ \t]+([^\s\"']+)",
             _last_word_of_line,
         ),
         # Password=...; in ADO/ODBC-style connection strings.
