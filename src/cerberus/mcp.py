@@ -27,6 +27,7 @@ import orjson
 
 from cerberus.header_encoding import decode_header_value
 from cerberus.jsonrpc import repeated_name
+from cerberus.media_types import charsets
 from cerberus.output_schema import SCHEMA_REFUSAL, matches_schema
 
 Path = tuple[str | int, ...]
@@ -400,10 +401,9 @@ def blob_encoding(node: Mapping[str, Any], raw: bytes) -> str:
     names, else the one its byte order mark shows, else UTF-8. A file saved as UTF-16 read
     as UTF-8 has a NUL after every ASCII letter, and no pattern matched in it."""
     mime_type = node.get("mimeType")
-    for parameter in mime_type.split(";")[1:] if isinstance(mime_type, str) else ():
-        name, _, value = parameter.partition("=")
-        if name.strip().lower() == "charset":
-            return _text_encoding(value.strip().strip('"'))
+    named = charsets(mime_type) if isinstance(mime_type, str) else []
+    if named:
+        return _text_encoding(named[0])
     for bom, encoding in _BOMS:
         if raw.startswith(bom):
             return encoding

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from cerberus.header_encoding import decode_header_value
 from cerberus.jsonrpc import Message, params_of
+from cerberus.media_types import charsets
 from cerberus.settings import Settings
 
 HOP_BY_HOP = frozenset(
@@ -212,12 +213,10 @@ def foreign_charset(content_type: str, body: bytes | None = None) -> str | None:
     Every charset parameter counts, since parsers differ on which of several they keep."""
     if ";" not in content_type:
         return None
-    for parameter in content_type.split(";")[1:]:
-        name, _, value = parameter.partition("=")
-        if name.strip().lower() == "charset":
-            charset = value.strip().strip('"').lower()
-            if charset in ("utf-8", "utf8"):
-                continue
-            if body is None or charset not in ASCII_SUPERSETS or not body.isascii():
-                return charset or "(empty)"
+    for written in charsets(content_type):
+        charset = written.lower()
+        if charset in ("utf-8", "utf8"):
+            continue
+        if body is None or charset not in ASCII_SUPERSETS or not body.isascii():
+            return charset or "(empty)"
     return None

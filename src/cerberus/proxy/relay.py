@@ -149,12 +149,28 @@ def _invalid_body(exchange: Exchange, error_id: Any, exc: Exception) -> Response
     return _refused(exchange, error_id, f"Upstream sent {what} body", _finding(exc))
 
 
+def protocol_refusal(
+    exchange: Exchange,
+    direction: Direction,
+    status: int,
+    error_id: Any,
+    code: int,
+    text: str,
+    finding: str,
+    message: Message | None = None,
+) -> Response:
+    """The error for a message refused before any policy could read it, with its audit event
+    (the `protocol` check, docs/audit.md) and its decision id among the answer's headers."""
+    decision_id = exchange.refuse(direction, finding, message)
+    answer_id = decision_id if direction is Direction.RESPONSE else None
+    return rpc_error(status, error_id, code, text, decision_headers(exchange, answer_id))
+
+
 def _refused(exchange: Exchange, error_id: Any, text: str, finding: str) -> Response:
-    """The 502 for an answer refused before any policy could read it, with its audit event
-    (the `protocol` check, docs/audit.md) and decision id."""
-    decision_id = exchange.refuse(Direction.RESPONSE, finding)
-    headers = decision_headers(exchange, decision_id)
-    return rpc_error(502, error_id, jsonrpc.UPSTREAM_UNAVAILABLE, text, headers)
+    """`protocol_refusal` for an upstream answer: a 502."""
+    return protocol_refusal(
+        exchange, Direction.RESPONSE, 502, error_id, jsonrpc.UPSTREAM_UNAVAILABLE, text, finding
+    )
 
 
 def _finding(exc: Exception) -> str:

@@ -33,7 +33,7 @@ from cerberus.proxy.headers import (
     upstream_headers,
 )
 from cerberus.proxy.pipeline import Decision
-from cerberus.proxy.relay import decision_headers, relay, rpc_error
+from cerberus.proxy.relay import decision_headers, protocol_refusal, relay, rpc_error
 from cerberus.proxy.sessions import id_key
 from cerberus.proxy.upstream import UpstreamFailed, UpstreamTimeout
 
@@ -115,26 +115,36 @@ async def _post(request: Request, exchange: Exchange) -> Response:
     )
     if body is None:
         text = "Request body too large"
-        return _refused(exchange, 413, None, jsonrpc.INVALID_REQUEST, text, "body_too_large")
+        return protocol_refusal(
+            exchange, Direction.REQUEST, 413, None, jsonrpc.INVALID_REQUEST, text, "body_too_large"
+        )
     unreadable = _unreadable_as_sent(exchange.header_items, body)
     if unreadable is not None:
         text = f"Invalid Request: {unreadable}"
-        return _refused(exchange, 415, None, jsonrpc.INVALID_REQUEST, text, "unreadable_body")
+        return protocol_refusal(
+            exchange, Direction.REQUEST, 415, None, jsonrpc.INVALID_REQUEST, text, "unreadable_body"
+        )
     try:
         parsed = jsonrpc.parse_body(body)
     except JsonRpcError as exc:
-        finding = _NOT_JSON_RPC.get(exc.code, "invalid_request")
-        if isinstance(exc, AmbiguousJson):
-            finding = "ambiguous_json"
-        return _refused(exchange, 400, _readable_id(body), exc.code, exc.message, finding)
+        return protocol_refusal(
+            exchange,
+            Direction.REQUEST,
+            400,
+            _readable_id(body),
+            exc.code,
+            exc.message,
+            _not_json_rpc(exc),
+        )
     batch = isinstance(parsed, list)
     messages: list[Message] = parsed if isinstance(parsed, list) else [parsed]
     for message in messages:
         mismatch = header_mismatch(exchange.headers, message)
         if mismatch:
             # Before any policy: a header must never carry a different call past a guardrail.
-            return _refused(
+            return protocol_refusal(
                 exchange,
+                Direction.REQUEST,
                 400,
                 message.get("id"),
                 jsonrpc.HEADER_MISMATCH,
@@ -184,22 +194,11 @@ async def _post(request: Request, exchange: Exchange) -> Response:
     return await _forward(request, exchange, body, error_id=error_id)
 
 
-_NOT_JSON_RPC = {jsonrpc.PARSE_ERROR: "parse_error", jsonrpc.INVALID_REQUEST: "invalid_request"}
-
-
-def _refused(
-    exchange: Exchange,
-    status: int,
-    message_id: Any,
-    code: int,
-    text: str,
-    finding: str,
-    message: Message | None = None,
-) -> Response:
-    """The error for a request refused before any policy could read it, with its audit
-    event (the `protocol` check, docs/audit.md) and decision id."""
-    exchange.refuse(Direction.REQUEST, finding, message)
-    return rpc_error(status, message_id, code, text, decision_headers(exchange, None))
+def _not_json_rpc(exc: JsonRpcError) -> str:
+    """What a body that is no JSON-RPC message is, as its audit event names it."""
+    if isinstance(exc, AmbiguousJson):
+        return "ambiguous_json"
+    return "parse_error" if exc.code == jsonrpc.PARSE_ERROR else "invalid_request"
 
 
 def _refusal(

@@ -246,8 +246,7 @@ def _email(data: bytes, match: Any) -> tuple[int, int] | None:
         if narrowed is None:
             return None
         start, end = narrowed
-    while start < end and data[start] == ord("."):
-        start += 1
+    start = _past_dots(data, start, end)
     # user:password@host in a URL is not a mailbox: the word the address starts in holds
     # `://`. The look-back is bounded so that a text full of addresses costs linear time;
     # the last `://` in it is in that word when no whitespace follows it (a rare find: the
@@ -257,25 +256,35 @@ def _email(data: bytes, match: Any) -> tuple[int, int] | None:
         if url >= 0 and len(data[url:start].split()) == 1:
             return None
     local, _, domain = data[start:end].partition(b"@")
-    return (start, end) if _mailbox(data, start, end, local, domain) else None
+    return _mailbox(data, start, end, local, domain)
 
 
 def _encoded_email(data: bytes, match: Any) -> tuple[int, int] | None:
     """An address percent-encoded in a URL or a form (`?email=ana%40corp.example`), as logs
     and redirect URLs hold them: `%40` is its `@`, so no `user:password@` look-back."""
     start, end = match.span()
+    start = _past_dots(data, start, end)
+    local, _, domain = data[start:end].rpartition(b"%40")
+    return _mailbox(data, start, end, local, domain)
+
+
+def _past_dots(data: bytes, start: int, end: int) -> int:
+    """Where a candidate starts once the dots before its local part are left out."""
     while start < end and data[start] == ord("."):
         start += 1
-    local, _, domain = data[start:end].rpartition(b"%40")
-    return (start, end) if _mailbox(data, start, end, local, domain) else None
+    return start
 
 
-def _mailbox(data: bytes, start: int, end: int, local: bytes, domain: bytes) -> bool:
+def _mailbox(
+    data: bytes, start: int, end: int, local: bytes, domain: bytes
+) -> tuple[int, int] | None:
+    """data[start:end], split into `local` and `domain`, when both are well formed."""
     if not local or local.endswith(b".") or data.find(b"..", start, end) >= 0:
-        return False
-    return all(
-        label and label[0] != _HYPHEN and label[-1] != _HYPHEN for label in domain.split(b".")
-    )
+        return None
+    for label in domain.split(b"."):
+        if not label or label[0] == _HYPHEN or label[-1] == _HYPHEN:
+            return None
+    return start, end
 
 
 _HYPHEN = ord("-")
