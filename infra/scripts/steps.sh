@@ -63,6 +63,12 @@ tf_output() {
   tf output -raw "$1"
 }
 
+# region_of_registry HOST: the region in an ECR registry's host name.
+region_of_registry() {
+  local rest="${1#*.dkr.ecr.}"
+  printf '%s\n' "${rest%%.*}"
+}
+
 # deploy ENV TAG: the whole of Step 3 for one environment (stage or prod).
 deploy() {
   local env="$1" tag="$2"
@@ -81,8 +87,11 @@ deploy() {
   tf apply -input=false -auto-approve -target=module.ecr -var "image_tag=$tag"
   local repo region registry
   repo="$(tf_output ecr_repository_url)"
-  region="$(tf_output aws_region)"
   registry="${repo%%/*}"
+  # From the repository's address (ACCOUNT.dkr.ecr.REGION.amazonaws.com/NAME), not the
+  # aws_region output: a targeted apply writes only outputs derived from targeted resources,
+  # so on a first deployment that output does not exist yet.
+  region="$(region_of_registry "$registry")"
 
   say "3/6 build and push $repo:$tag (linux/amd64)"
   docker build --platform linux/amd64 --target prod -t "cerberus:$tag" -f "$REPO_ROOT/docker/Dockerfile" "$REPO_ROOT"
@@ -149,11 +158,12 @@ destroy() {
   confirm "This destroys every Cerberus resource of '$env'. Type 'yes' to continue:" yes
 
   tf init -input=false
-  local region cluster
-  region="$(tf_output aws_region)"
-  cluster="$(tf_output aurora_cluster_identifier)"
   if [ "$env" = prod ]; then
-    local snapshot
+    # Read only here: staging can be destroyed after a deployment that stopped part way,
+    # before these outputs existed; production is not destroyed without its final snapshot.
+    local region cluster snapshot
+    region="$(tf_output aws_region)"
+    cluster="$(tf_output aurora_cluster_identifier)"
     snapshot="cerberus-final-$(date -u +%Y%m%d-%H%M%S)"
     say "final Aurora snapshot $snapshot"
     aws rds create-db-cluster-snapshot --db-cluster-identifier "$cluster" \

@@ -32,8 +32,18 @@ if [ "$2" = apply ] && [ -n "${FAKE_APPLY_FAILS:-}" ] && [[ "$*" != *-target=* ]
   echo "Error: creating App Runner Service: AccessDeniedException" >&2
   exit 1
 fi
-env="$(basename "${1#-chdir=}")"
+dir="${1#-chdir=}"
+env="$(basename "$dir")"
+# As Terraform does: a targeted apply writes only the outputs derived from targeted
+# resources, so the others exist once an apply without -target has run (here, or before).
+if [ "$2" = apply ] && [[ "$*" != *-target=* ]]; then
+  : > "$dir/.fake-applied"
+fi
 if [ "$2" = output ]; then
+  if [ "$4" != ecr_repository_url ] && [ ! -e "$dir/.fake-applied" ]; then
+    echo "Error: Output \"$4\" not found" >&2
+    exit 1
+  fi
   case "$4" in
     ecr_repository_url) echo "123456789012.dkr.ecr.us-east-1.amazonaws.com/cerberus-$env" ;;
     aws_region) echo us-east-1 ;;
@@ -109,6 +119,10 @@ class Sandbox:
 
     def env_dir(self, env: str) -> str:
         return str(self.infra / "environments" / env)
+
+    def deployed(self, env: str) -> None:
+        """Give `env` the state of a finished deployment: every output exists."""
+        (self.infra / "environments" / env / ".fake-applied").touch()
 
     def run(self, script: str, *args: str, stdin: str = "", **fake_env: str) -> Run:
         self.log.write_text("")

@@ -46,8 +46,9 @@ def test_deploy_stage_runs_step_3_in_order_with_the_given_tag(sandbox: Sandbox) 
             "stage",
             "apply -input=false -auto-approve -target=module.ecr -var image_tag=v1.2.3",
         ),
+        # The region comes from the repository's address: on a first deployment the
+        # targeted apply has not written the aws_region output (the fake does the same).
         tf(sandbox, "stage", "output -raw ecr_repository_url"),
-        tf(sandbox, "stage", "output -raw aws_region"),
         "docker build --platform linux/amd64 --target prod -t cerberus:v1.2.3 "
         f"-f {root}/docker/Dockerfile {root}",
         f"aws ecr get-login-password --region {REGION}",
@@ -193,6 +194,7 @@ def test_deploy_on_ecs_express_redeploys_and_waits_for_a_stable_service(sandbox:
 
 
 def test_destroy_prod_takes_a_final_snapshot_before_terraform_destroy(sandbox: Sandbox) -> None:
+    sandbox.deployed("prod")
     run = sandbox.run("destroy-prod.sh", stdin="yes\n")
 
     assert run.returncode == 0, run.stderr
@@ -222,12 +224,36 @@ def test_destroy_without_yes_changes_nothing(sandbox: Sandbox, script: str) -> N
     assert not run.called("aws rds")
 
 
-def test_destroy_stage_destroys_without_a_snapshot(sandbox: Sandbox) -> None:
+@pytest.mark.parametrize("deployed", [True, False])
+def test_destroy_stage_destroys_without_a_snapshot(sandbox: Sandbox, deployed: bool) -> None:
+    # Not deployed: a first deployment stopped after its repository was created (only the
+    # targeted apply ran, so the environment has no aws_region or cluster output yet).
+    if deployed:
+        sandbox.deployed("stage")
     run = sandbox.run("destroy-stage.sh", stdin="yes\n")
 
     assert run.returncode == 0, run.stderr
     assert run.called(tf(sandbox, "stage", "destroy -input=false -auto-approve"))
     assert not run.called("aws rds")
+
+
+def test_destroy_prod_without_its_cluster_output_destroys_nothing(sandbox: Sandbox) -> None:
+    run = sandbox.run("destroy-prod.sh", stdin="yes\n")
+
+    assert run.returncode != 0
+    assert not run.called("aws rds")
+    assert not run.called(tf(sandbox, "prod", "destroy"))
+
+
+def test_a_first_deployment_stopped_after_its_repository_can_be_deployed_again(
+    sandbox: Sandbox,
+) -> None:
+    failed = sandbox.run("deploy-stage.sh", "v1", FAKE_APPLY_FAILS="1")
+    assert failed.returncode != 0
+    run = sandbox.run("deploy-stage.sh", "v1")
+
+    assert run.returncode == 0, run.stderr
+    assert run.called(f"aws ecr get-login-password --region {REGION}")
 
 
 def test_bootstrap_applies_the_state_backend(sandbox: Sandbox) -> None:
