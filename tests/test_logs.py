@@ -49,6 +49,22 @@ async def test_each_request_is_one_json_line_with_its_id(
     assert line["request_id"] == response.headers["x-request-id"]
 
 
+async def test_every_line_names_the_service_from_app_name(client: httpx.AsyncClient) -> None:
+    stream = io.StringIO()
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    configure_logging("INFO", stream, service="cerberus-stage")
+    try:
+        await client.get("/health")
+        logging.getLogger("cerberus.test").warning("something %s", "happened")
+    finally:
+        configure_logging("INFO", io.StringIO())
+        root.handlers, root.level = saved[0], saved[1]
+    lines = log_lines(stream)
+    assert {line["message"] for line in lines} >= {"request", "something happened"}
+    assert {line["service"] for line in lines} == {"cerberus-stage"}
+
+
 async def test_a_sane_client_request_id_is_kept(client: httpx.AsyncClient) -> None:
     response = await client.get("/health", headers={"X-Request-ID": "trace-abc-123"})
     assert response.headers["x-request-id"] == "trace-abc-123"

@@ -174,5 +174,5 @@ async def _stop_proxy(app: Starlette) -> None:
 def app_from_env() -> CerberusApp:
     """The factory uvicorn imports in each worker process (`cerberus serve`, the container)."""
     settings = load_settings()
-    configure_logging(settings.LOG_LEVEL)
+    configure_logging(settings.LOG_LEVEL, service=settings.APP_NAME)
     return create_app(settings)

@@ -174,7 +174,7 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from cerberus.logs import configure_logging
 
-    configure_logging(settings.LOG_LEVEL)
+    configure_logging(settings.LOG_LEVEL, service=settings.APP_NAME)
     workers = args.workers or settings.WORKERS
     if workers > 1 and not settings.REDIS_URL:
         # Each worker would keep its own cache: rate-limit windows (a limit admitted workers

@@ -86,6 +86,10 @@ def log_time(created: float) -> str:
     return cached[1] + _MILLISECONDS[micro // 1000]
 
 
+# APP_NAME, on every line: instances of several deployments often share one log store.
+_service = "cerberus"
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         access = getattr(record, _ACCESS, None)
@@ -94,6 +98,7 @@ class JsonFormatter(logging.Formatter):
         entry: dict[str, Any] = {
             "time": log_time(record.created),
             "level": record.levelname,
+            "service": _service,
             "logger": record.name,
             "message": scrub(record.getMessage()),
         }
@@ -122,6 +127,7 @@ def _access_json(created: float, level: str, name: str, message: str, access: _A
         {
             "time": log_time(created),
             "level": level,
+            "service": _service,
             "logger": name,
             "message": message,
             "method": method,
@@ -188,8 +194,9 @@ def _plain_handler() -> logging.StreamHandler[Any] | None:
     return handler
 
 
-def configure_logging(level: str, stream: Any = None) -> None:
-    global _configured
+def configure_logging(level: str, stream: Any = None, service: str = "cerberus") -> None:
+    global _configured, _service
+    _service = service
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter())
     _configured = handler

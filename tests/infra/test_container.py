@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import os
 import re
+import subprocess
+import sys
 import tomllib
+from pathlib import Path
 
 from cerberus.settings import Settings
 from tests.infra.fakes import REPO
@@ -67,6 +71,33 @@ def test_prod_environment_serves_on_all_interfaces_and_migrates_on_start() -> No
     assert {k for k in env if k.isupper() and not k.startswith(("PATH", "PYTHON"))} <= set(
         Settings.model_fields
     )
+
+
+def test_the_image_started_without_its_settings_refuses_to_start(tmp_path: Path) -> None:
+    # What an App Runner update whose ImageConfiguration names only the port leaves: the
+    # image's own environment. It must not serve an empty database under the default key.
+    env = dict(pair.split("=", 1) for i, a in stages()["prod"] if i == "ENV" for pair in a.split())
+    assert env["APP_ENV"] == "production"
+    env.update(
+        PATH=f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        DATA_DIR=str(tmp_path),
+        HOST="127.0.0.1",
+        HOME=str(tmp_path),
+    )
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "cerberus"), "serve"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "error: invalid settings: SECRET_KEY: production needs a random key of at least 32 "
+        "characters, not the default"
+    ]
+    assert not os.listdir(tmp_path)
 
 
 def dockerignore_excludes(path: str) -> bool:
