@@ -172,9 +172,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         }
         phases["guardrail_cost"] = round(time.perf_counter() - mark, 1)
         if not args.no_scan:
-            # Its own event loop, in a thread: this one is busy awaiting it.
             mark = time.perf_counter()
-            results["scan_cost"] = await asyncio.to_thread(scan.run_scan_cost)
+            results["scan_cost"] = await asyncio.to_thread(scan.scan_cost)
             phases["scan_cost"] = round(time.perf_counter() - mark, 1)
         results["summary"] = report.summarise(results)
     finally:

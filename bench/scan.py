@@ -8,7 +8,9 @@ size, which is 1.0 for linear scanning and 2.0 for quadratic backtracking.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import gc
 import json
 import math
 import os
@@ -235,14 +237,28 @@ def _rss_mib() -> float:
     return procs.status_kib(os.getpid(), "VmRSS") / 1024
 
 
-def run_scan_cost() -> dict[str, Any]:
+def scan_cost(shapes: list[str] | None = None) -> dict[str, Any]:
+    """`run_scan_cost` in a fresh process, as a gateway would scan: the harness's own heap
+    (every scenario's samples) is not the gateway's, and the collector's full collections,
+    which a megabyte of dense PII triggers many times, walked it on every one (on the
+    twenty-first machine, 1 MB of `dense_pii_rows` took 479 ms in the harness, 257 alone)."""
+    command = [sys.executable, "-m", "bench.scan", "--cost"]
+    for shape in shapes or []:
+        command += ["--shape", shape]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    return dict(json.loads(done.stdout))
+
+
+def run_scan_cost(shapes: list[str] | None = None) -> dict[str, Any]:
+    """Every scan cost, in this process: the engine, the scanner's memory, the pipeline.
+    `shapes` keeps only these adversarial shapes (all when None)."""
     result: dict[str, Any] = {}
     try:
         import cerberus.scanning  # noqa: F401
     except ImportError as exc:
         result["engine"] = {"available": False, "reason": f"cerberus.scanning: {exc}"}
     else:
-        result["engine"] = _cost(engine_scan, nesting=None)
+        result["engine"] = _cost(engine_scan, nesting=None, shapes=shapes)
         result["scanner_memory"] = scanner_memory()
     guardrails, names = scanning_guardrails()
     if not guardrails:
@@ -257,6 +273,7 @@ def run_scan_cost() -> dict[str, Any]:
             **_cost(
                 lambda text: pipeline_scan(pipeline, tool_result(text), loop),
                 nesting=lambda depth: pipeline_scan(pipeline, tool_result("", nested(depth)), loop),
+                shapes=shapes,
             ),
         }
     finally:
@@ -267,6 +284,7 @@ def run_scan_cost() -> dict[str, Any]:
 def _cost(
     make: Callable[[str], Callable[[], str]],
     nesting: Callable[[int], Callable[[], str]] | None,
+    shapes: list[str] | None,
 ) -> dict[str, Any]:
     realistic = []
     for size in REALISTIC_SIZES:
@@ -274,6 +292,8 @@ def _cost(
         realistic.append({"bytes": size, **timing, "mb_per_s": _mb_per_s(size, timing)})
     adversarial: dict[str, Any] = {}
     for name, build in ADVERSARIAL.items():
+        if shapes is not None and name not in shapes:
+            continue
         points = []
         for size in ADVERSARIAL_SIZES:
             text = build(size)
@@ -283,7 +303,7 @@ def _cost(
             if timing["seconds"] > GIVE_UP_SECONDS:
                 break
         adversarial[name] = {"points": points, "growth_exponent": growth_exponent(points)}
-    if nesting is not None:
+    if nesting is not None and (shapes is None or "deep_nesting" in shapes):
         depth_points = [
             {"depth": depth, **time_scan(nesting(depth), budget=0.3)} for depth in NESTING_DEPTHS
         ]
@@ -298,5 +318,21 @@ def _mb_per_s(size: int, timing: dict[str, Any]) -> float:
     return round(size / max(timing["seconds"], 1e-9) / 1e6, 2)
 
 
+def _main() -> None:
+    parser = argparse.ArgumentParser(description="Scan costs, in this fresh process.")
+    parser.add_argument("--cost", action="store_true", help="every scan cost (else memory)")
+    parser.add_argument("--shape", action="append", help="only this adversarial shape")
+    args = parser.parse_args()
+    if not args.cost:
+        print(json.dumps(_measure_scanner_memory()))  # noqa: T201
+        return
+    # As the gateway's start-up does (app.py): what the imports built is out of the
+    # collector's generations, so a full collection walks what the scans allocate.
+    gc.freeze()
+    result = run_scan_cost(args.shape)
+    result["frozen_objects"] = gc.get_freeze_count()
+    print(json.dumps(result))  # noqa: T201
+
+
 if __name__ == "__main__":
-    print(json.dumps(_measure_scanner_memory()))  # noqa: T201
+    _main()

@@ -20,6 +20,18 @@ def test_scanner_memory_scans_every_text_in_a_fresh_process() -> None:
     assert isinstance(found["rss_growth_mib"], float)
 
 
+def test_scan_cost_is_measured_in_a_fresh_process_as_a_gateway_scans() -> None:
+    found = scan.scan_cost(["digit_run"])
+    # Only the imports are frozen (a gateway freezes its start-up): the harness's heap, and
+    # whatever this test process holds, would be far more.
+    assert 0 < found["frozen_objects"] < len(__import__("gc").get_objects())
+    for level in ("engine", "pipeline"):
+        assert found[level]["available"]
+        assert list(found[level]["adversarial"]) == ["digit_run"]
+        assert len(found[level]["realistic"]) == len(scan.REALISTIC_SIZES)
+    assert found["scanner_memory"]["bytes"] > 0
+
+
 def test_dense_rows_carry_each_kind_of_pii() -> None:
     from cerberus.scanning import scan_text
 
