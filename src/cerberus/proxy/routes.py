@@ -272,8 +272,14 @@ async def _forward(
     exchange.upstream_latency_ms = (time.perf_counter() - started) * 1000
     exchange.record_requests()
     await _track_session(request, exchange, upstream.status, upstream.headers.get("mcp-session-id"))
+    # A DELETE's answer carries no message (clients read its status); a GET's that is not
+    # an event stream is decided like a POST's, or refused, never relayed unread.
     return await relay(
-        exchange, upstream, error_id=error_id, deadline=deadline, verbatim=request.method != "POST"
+        exchange,
+        upstream,
+        error_id=error_id,
+        deadline=deadline,
+        verbatim=request.method == "DELETE",
     )
 
 
