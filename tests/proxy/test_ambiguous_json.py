@@ -82,7 +82,9 @@ async def test_an_event_naming_a_text_twice_ends_the_stream_unrelayed(
         upstream.handler = stream
         tenant = await create_tenant(gateway.app, upstream.url)
         answer = await http.post(gateway.mcp, json=CALL, headers=tenant.headers())
-    assert [message.get("method") for message in sse_messages(answer.text)] == [
-        "notifications/message"
-    ]
+    notice, error = sse_messages(answer.text)
+    assert notice["method"] == "notifications/message"
+    # The call is answered with an error in place of the refused answer.
+    assert error["id"] == CALL["id"]
+    assert error["error"]["code"] == -32003
     assert EMAIL not in answer.text

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from aiohttp import web
 
-from tests.proxy.conftest import Gateway, Tenant, audit_events, create_tenant
+from tests.proxy.conftest import Gateway, Tenant, audit_events, create_tenant, sse_messages
 from tests.proxy.scripted import scripted_upstream, start_sse
 from tests.proxy.test_transport import modern_call, modern_headers
 
@@ -26,6 +26,7 @@ SMUGGLED_CALL = (
     b'{"jsonrpc":"2.0","id":7,"method":"tools/call",'
     b'"params":{"name":"drop_tables","name":"echo","arguments":{}}}'
 )
+ANSWER = b'{"jsonrpc":"2.0","id":4,"result":{"content":[{"type":"text","text":"ok"}]}}'
 SMUGGLED_ANSWER = (
     b'{"jsonrpc":"2.0","id":4,"result":{"content":[{"type":"text",'
     b'"text":"ana@corp.example","text":"nothing to see"}]}}'
@@ -173,3 +174,50 @@ async def test_an_event_that_ends_a_stream_is_audited(
     assert answer.status_code == 200
     (event,) = await audit_events(gateway.app, tenant.agent_id, direction="response")
     assert event.guardrails_triggered == refused("ambiguous_json")
+    # The header named the id before the stream began: it is the refusal's event. And the
+    # call is answered, as any request the gateway refuses is (mcp-proxy 5.6).
+    assert answer.headers["x-response-decision-id"] == event.decision_id
+    (error,) = sse_messages(answer.text)
+    assert error["id"] == 4
+    assert error["error"]["code"] == -32003
+    assert error["error"]["data"] == {"decision_id": event.decision_id}
+
+
+async def test_an_event_that_ends_a_stream_after_its_answer_answers_nothing_more(
+    gateway: Gateway, http: httpx.AsyncClient
+) -> None:
+    async def stream(request: web.Request) -> web.StreamResponse:
+        response = await start_sse(request)
+        await response.write(b"data: " + ANSWER + b"\n\n")
+        await response.write(b"data: " + SMUGGLED_ANSWER + b"\n\n")
+        await asyncio.sleep(0.2)
+        return response
+
+    async with scripted_upstream() as upstream:
+        upstream.handler = stream
+        tenant = await create_tenant(gateway.app, upstream.url)
+        answer = await http.post(gateway.mcp, content=CALL, headers=tenant.headers())
+    (relayed,) = sse_messages(answer.text)
+    assert relayed["result"]["content"][0]["text"] == "ok"
+    answered, refusal = await audit_events(gateway.app, tenant.agent_id, direction="response")
+    assert answer.headers["x-response-decision-id"] == answered.decision_id
+    assert refusal.guardrails_triggered == refused("ambiguous_json")
+
+
+async def test_a_get_stream_names_no_answer_decision(
+    gateway: Gateway, http: httpx.AsyncClient
+) -> None:
+    # A GET answers no request: an id named for it had no audit event.
+    async def stream(request: web.Request) -> web.StreamResponse:
+        response = await start_sse(request)
+        notice = b'{"jsonrpc":"2.0","method":"notifications/message","params":{"data":"hi"}}'
+        await response.write(b"data: " + notice + b"\n\n")
+        return response
+
+    async with scripted_upstream() as upstream:
+        upstream.handler = stream
+        tenant = await create_tenant(gateway.app, upstream.url)
+        answer = await http.get(gateway.mcp, headers=tenant.headers(accept="text/event-stream"))
+    assert answer.status_code == 200
+    assert sse_messages(answer.text)[0]["params"]["data"] == "hi"
+    assert "x-response-decision-id" not in answer.headers

@@ -75,6 +75,11 @@ class Exchange:
             self._response_decision_id = new_decision_id()
         return self._response_decision_id
 
+    @property
+    def awaits_answer(self) -> bool:
+        """True while the answer to this request's (single) request has not been decided."""
+        return self.answered_id is not None and not self._response_id_used
+
     def _context(
         self,
         direction: Direction,
@@ -165,8 +170,14 @@ class Exchange:
             request = self.sent.get(self.answered_id)  # the request this answer was for
             if request is not None:
                 method, params = request["method"], request["params"]
+        decision_id = new_decision_id()
+        if direction is Direction.RESPONSE and self.awaits_answer:
+            # Nothing after it reaches the client: the refusal is what answers the request,
+            # and takes the id a stream's header named.
+            decision_id = self._response_decision_id or decision_id
+            self._response_id_used = True
         decision = Decision(
-            new_decision_id(),
+            decision_id,
             Outcome.BLOCK,
             message or {},
             [

@@ -82,11 +82,14 @@ async def relay(
             upstream.release()
             return _foreign(exchange, error_id, charset)
         await exchange.share_requests()
-        headers.update(decision_headers(exchange, exchange.response_decision_id))
+        # Named only for a stream that answers a request (a GET's answers none): the id is
+        # the audit event of that answer, or of the refusal that ends the stream before it.
+        answer_id = exchange.response_decision_id if exchange.awaits_answer else None
+        headers.update(decision_headers(exchange, answer_id))
         headers["cache-control"] = "no-cache"
         headers["x-accel-buffering"] = "no"
         return StreamingResponse(
-            _events(exchange, upstream, deadline), status_code=status, headers=headers
+            _events(exchange, upstream, deadline, error_id), status_code=status, headers=headers
         )
     try:
         body = await _read(upstream)
@@ -235,7 +238,9 @@ async def _decide_data(exchange: Exchange, data: bytes | str) -> tuple[bytes, bo
     return jsonrpc.dumps(out if isinstance(value, list) else out[0]), True, first_id
 
 
-async def _events(exchange: Exchange, upstream: Answer, deadline: float) -> AsyncIterator[bytes]:
+async def _events(
+    exchange: Exchange, upstream: Answer, deadline: float, error_id: Any
+) -> AsyncIterator[bytes]:
     parser = SseParser()
     finished = False
     try:
@@ -256,7 +261,15 @@ async def _events(exchange: Exchange, upstream: Answer, deadline: float) -> Asyn
                     yield encoded
     except (StreamRefused, EventTooLarge, JsonRpcError) as exc:
         logger.warning("upstream event refused; stream ended: %s", exc, extra=_log(exchange))
-        exchange.refuse(Direction.RESPONSE, _finding(exc))
+        awaited = exchange.awaits_answer
+        decision_id = exchange.refuse(Direction.RESPONSE, _finding(exc))
+        if awaited:
+            # The gateway ended the stream, so it answers the request the stream was for:
+            # a client would otherwise wait for an answer that cannot come (mcp-proxy 5.6).
+            text = "Upstream sent an event the gateway cannot read; the stream was ended"
+            data = {"decision_id": decision_id}
+            error = jsonrpc.error_bytes(error_id, jsonrpc.UPSTREAM_UNAVAILABLE, text, data)
+            yield Event(data=error.decode()).encode()
     except ConnectionBroken as exc:
         logger.info("upstream stream broke: %s", type(exc).__name__, extra=_log(exchange))
     finally:
