@@ -83,6 +83,52 @@ async def test_expiry_in_the_past_is_422_and_expired_agents_show_as_expired(
     assert [item["id"] for item in expired.json()["items"]] == [old.id]
 
 
+async def test_an_expiry_utc_cannot_hold_is_422_on_create_update_and_rotate(
+    client: httpx.AsyncClient, session: AsyncSession, headers_for: Headers
+) -> None:
+    organisation, admin, _ = await create_tenant(session)
+    workspace = await create_workspace(session, organisation)
+    agent, _ = await create_agent(session, workspace)
+    # A valid ISO 8601 time whose UTC equivalent is past year 9999: was a 500 (OverflowError).
+    beyond = {"expires_at": "9999-12-31T23:59:59-01:00"}
+
+    answers = [
+        await client.post(
+            f"{API}/workspaces/{workspace.id}/agents",
+            headers=headers_for(admin),
+            json={"name": "forever", **beyond},
+        ),
+        await client.patch(f"{API}/agents/{agent.id}", headers=headers_for(admin), json=beyond),
+        await client.post(
+            f"{API}/agents/{agent.id}/rotate", headers=headers_for(admin), json=beyond
+        ),
+    ]
+
+    for answer in answers:
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["detail"].startswith("expires_at: ")
+        assert "\n" not in answer.json()["detail"]
+        assert answer.json()["errors"][0]["field"] == "expires_at"
+
+
+async def test_the_last_expiry_utc_can_hold_is_stored_in_utc(
+    client: httpx.AsyncClient, session: AsyncSession, headers_for: Headers
+) -> None:
+    organisation, admin, _ = await create_tenant(session)
+    workspace = await create_workspace(session, organisation)
+
+    created = await client.post(
+        f"{API}/workspaces/{workspace.id}/agents",
+        headers=headers_for(admin),
+        json={"name": "long-lived", "expires_at": "9999-12-31T23:59:59+01:00"},
+    )
+    shown = await client.get(f"{API}/agents/{created.json()['id']}", headers=headers_for(admin))
+
+    assert created.status_code == 201, created.text
+    assert shown.json()["expires_at"] == "9999-12-31T22:59:59Z"
+    assert shown.json()["status"] == "active"
+
+
 async def test_delete_revokes_and_keeps_the_agent_for_history(
     client: httpx.AsyncClient,
     session: AsyncSession,

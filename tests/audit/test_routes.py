@@ -150,6 +150,11 @@ async def test_the_trail_needs_a_token(client: httpx.AsyncClient, session: Async
         ("audit-events", "page=191952224764295692754191655108608", "page: "),
         ("audit-events/export", "format=xml", "format: "),
         ("audit-events/export", "since=2026-01-02T00:00Z&until=2026-01-01T00:00Z", "since must"),
+        # Times that exist with their offset but not in UTC were a 500 (OverflowError).
+        ("audit-events", "since=9999-12-31T23:59:59-01:00", "since: "),
+        ("audit-events", "until=0001-01-01T00:00:00%2B01:00", "until: "),
+        ("audit-events/export", "since=9999-12-31T23:59:59-01:00", "since: "),
+        ("audit-events/export", "until=0001-01-01T00:00:00%2B01:00", "until: "),
         ("analytics", "period=year", "period: "),
     ],
 )
@@ -171,6 +176,24 @@ async def test_bad_query_values_answer_422_with_a_reason(
     assert answer.status_code == 422
     assert answer.json()["detail"].startswith(reason)
     assert "\n" not in answer.json()["detail"]
+
+
+@pytest.mark.parametrize("path", ["audit-events", "audit-events/export"])
+async def test_the_widest_window_utc_can_hold_is_accepted(
+    client: httpx.AsyncClient, session: AsyncSession, headers_for: Headers, path: str
+) -> None:
+    organisation, agent = await tenant(session)
+    admin = await create_user(session, organisation)
+    await add_event(session, agent, at=T0)
+
+    answer = await client.get(
+        f"{API}/organisations/{organisation.id}/{path}",
+        params={"since": "0001-01-01T00:00:00-01:00", "until": "9999-12-31T23:59:59+01:00"},
+        headers=headers_for(admin),
+    )
+
+    assert answer.status_code == 200
+    assert T0.isoformat()[:19] in answer.text
 
 
 async def test_the_last_page_that_can_be_asked_for_is_an_empty_page(

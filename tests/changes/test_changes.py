@@ -83,6 +83,38 @@ async def test_filters_by_actor_and_time(
     assert naive.json()["errors"][0]["field"] == "since"
 
 
+async def test_times_utc_cannot_hold_answer_422_and_the_widest_window_answers(
+    client: httpx.AsyncClient, session: AsyncSession, headers_for: Headers
+) -> None:
+    organisation, admin, _ = await create_tenant(session)
+    await create_workspace(session, organisation)
+    await client.patch(
+        f"{API}/organisations/{organisation.id}", headers=headers_for(admin), json={"name": "x"}
+    )
+    changes = f"{API}/organisations/{organisation.id}/changes"
+    headers = headers_for(admin)
+
+    too_late = await client.get(
+        changes, headers=headers, params={"since": "9999-12-31T23:59:59-01:00"}
+    )
+    too_early = await client.get(
+        changes, headers=headers, params={"until": "0001-01-01T00:00:00+01:00"}
+    )
+    widest = await client.get(
+        changes,
+        headers=headers,
+        params={"since": "0001-01-01T00:00:00-01:00", "until": "9999-12-31T23:59:59+01:00"},
+    )
+
+    for refused, field in ((too_late, "since"), (too_early, "until")):
+        assert refused.status_code == 422
+        assert refused.json()["detail"].startswith(f"{field}: ")
+        assert "\n" not in refused.json()["detail"]
+        assert refused.json()["errors"][0]["field"] == field
+    assert widest.status_code == 200
+    assert widest.json()["total"] == 1
+
+
 async def test_viewers_may_not_read_the_history(
     client: httpx.AsyncClient, session: AsyncSession, headers_for: Headers
 ) -> None:

@@ -296,6 +296,43 @@ async def test_invalid_stored_config_fails_closed_with_a_logged_error(
     assert any("invalid stored policy" in record.getMessage() for record in caplog.records)
 
 
+async def test_a_stored_integer_the_gateway_cannot_encode_fails_closed_once_not_every_second(
+    app: CerberusApp,
+    session: AsyncSession,
+    tenant: tuple[Workspace, str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A row the API accepted before it refused such numbers: orjson (the shared cache's
+    # encoder) raised on it, and the build failed and was retried every second, for ever.
+    workspace, agent_id = tenant
+    too_large = await add_policy(
+        session, workspace, guardrail_type="content_large_documents", config={"max_chars": 10**30}
+    )
+    await add_policy(session, workspace, config={"denied_tools": ["shell"]})
+    args = (workspace.organisation_id, workspace.id, agent_id)
+    with caplog.at_level(logging.WARNING, logger="cerberus.policies"):
+        closed = await app.state.pipelines.for_agent(*args, "closed")
+        opened = await app.state.pipelines.for_agent(*args, "open")
+        await asyncio.sleep(compiled.FAILED_BUILD_RETRY_SECONDS + 0.2)
+        with counted_queries(app) as statements:
+            again = await app.state.pipelines.for_agent(*args, "closed")
+
+    assert isinstance(closed, UnavailablePipeline)
+    assert await decide(closed, workspace, agent_id, "search") is Outcome.BLOCK
+    # fail_mode open runs the policies it could build, as for any invalid stored policy.
+    assert await decide(opened, workspace, agent_id, "search") is Outcome.ALLOW
+    assert await decide(opened, workspace, agent_id, "shell") is Outcome.BLOCK
+    assert again is closed
+    assert statements == []
+    [line] = caplog.records
+    assert line.levelno == logging.ERROR
+    assert "invalid stored policy" in line.getMessage()
+    error = line.__dict__["error"]
+    assert too_large.id in error
+    assert "max_chars" in error
+    assert "\n" not in error
+
+
 async def test_unknown_guardrail_type_fails_closed_and_open_runs_the_rest(
     app: CerberusApp, session: AsyncSession, tenant: tuple[Workspace, str]
 ) -> None:

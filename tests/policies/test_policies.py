@@ -6,10 +6,14 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cerberus.app import CerberusApp
 from cerberus.changes.models import ChangeRecord
+from cerberus.guardrails import Direction
+from cerberus.policies.pipelines import CompiledPipeline
 from cerberus.tenancy.models import Organisation, User
 from tests.conftest import Invalidations
 from tests.factories import create_agent, create_tenant, create_workspace
@@ -78,6 +82,89 @@ async def test_config_errors_name_the_field(
     assert "throttle" in bad_action.json()["detail"]
     assert unknown_type.json()["errors"][0]["field"] == "guardrail_type"
     assert missing.json()["errors"][0]["field"] == "config.limit"
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        (
+            {
+                "guardrail_type": "content_large_documents",
+                "action": "block",
+                "config": {"max_chars": 10**30},
+            },
+            "config.max_chars",
+        ),
+        ({"config": {"limit": 2**64}}, "config.limit"),
+        ({"config": {"limit": 60, "per_tool": {"search": 2**64}}}, "config.per_tool.search"),
+    ],
+)
+async def test_an_integer_the_gateway_cannot_encode_is_refused_with_a_reason(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    headers_for: Headers,
+    fields: dict[str, Any],
+    field: str,
+) -> None:
+    # Was 201, and then every message of the organisation was blocked: the gateway's JSON
+    # encoder (orjson) takes integers up to 2**64 - 1, and the pipeline could not be built.
+    organisation, admin, _ = await create_tenant(session)
+
+    refused = await _create(client, headers_for(admin), organisation, **fields)
+    listed = await client.get(
+        f"{API}/organisations/{organisation.id}/policies", headers=headers_for(admin)
+    )
+
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"][0]["field"] == field
+    assert refused.json()["detail"].startswith(f"{field}: ")
+    assert "\n" not in refused.json()["detail"]
+    assert listed.json()["total"] == 0
+
+
+async def test_an_update_to_an_integer_the_gateway_cannot_encode_is_refused(
+    client: httpx.AsyncClient, session: AsyncSession, headers_for: Headers
+) -> None:
+    organisation, admin, _ = await create_tenant(session)
+    created = await _create(client, headers_for(admin), organisation)
+    path = f"{API}/policies/{created.json()['id']}"
+
+    refused = await client.patch(
+        path,
+        headers=headers_for(admin),
+        json={"config": {"limit": 60, "per_tool": {"search": 10**20}}},
+    )
+    kept = await client.get(path, headers=headers_for(admin))
+
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"][0]["field"] == "config.per_tool.search"
+    assert "\n" not in refused.json()["detail"]
+    assert kept.json()["config"] == {"limit": 60}
+
+
+async def test_the_largest_integer_the_gateway_encodes_is_accepted_and_compiled(
+    app: CerberusApp, client: httpx.AsyncClient, session: AsyncSession, headers_for: Headers
+) -> None:
+    organisation, admin, _ = await create_tenant(session)
+    workspace = await create_workspace(session, organisation)
+    agent, _ = await create_agent(session, workspace)
+    await session.commit()
+
+    created = await _create(
+        client,
+        headers_for(admin),
+        organisation,
+        guardrail_type="content_large_documents",
+        action="block",
+        config={"max_chars": 2**64 - 1},
+    )
+    pipeline = await app.state.pipelines.for_agent(
+        organisation.id, workspace.id, agent.id, "closed"
+    )
+
+    assert created.status_code == 201, created.text
+    assert isinstance(pipeline, CompiledPipeline)
+    assert [g.type for g in pipeline.guardrails(Direction.RESPONSE)] == ["content_large_documents"]
 
 
 async def test_agent_scope_must_be_an_agent_of_the_policy_workspace_and_organisation(

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cerberus.field_errors import reject_null
+from cerberus.timestamps import UTCTimestamp
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 AgentStatus = Literal["active", "expired", "revoked"]
@@ -19,7 +20,7 @@ class AgentCreate(BaseModel):
 
     name: Name
     description: str | None = Field(default=None, max_length=2000)
-    expires_at: AwareDatetime | None = Field(
+    expires_at: UTCTimestamp | None = Field(
         default=None, description="when the key stops working (ISO 8601 with offset)"
     )
 
@@ -31,7 +32,7 @@ class AgentUpdate(BaseModel):
 
     name: Name | None = None
     description: str | None = Field(default=None, max_length=2000)
-    expires_at: AwareDatetime | None = None
+    expires_at: UTCTimestamp | None = None
 
     _not_null = field_validator("name", mode="before")(reject_null)
 
@@ -45,7 +46,7 @@ class AgentRotate(BaseModel):
         le=MAX_GRACE_SECONDS,
         description="how long the old key keeps working; 0 ends it at once",
     )
-    expires_at: AwareDatetime | None = Field(
+    expires_at: UTCTimestamp | None = Field(
         default=None, description="expiry of the new key; the old expiry is kept if omitted"
     )
 

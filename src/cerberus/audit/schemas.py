@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
+
+from cerberus.timestamps import UTCTimestampOrNaive
 
 Action = Literal["allow", "block", "modify", "log_only", "throttle"]
 DirectionName = Literal["request", "response"]
@@ -17,17 +19,11 @@ BLOCKED_ACTIONS: tuple[str, ...] = ("block", "throttle")
 PASSED_ACTIONS: tuple[str, ...] = ("allow", "modify", "log_only")
 
 
-def as_utc(value: datetime | None) -> datetime | None:
-    """A timestamp without an offset is read as UTC, so `since=2026-01-01T00:00` just works."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 class AuditFilters(BaseModel):
     """The filters every audit query (list, export) accepts; all are optional and combine.
 
     `since` is inclusive and `until` exclusive, so consecutive windows never count an event twice.
+    A timestamp without an offset is read as UTC, so `since=2026-01-01T00:00` just works.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -37,10 +33,8 @@ class AuditFilters(BaseModel):
     action: Action | None = None
     tool_name: str | None = None
     direction: DirectionName | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-
-    _utc = field_validator("since", "until")(as_utc)
+    since: UTCTimestampOrNaive | None = None
+    until: UTCTimestampOrNaive | None = None
 
 
 class AuditEventRead(BaseModel):

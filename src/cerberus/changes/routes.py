@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime
 
 from cerberus.auth.dependencies import AUTH_RESPONSES, CurrentUser
 from cerberus.auth.roles import Role
@@ -15,6 +14,7 @@ from cerberus.errors import Forbidden
 from cerberus.pagination import Page, PageDep
 from cerberus.request_session import SessionDep
 from cerberus.tenancy import service as tenancy
+from cerberus.timestamps import UTCTimestamp
 
 router = APIRouter(tags=["change history"], responses=AUTH_RESPONSES)
 
@@ -28,8 +28,8 @@ async def list_changes(
     actor: Annotated[str | None, Query(description="user id or email of who made it")] = None,
     object_type: Annotated[str | None, Query(examples=["policy"])] = None,
     object_id: Annotated[str | None, Query()] = None,
-    since: Annotated[AwareDatetime | None, Query(description="inclusive, ISO 8601")] = None,
-    until: Annotated[AwareDatetime | None, Query(description="exclusive, ISO 8601")] = None,
+    since: Annotated[UTCTimestamp | None, Query(description="inclusive, ISO 8601")] = None,
+    until: Annotated[UTCTimestamp | None, Query(description="exclusive, ISO 8601")] = None,
 ) -> Page[ChangeRead]:
     """Newest first; for the organisation's admins (a viewer is refused with 403)."""
     await tenancy.get_organisation(session, user, org_id)

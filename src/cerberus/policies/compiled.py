@@ -40,6 +40,7 @@ from cerberus.policies.pipelines import (
     UnavailablePipeline,
     compile_guardrail,
 )
+from cerberus.policies.schemas import CONFIG_INT_RANGE, integer_out_of_range
 from cerberus.proxy.pipeline import Pipeline
 from cerberus.single_flight import run_once
 from cerberus.sweeping import Sweeper
@@ -47,7 +48,9 @@ from cerberus.sweeping import Sweeper
 logger = logging.getLogger("cerberus.policies")
 
 GLOBAL_GENERATION_KEY = "cerberus:policies:gen"
-# A failed build is retried after this long (a database outage must not be hammered per message).
+# A build that could not load what it needs is retried after this long (a database outage must
+# not be hammered per message). One that loaded an invalid policy keeps its entry for the TTL:
+# trying again cannot fix the row, and a change to it drops the entry at once.
 FAILED_BUILD_RETRY_SECONDS = 1.0
 
 
@@ -197,7 +200,7 @@ class PipelineCache:
         guardrails: list[Guardrail] = []
         for row in rows:
             try:
-                guardrails.append(compile_guardrail(row))
+                guardrails.append(_compile_row(row))
             except PipelineBuildError as exc:
                 logger.error(
                     "invalid stored policy; pipeline unavailable",
@@ -208,7 +211,6 @@ class PipelineCache:
                     },
                 )
                 entry.error = str(exc)
-                entry.expires_at = time.monotonic() + FAILED_BUILD_RETRY_SECONDS
         compiled = _Compiled(tuple(guardrails))
         if key is not None and entry.error is None:
             self._compiled[key] = compiled
@@ -228,7 +230,10 @@ class PipelineCache:
             return [PolicyRow(**item) for item in orjson.loads(raw)]
         rows = await self._load_rows(organisation_id, workspace_id, agent_id)
         if self._epoch == epoch:
-            payload = orjson.dumps([row.as_dict() for row in rows])
+            try:
+                payload = orjson.dumps([row.as_dict() for row in rows])
+            except TypeError:  # orjson.JSONEncodeError: _compile_row says which row, and why
+                return rows
             with contextlib.suppress(Exception):
                 await self._cache.set(shared_key, payload, ttl_seconds=self._ttl)
         return rows
@@ -297,6 +302,18 @@ class PipelineCache:
         task = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _compile_row(row: PolicyRow) -> Guardrail:
+    """`compile_guardrail`, refusing also what the API refuses for it: an integer that orjson
+    cannot encode (stored before the API checked), which no instance could share or cache."""
+    where = integer_out_of_range(row.config)
+    if where is not None:
+        field = ".".join(str(part) for part in where)
+        raise PipelineBuildError(
+            f"policy {row.id} ({row.guardrail_type}): invalid config {field}: {CONFIG_INT_RANGE}"
+        )
+    return compile_guardrail(row)
 
 
 def _organisation_generation_key(organisation_id: str) -> str:

@@ -43,7 +43,8 @@ def to_read(policy: Policy) -> schemas.PolicyRead:
 
 
 def validate_config(guardrail_type: str, action: str, config: dict[str, Any]) -> None:
-    """422 naming the field: unknown type, an action the type lacks, or a bad config value."""
+    """422 naming the field: unknown type, an action the type lacks, or a bad config value
+    (one the guardrail's model refuses, or an integer the gateway cannot encode)."""
     cls = get_guardrail_type(guardrail_type)
     if cls is None:
         raise field_error("guardrail_type", f"unknown guardrail type {guardrail_type!r}")
@@ -65,6 +66,17 @@ def validate_config(guardrail_type: str, action: str, config: dict[str, Any]) ->
                 for error in exc.errors()
             ]
         ) from None
+    where = schemas.integer_out_of_range(config)
+    if where is not None:
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("body", "config", *where),
+                    "msg": schemas.CONFIG_INT_RANGE,
+                    "type": "value_error",
+                }
+            ]
+        )
 
 
 async def resolve_scope(
