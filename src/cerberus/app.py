@@ -23,6 +23,7 @@ from cerberus.agents.lookup import AgentLookup
 from cerberus.audit.writer import AuditWriter
 from cerberus.auth.bootstrap import bootstrap_superuser
 from cerberus.cache import create_cache
+from cerberus.client_address import trust_forwarded
 from cerberus.control_plane import ControlPlane, unexpected_error
 from cerberus.db import create_engine, create_sessionmaker
 from cerberus.guardrails import guardrail_types
@@ -70,8 +71,13 @@ class CerberusApp(Starlette):
     """
 
     control_plane: ControlPlane
+    # Load balancers in front that append to X-Forwarded-For (TRUSTED_PROXY_HOPS); without
+    # them, that header is the client's own to write and is never read.
+    proxy_hops = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.proxy_hops and scope["type"] == "http":
+            trust_forwarded(scope, self.proxy_hops)
         if scope["type"] == "http" and is_direct(scope):
             scope["app"] = self
             await serve_direct(scope, receive, send)
@@ -139,6 +145,7 @@ def create_app(settings: Settings) -> CerberusApp:
     )
     app.state = AppState()
     app.state.settings = settings
+    app.proxy_hops = settings.TRUSTED_PROXY_HOPS
     app.control_plane = ControlPlane(settings, app.state)
     # Whatever the routes above do not match is the control plane's (or its 404).
     app.router.default = app.control_plane

@@ -209,8 +209,9 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
         # No "server: uvicorn" on every answer: it tells a caller what to attack, and it is
         # one more header to write on each proxied call.
         server_header=False,
-        proxy_headers=True,
-        forwarded_allow_ips="*",
+        # The client's address comes from TRUSTED_PROXY_HOPS (client_address.py): with "*",
+        # uvicorn believed the leftmost X-Forwarded-For entry, which the client writes.
+        proxy_headers=False,
         timeout_graceful_shutdown=15,
     )
     return 0

@@ -93,6 +93,8 @@ class Settings(BaseModel):
     ALLOWED_ORIGINS: StrList = []
     UPSTREAM_ALLOWED_HOSTS: StrList = []
     FORWARD_CLIENT_AUTHORIZATION: bool = False
+    # Load balancers in front of the gateway that each append to X-Forwarded-For.
+    TRUSTED_PROXY_HOPS: int = Field(default=0, ge=0, le=8)
     MCP_REQUEST_TIMEOUT_SECONDS: float = Field(default=30.0, gt=0)
     MCP_MAX_RETRIES: int = Field(default=2, ge=0, le=10)
     MCP_MAX_KEEPALIVE_CONNECTIONS: int = Field(default=20, ge=1)

@@ -90,7 +90,10 @@ def stateless_upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ser
 async def serving(app: Any, port: int | None = None) -> AsyncIterator[str]:
     """Serve an ASGI app on a loopback port in this event loop (lifespan included)."""
     port = port or free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    # As `cerberus serve` runs it: the client's address is the app's (TRUSTED_PROXY_HOPS).
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", proxy_headers=False
+    )
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.get_running_loop().create_task(server.serve())

@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 
 import httpx
 import orjson
 
+from cerberus.settings import Settings
 from tests.proxy.conftest import (
     Gateway,
     Tenant,
@@ -19,6 +21,7 @@ from tests.proxy.conftest import (
 from tests.proxy.guardrails import RewriteArguments, installed
 from tests.proxy.scripted import json_answer, scripted_upstream
 from tests.proxy.test_transport import MODERN, modern_call, modern_headers
+from tests.servers import Server
 
 RESULT = b'{"jsonrpc":"2.0","id":1,"result":{}}'
 
@@ -95,8 +98,29 @@ async def test_gateway_request_id_and_forwarded_for_go_upstream(
     seen = await whoami(http, gateway, tenant, **{"x-request-id": "trace-123"})
     assert seen["x-gateway-request-id"] == "trace-123"
     assert seen["x-forwarded-for"] == "127.0.0.1"
+    # Without trusted proxies in front (TRUSTED_PROXY_HOPS=0), a chain is the client's own
+    # writing: the upstream is told the address the gateway saw, not a forged one.
     chained = await whoami(http, gateway, tenant, **{"x-forwarded-for": "10.0.0.9, 10.0.0.1"})
-    assert chained["x-forwarded-for"] == "10.0.0.9, 10.0.0.1"
+    assert chained["x-forwarded-for"] == "127.0.0.1"
+
+
+async def test_behind_one_proxy_the_client_is_the_entry_it_appended(
+    proxy_settings: Callable[..., Settings], upstream: Server, http: httpx.AsyncClient
+) -> None:
+    async with running_gateway(proxy_settings(TRUSTED_PROXY_HOPS=1)) as gateway:
+        tenant = await create_tenant(gateway.app, f"{upstream.url}/mcp")
+        # The client wrote 6.6.6.6; the load balancer appended the address it saw.
+        forged = {"x-forwarded-for": "6.6.6.6, 203.0.113.7"}
+        assert (await whoami(http, gateway, tenant, **forged))["x-forwarded-for"] == "203.0.113.7"
+        two_headers = [("x-forwarded-for", "6.6.6.6"), ("x-forwarded-for", "198.51.100.2")]
+        answer = await http.post(
+            gateway.mcp,
+            json=modern_call(1, "whoami", {}),
+            headers=[*modern_headers(tenant, name="whoami").items(), *two_headers],
+        )
+        assert answer.json()["result"]["structuredContent"]["x-forwarded-for"] == "198.51.100.2"
+        # Not through the load balancer (a health check inside the network): its own peer.
+        assert (await whoami(http, gateway, tenant))["x-forwarded-for"] == "127.0.0.1"
 
 
 async def test_client_authorization_is_forwarded_only_when_configured_mcp_proxy_9_6(

@@ -71,6 +71,7 @@ locals {
     MCP_MAX_KEEPALIVE_CONNECTIONS = "20"
     MCP_MAX_CONNECTIONS           = "100"
     MCP_STREAM_MAX_SECONDS        = "110"
+    TRUSTED_PROXY_HOPS            = "1"
     HOST                          = "0.0.0.0"
     PORT                          = "8000"
     WORKERS                       = "1"

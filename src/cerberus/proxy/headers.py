@@ -64,27 +64,21 @@ def upstream_headers(
     client_ip: str | None,
 ) -> dict[str, str]:
     headers: dict[str, str] = {}
-    forwarded_for = ""
     connection_tokens: set[str] = set()
     items = list(incoming)
     for name, value in items:
         if name == "connection":
             connection_tokens.update(token.strip().lower() for token in value.split(","))
     for name, value in items:
-        if name == "x-forwarded-for":
-            forwarded_for = value
-            continue
         if name in _NOT_UPSTREAM or name in connection_tokens:
             continue
         if name == "authorization" and not settings.FORWARD_CLIENT_AUTHORIZATION:
             continue
         headers[name] = f"{headers[name]}, {value}" if name in headers else value
-    # uvicorn (proxy_headers) already took the client's address from a trusted load
-    # balancer's X-Forwarded-For, so that chain is kept as it came; otherwise it starts here.
-    if not forwarded_for and client_ip:
-        forwarded_for = client_ip
-    if forwarded_for:
-        headers["x-forwarded-for"] = forwarded_for
+    # The client's address as the gateway trusts it (client_address.py): the chain a client
+    # sent could name anyone, and an upstream that believed it was told a forged address.
+    if client_ip:
+        headers["x-forwarded-for"] = client_ip
     headers["x-gateway-request-id"] = request_id
     return headers
 
