@@ -100,7 +100,9 @@ class Settings(BaseModel):
     MCP_MAX_KEEPALIVE_CONNECTIONS: int = Field(default=20, ge=1)
     MCP_MAX_CONNECTIONS: int = Field(default=100, ge=1)
     MCP_MAX_BODY_BYTES: int = Field(default=4 * 1024 * 1024, ge=1024)
-    MCP_STREAM_MAX_SECONDS: float = Field(default=110.0, gt=0)
+    # 0: streams last as long as the upstream keeps them (a 2026-07-28 stream's end cancels
+    # its request); App Runner, which cuts requests at 120 s, needs 110 (Terraform sets it).
+    MCP_STREAM_MAX_SECONDS: float = Field(default=0.0, ge=0)
 
     # Audit
     AUDIT_BATCH_SIZE: int = Field(default=500, ge=1)

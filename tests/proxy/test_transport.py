@@ -267,6 +267,37 @@ async def test_long_streams_end_cleanly_at_mcp_stream_max_seconds_mcp_proxy_4_2(
     assert answer.text == "id: 1\ndata: \n\n"
 
 
+async def test_without_a_stream_limit_a_long_post_stream_is_never_cut_mcp_proxy_4_5(
+    proxy_settings, http: httpx.AsyncClient
+) -> None:
+    # The default: a 2026-07-28 call's stream ending is its cancellation, so only a platform
+    # that cuts requests (App Runner, 120 s) sets a limit.
+    from tests.proxy.conftest import running_gateway
+
+    assert Settings.model_fields["MCP_STREAM_MAX_SECONDS"].default == 0
+
+    async def slow(request: web.Request) -> web.StreamResponse:
+        response = await start_sse(request)
+        await response.write(b'data: {"jsonrpc":"2.0","method":"notifications/progress"}\n\n')
+        await asyncio.sleep(0.8)
+        await response.write(b'data: {"jsonrpc":"2.0","id":1,"result":{"content":[]}}\n\n')
+        return response
+
+    call = modern_call(1, "slow", {})
+    for limit, answered in ((0, True), (0.3, False)):
+        async with (
+            scripted_upstream() as upstream,
+            running_gateway(proxy_settings(MCP_STREAM_MAX_SECONDS=limit)) as gateway,
+        ):
+            upstream.handler = slow
+            tenant = await create_tenant(gateway.app, upstream.url)
+            answer = await http.post(
+                gateway.mcp, json=call, headers=modern_headers(tenant, name="slow")
+            )
+        ids = [message.get("id") for message in sse_messages(answer.text)]
+        assert (1 in ids) is answered, limit
+
+
 async def test_progress_notifications_arrive_in_order_before_the_result_mcp_proxy_5_2(
     gateway: Gateway, tenant: Tenant, http: httpx.AsyncClient
 ) -> None:

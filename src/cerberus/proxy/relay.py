@@ -59,7 +59,7 @@ async def relay(
     upstream: Answer,
     *,
     error_id: Any,
-    deadline: float,
+    deadline: float | None,
     verbatim: bool = False,
 ) -> Response:
     """Turn the upstream's answer into the client's, deciding every message in it."""
@@ -239,7 +239,7 @@ async def _decide_data(exchange: Exchange, data: bytes | str) -> tuple[bytes, bo
 
 
 async def _events(
-    exchange: Exchange, upstream: Answer, deadline: float, error_id: Any
+    exchange: Exchange, upstream: Answer, deadline: float | None, error_id: Any
 ) -> AsyncIterator[bytes]:
     parser = SseParser()
     finished = False

@@ -255,7 +255,8 @@ async def _forward(
         headers.pop("mcp-session-id", None)
     exchange.answer_server = _answerer(request, exchange, headers)
     started = time.perf_counter()
-    deadline = asyncio.get_running_loop().time() + settings.MCP_STREAM_MAX_SECONDS
+    limit = settings.MCP_STREAM_MAX_SECONDS
+    deadline = asyncio.get_running_loop().time() + limit if limit else None
     try:
         upstream = await state.upstream.send(
             request.method, exchange.agent.upstream_url, headers, body
