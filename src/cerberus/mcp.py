@@ -20,6 +20,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 from operator import itemgetter
 from typing import Any, NamedTuple
 
@@ -29,6 +30,7 @@ from cerberus.header_encoding import decode_header_value
 from cerberus.jsonrpc import repeated_name
 from cerberus.media_types import charsets
 from cerberus.output_schema import SCHEMA_REFUSAL, matches_schema
+from cerberus.scanning import scan_text
 
 Path = tuple[str | int, ...]
 # A path as a parent link, `(parent, step)` (None: the message itself): extending one costs
@@ -134,16 +136,35 @@ def _short_path(link: Link, limit: int) -> Path | None:
 
 
 def where(path: Sequence[str | int]) -> str:
-    """A JSONPath for a message path: `$.result.content[0].text`."""
+    """A JSONPath for a message path: `$.result.content[0].text`; a key that holds what a
+    detector finds (`{"by_email": {"bob@example.com": ...}}`) is written `['[REDACTED]']`."""
     parts = ["$"]
     for step in path:
-        if isinstance(step, int):
-            parts.append(f"[{step}]")
-        elif step.isidentifier():
-            parts.append(f".{step}")
-        else:
-            parts.append(f"[{step!r}]")
+        parts.append(f"[{step}]" if isinstance(step, int) else _key_step(step))
     return "".join(parts)
+
+
+# Keys repeat (a structure's field names): each is scanned once. Long keys are not kept.
+_CACHED_KEY_CHARS = 64
+
+
+def _key_step(key: str) -> str:
+    if len(key) > _CACHED_KEY_CHARS:
+        return _render_key(key)
+    return _cached_key_step(key)
+
+
+@lru_cache(maxsize=4096)
+def _cached_key_step(key: str) -> str:
+    return _render_key(key)
+
+
+def _render_key(key: str) -> str:
+    # Paths reach the audit trail, block reasons and logs, which never hold a value a
+    # guardrail exists to stop: every detector reads the key, whichever the policies enable.
+    if scan_text(key):
+        return "['[REDACTED]']"
+    return f".{key}" if key.isidentifier() else f"[{key!r}]"
 
 
 def is_text_mime(mime_type: object) -> bool:

@@ -193,3 +193,75 @@ def test_unknown_config_fields_are_refused() -> None:
 def test_matching_stays_fast_on_hostile_names() -> None:
     rbac = Rbac(denied_tools=["*a*a*a*a*a*a*a*a*b"])
     assert outcome(rbac, call("a" * 200_000)) is Outcome.ALLOW
+
+
+def complete(ref: Any) -> dict[str, Any]:
+    params = {"ref": ref, "argument": {"name": "topic", "value": "sec"}}
+    return {"jsonrpc": "2.0", "id": 9, "method": "completion/complete", "params": params}
+
+
+def test_completing_a_denied_prompts_argument_is_refused_like_getting_it() -> None:
+    rbac = Rbac(denied_prompts=["internal_*"])
+    verdict = rbac.check(
+        complete({"type": "ref/prompt", "name": "internal_review"}), request_context()
+    )
+    assert verdict.outcome is Outcome.BLOCK
+    assert verdict.findings[0].type == "prompt_denied"
+    assert verdict.findings[0].where == ("params.ref.name",)
+    assert "internal_review" in verdict.reason
+    assert outcome(rbac, complete({"type": "ref/prompt", "name": "summarise"})) is Outcome.ALLOW
+
+
+def test_completing_a_denied_resource_template_is_refused() -> None:
+    rbac = Rbac(allowed_resources=["file:///public/*"], denied_resources=["file:///public/keys/*"])
+    verdict = rbac.check(
+        complete({"type": "ref/resource", "uri": "file:///public/keys/{name}"}), request_context()
+    )
+    assert verdict.outcome is Outcome.BLOCK
+    assert verdict.findings[0].type == "resource_denied"
+    assert verdict.findings[0].where == ("params.ref.uri",)
+    for refused in (
+        "file:///{path}",  # an allow list is a whitelist: this template is not on it
+        "file:///public/../etc/{name}",
+        "FILE://localhost/public/keys/{name}",
+        "file:///public/%2e%2e/{name}",
+    ):
+        ref = {"type": "ref/resource", "uri": refused}
+        assert outcome(rbac, complete(ref)) is Outcome.BLOCK, refused
+    allowed = {"type": "ref/resource", "uri": "file:///public/docs/{name}"}
+    assert outcome(rbac, complete(allowed)) is Outcome.ALLOW
+
+
+def test_a_template_can_be_completed_exactly_when_the_template_list_shows_it() -> None:
+    rbac = Rbac(denied_resources=["secret://*", "file:///etc/{name}"])
+    templates = ["secret://{name}", "file:///etc/{name}", "file:///tmp/{name}", "doc://{id}"]
+    listing = {
+        "jsonrpc": "2.0",
+        "id": 3,
+        "result": {"resourceTemplates": [{"uriTemplate": uri} for uri in templates]},
+    }
+    verdict = rbac.check(listing, response_context("resources/templates/list"))
+    assert verdict.message is not None
+    shown = [t["uriTemplate"] for t in verdict.message["result"]["resourceTemplates"]]
+    assert shown == ["file:///tmp/{name}", "doc://{id}"]
+    for uri in templates:
+        completion = outcome(rbac, complete({"type": "ref/resource", "uri": uri}))
+        assert (completion is Outcome.ALLOW) == (uri in shown), uri
+
+
+def test_completions_pass_when_their_kind_is_not_restricted_or_the_ref_is_malformed() -> None:
+    rbac = Rbac(denied_tools=["shell"])
+    assert outcome(rbac, complete({"type": "ref/prompt", "name": "anything"})) is Outcome.ALLOW
+    assert outcome(rbac, complete({"type": "ref/resource", "uri": "x://{y}"})) is Outcome.ALLOW
+    strict = Rbac(denied_prompts=["internal_*"], denied_resources=["secret://*"])
+    for ref in ({"type": "ref/prompt"}, {"type": "ref/prompt", "name": 3}, "internal_x", None):
+        assert outcome(strict, complete(ref)) is Outcome.ALLOW
+    no_params = {"jsonrpc": "2.0", "id": 1, "method": "completion/complete"}
+    assert outcome(strict, no_params) is Outcome.ALLOW
+
+
+def test_log_only_reports_a_denied_completion_without_blocking() -> None:
+    rbac = Rbac(denied_prompts=["internal_*"], action="log_only")
+    verdict = rbac.check(complete({"type": "ref/prompt", "name": "internal_x"}), request_context())
+    assert verdict.outcome is Outcome.LOG_ONLY
+    assert verdict.findings[0].type == "prompt_denied"

@@ -13,6 +13,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
+from mcp.types import PromptReference, ResourceTemplateReference
 from sqlalchemy import select
 
 from cerberus.invalidation import CHANNEL, Invalidation
@@ -23,6 +24,7 @@ from cerberus.tenancy.models import Organisation
 from tests.conftest import Backend, auth_headers, flush_test_cache, settings_for
 from tests.factories import create_user
 from tests.proxy.conftest import Gateway, Tenant, create_tenant, running_gateway, start_upstream
+from tests.proxy.scripted import json_answer, scripted_upstream
 from tests.servers import Server
 
 
@@ -93,6 +95,75 @@ async def test_the_agent_sees_and_calls_only_what_rbac_allows(
         customer = await client.read_resource("test://customers/42")
         assert customer.contents
         assert (await client.list_prompts()).prompts == []
+
+
+async def test_completions_and_uri_spellings_do_not_get_past_rbac(
+    gateway: Gateway, upstream: Server
+) -> None:
+    tenant = await create_tenant(gateway.app, f"{upstream.url}/mcp")
+    await add_policy(
+        gateway,
+        tenant,
+        "rbac",
+        config={
+            "denied_resources": ["test://greeting", "test://secrets/*"],
+            "denied_prompts": ["summarize"],
+        },
+    )
+    argument = {"name": "topic", "value": "x"}
+    async with mcp(gateway, tenant) as client:
+        with pytest.raises(MCPError) as refused:
+            await client.complete(PromptReference(type="ref/prompt", name="summarize"), argument)
+        assert refused.value.code == BLOCKED
+        assert "'summarize'" in refused.value.message
+        for template in ("test://secrets/{name}", "TEST://Secrets/{name}"):
+            with pytest.raises(MCPError) as refused:
+                await client.complete(
+                    ResourceTemplateReference(type="ref/resource", uri=template), argument
+                )
+            assert refused.value.code == BLOCKED, template
+        for uri in ("test://greeting", "TEST://greeting", "test://GREETING", "test://%67reeting"):
+            with pytest.raises(MCPError) as refused:
+                await client.read_resource(uri)
+            assert refused.value.code == BLOCKED, uri
+        assert (await client.read_resource("test://customers/42")).contents
+        # An allowed template reaches the server (which has no completion handler).
+        allowed = ResourceTemplateReference(
+            type="ref/resource", uri="test://customers/{customer_id}"
+        )
+        with pytest.raises(MCPError) as answered:
+            await client.complete(allowed, {"name": "customer_id", "value": "4"})
+        assert answered.value.code != BLOCKED
+
+
+async def test_a_refused_completion_or_read_is_an_error_echoing_its_id_never_sent(
+    gateway: Gateway,
+) -> None:
+    async with scripted_upstream() as upstream, httpx.AsyncClient(timeout=30) as http:
+        upstream.handler = json_answer(b'{"jsonrpc":"2.0","id":1,"result":{}}')
+        tenant = await create_tenant(gateway.app, upstream.url)
+        await add_policy(
+            gateway,
+            tenant,
+            "rbac",
+            config={"allowed_resources": ["file:///public/*"], "denied_prompts": ["internal_*"]},
+        )
+        requests = [
+            ("completion/complete", {"ref": {"type": "ref/prompt", "name": "internal_review"}}),
+            ("completion/complete", {"ref": {"type": "ref/resource", "uri": "file:///{path}"}}),
+            ("resources/read", {"uri": "file:///public/../secret/key.pem"}),
+            ("resources/read", {"uri": "file:///public/%2e%2e/secret/key.pem"}),
+        ]
+        answers = []
+        for number, (method, params) in enumerate(requests, start=20):
+            body = {"jsonrpc": "2.0", "id": number, "method": method, "params": params}
+            answers.append(await http.post(gateway.mcp, json=body, headers=tenant.headers()))
+        assert upstream.received == []
+    for number, answer in enumerate(answers, start=20):
+        assert answer.status_code == 200
+        assert answer.json()["id"] == number
+        assert answer.json()["error"]["code"] == BLOCKED
+        assert answer.json()["error"]["data"]["guardrails_triggered"] == ["rbac"]
 
 
 async def test_a_changed_tool_is_refused_until_an_admin_approves_it(

@@ -327,7 +327,7 @@ async def test_a_redaction_refused_by_a_lock_blocks_with_the_reason_of_old() -> 
     assert decision.guardrails_triggered == ["pii_phone", "pii_email"]
     assert decision.reason == (
         "pii_email: 1 email addresses found in the response; cannot redact "
-        "$.result.structuredContent['ana@example.org'] (key): it is an object key"
+        "$.result.structuredContent['[REDACTED]'] (key): it is an object key"
     )
     # The phone redaction made before the block stays in the decision's message, as before.
     assert decision.message["result"]["structuredContent"]["note"] == "[REDACTED:PHONE]"
@@ -526,8 +526,34 @@ def test_a_key_and_its_value_at_one_path_are_named_apart_on_every_message() -> N
     for _ in range(2):
         message = tool_result("s", structuredContent={"ana@example.org": "bo@example.net"})
         verdict = guard.check(message, context(RESPONSE))
-        place = "$.result.structuredContent['ana@example.org']"
+        place = "$.result.structuredContent['[REDACTED]']"
         assert verdict.findings[0].where == (f"{place} (key)", place)
+
+
+async def test_no_finding_or_reason_holds_a_value_used_as_a_key() -> None:
+    # Maps keyed by the values a policy protects: the paths that locate each finding went to
+    # the audit trail, and a block's reason to the client, holding the card and the address.
+    arguments = {
+        "cards": {"4111111111111111": "visa"},
+        "by_email": {"bob@example.com": {"ssn": "078-05-1120"}},
+        "tokens": {"ghp_16C7e42F292c6912E7710c838347Ae178B4a": "ci"},
+    }
+    pipeline = Pipeline(
+        [PiiCreditCard(action="log_only"), PiiSsn(action="redact"), Secrets(action="log_only")]
+    )
+    decision = await pipeline.decide(tool_call(arguments), context(REQUEST))
+    wheres = [w for entry in decision.triggered for f in entry["findings"] for w in f["where"]]
+    assert "$.params.arguments.by_email['[REDACTED]'].ssn" in wheres
+    assert "$.params.arguments.cards['[REDACTED]'] (key)" in wheres
+    assert "$.params.arguments.tokens['[REDACTED]'] (key)" in wheres
+    told = repr((wheres, decision.reason))
+    for value in ("4111111111111111", "bob@example.com", "078-05-1120", "ghp_16C7e42F"):
+        assert value not in told
+    blocked = await Pipeline([PiiEmail(action="redact")]).decide(
+        tool_result("ok", structuredContent={"ana@example.org": 1}), context(RESPONSE)
+    )
+    assert blocked.blocked
+    assert "ana@example.org" not in blocked.reason
 
 
 def test_each_guardrail_reads_only_its_own_hits_of_each_text() -> None:

@@ -2,13 +2,15 @@
 
 Deny wins over allow. A name that matches neither list gets `default_action`; left unset, it
 is "deny" when an allow list is given (an allow list is a whitelist) and "allow" otherwise.
-A kind (tools, resources, prompts) with no rules at all is not restricted.
+A kind (tools, resources, prompts) with no rules at all is not restricted. Resource URIs and
+patterns are matched as a server would read them (guardrails/resource_uris.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import PrivateAttr
@@ -22,6 +24,7 @@ from cerberus.guardrails import (
     Guardrail,
     Outcome,
     Verdict,
+    resource_uris,
 )
 from cerberus.guardrails.wildcards import WildcardSet
 from cerberus.jsonrpc import LISTING_FIELDS
@@ -33,18 +36,35 @@ class _Rules:
     denied: WildcardSet
     default_allows: bool
 
-    @property
+    @cached_property
     def restricts(self) -> bool:
+        # Cached: a property would call WildcardSet.__bool__ twice per message.
         return bool(self.allowed or self.denied)
 
     def permits(self, name: str) -> bool:
         if not self.restricts:
             return True
+        return self._decides(name)
+
+    def _decides(self, name: str) -> bool:
         if self.denied.matches(name):
             return False
         if self.allowed.matches(name):
             return True
         return self.default_allows
+
+
+class _UriRules(_Rules):
+    """Rules for resources: every reading a server could give the URI must be permitted, and
+    an ambiguous URI (no reading) is not."""
+
+    def permits(self, name: str) -> bool:
+        if not self.restricts:
+            return True
+        if resource_uris.is_plain(name):  # most URIs: nothing to normalise
+            return self._decides(name)
+        uris = resource_uris.readings(name)
+        return bool(uris) and all(self._decides(uri) for uri in uris)
 
 
 # kind -> (request methods naming one item, the param naming it)
@@ -54,6 +74,12 @@ _CALLS: dict[str, tuple[str, str]] = {
     "resources/subscribe": ("resources", "uri"),
     "resources/unsubscribe": ("resources", "uri"),
     "prompts/get": ("prompts", "name"),
+}
+# completion/complete: params.ref.type -> (kind, the ref field naming the item). A resource
+# ref names a URI template, matched as its text, the way resources/templates/list is filtered.
+_COMPLETION_REFS: dict[str, tuple[str, str]] = {
+    "ref/prompt": ("prompts", "name"),
+    "ref/resource": ("resources", "uri"),
 }
 # list method -> (kind, the item field naming each); the result field holding the items is
 # jsonrpc.LISTING_FIELDS[method]
@@ -90,9 +116,13 @@ class Rbac(Guardrail):
             allowed: tuple[str, ...] = getattr(self, f"allowed_{kind}")
             denied: tuple[str, ...] = getattr(self, f"denied_{kind}")
             default = self.default_action or ("deny" if allowed else "allow")
-            self._rules[kind] = _Rules(
-                WildcardSet(allowed), WildcardSet(denied), default == "allow"
-            )
+            if kind == "resources":
+                allowed = tuple(resource_uris.pattern(uri) for uri in allowed)
+                denied = tuple(resource_uris.pattern(uri) for uri in denied)
+                rules: type[_Rules] = _UriRules
+            else:
+                rules = _Rules
+            self._rules[kind] = rules(WildcardSet(allowed), WildcardSet(denied), default == "allow")
 
     def _kind_rules(self, kind: str) -> _Rules:
         # Read from the private-attribute dict itself: `self._rules` goes through pydantic's
@@ -108,11 +138,19 @@ class Rbac(Guardrail):
         return self._filter_list(message, context)
 
     def _check_call(self, message: dict[str, Any]) -> Verdict:
-        target = _CALLS.get(str(message.get("method")))
-        if target is None:
+        method = message.get("method")
+        target = _CALLS.get(str(method))
+        params: Any
+        if target is not None:
+            params, where = message.get("params"), "params"
+        elif method == "completion/complete":
+            params, where = _completion_ref(message), "params.ref"
+            target = _COMPLETION_REFS.get(str(params.get("type")))
+            if target is None:
+                return ALLOW
+        else:
             return ALLOW
         kind, param = target
-        params = message.get("params")
         name = params.get(param) if isinstance(params, Mapping) else None
         if not isinstance(name, str):
             return ALLOW  # malformed: the upstream answers with its own error
@@ -122,7 +160,7 @@ class Rbac(Guardrail):
         return Verdict(
             Outcome.BLOCK if self.action == "block" else Outcome.LOG_ONLY,
             self.type,
-            (Finding(f"{singular}_denied", 1, (f"params.{param}",)),),
+            (Finding(f"{singular}_denied", 1, (f"{where}.{param}",)),),
             f"{singular} {name!r} is not allowed for this agent",
         )
 
@@ -153,3 +191,11 @@ class Rbac(Guardrail):
             return Verdict(Outcome.LOG_ONLY, self.type, (finding,))
         rewritten = {**message, "result": {**result, field: kept}}
         return Verdict(Outcome.MODIFY, self.type, (finding,), message=rewritten)
+
+
+def _completion_ref(message: dict[str, Any]) -> Mapping[str, Any]:
+    """What a completion is for: {"type": "ref/prompt", "name": ...} or {"type":
+    "ref/resource", "uri": ...}; empty when the request has no such object."""
+    params = message.get("params")
+    ref = params.get("ref") if isinstance(params, Mapping) else None
+    return ref if isinstance(ref, Mapping) else {}

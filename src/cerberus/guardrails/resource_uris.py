@@ -1,0 +1,165 @@
+"""Resource URIs as a server reads them, so RBAC decides on what is read, not how it is spelled.
+
+RFC 3986 normalisation (6.2.2): lower-case scheme and host, percent-decode unreserved
+characters, upper-case the hex of the other escapes, remove dot segments (5.2.4); for
+`file:` (RFC 8089), `file://localhost/p` and `file:/p` are `file:///p`.
+
+Where servers differ, a URI has more than one reading and RBAC must permit them all: a path
+with `//` (a file system reads one `/`, a key store an empty segment), a `file:` URI naming
+another host (many servers read its path alone). Where they differ past that, the URI is
+ambiguous: it has no reading, and RBAC refuses it whenever resources are restricted. That
+is an encoded `/`, `\\` or NUL in the path, an encoded dot segment (`%2e%2e`: `..` to some
+servers, a name to others), a raw `\\` (a `/` to WHATWG parsers), a control character or a
+space at either end (stripped by some parsers), a malformed escape, a dot segment in the
+query or fragment (a server taking the whole string as a path climbs out), a dot segment in
+a relative path, and a `file:` path that is not absolute.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+_HEX = frozenset("0123456789abcdefABCDEF")
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
+# C0 controls and DEL anywhere; a space only at either end (where parsers strip it).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]|^ | $")
+_DOTS = frozenset({".", ".."})
+_REPEATED_SLASHES = re.compile("/{2,}")
+# URIs that normalising leaves as they are (most): checked in one pass, in linear time (the
+# quantifiers are possessive). It may turn away some that the slow way would not change.
+_PLAIN = re.compile(
+    r"(?!file:(?!///))"  # `file:` only as `file:///`: no host to drop, no `file:/p`
+    r"[a-z][a-z0-9]*+:"  # a lower-case scheme
+    r"(?://[a-z0-9._~!$&'()*+,;=:@\[\]{}-]*+(?=[/?#]|\Z))?"  # a lower-case authority
+    r"(?!\.)"  # no rootless path starting with a dot segment
+    # then no escape, `\` or control character, and no `/` followed by `.` or `/`
+    r"[^%\\/\x00-\x1f\x7f]*+(?:/(?![./])[^%\\/\x00-\x1f\x7f]*+)*+"
+    r"(?<! )"  # no space at the end
+)
+
+
+# Whether `uri` is already normal (its one reading is itself): a match, or None if unsure.
+is_plain: Final = _PLAIN.fullmatch
+
+
+def readings(uri: str) -> tuple[str, ...]:
+    """The normalised URIs a server could read `uri` as: usually one, none if ambiguous."""
+    if is_plain(uri) is not None:
+        return (uri,)
+    return _readings(uri)
+
+
+def pattern(text: str) -> str:
+    """An admin's pattern in the form URIs are matched in (`*` passes through untouched)."""
+    found = _readings(text)
+    # An ambiguous pattern is kept as written: it can match no URI, since those are refused.
+    return found[0] if found else text
+
+
+def _readings(uri: str) -> tuple[str, ...]:
+    if _CONTROL.search(uri) or "\\" in uri:
+        return ()
+    match = _SCHEME.match(uri)
+    scheme = match.group()[:-1].lower() if match else None
+    rest = uri[match.end() :] if match else uri
+    rest, has_fragment, fragment = rest.partition("#")
+    rest, has_query, query = rest.partition("?")
+    authority: str | None = None
+    path = rest
+    if rest.startswith("//"):
+        end = rest.find("/", 2)
+        end = len(rest) if end < 0 else end
+        authority, path = rest[2:end], rest[end:]
+
+    raw = path.split("/")
+    segments = [_decode(segment) for segment in raw]
+    decoded: list[str] = []
+    for before, after in zip(raw, segments, strict=True):
+        if after is None or (after in _DOTS and after != before):
+            return ()  # a malformed escape, an encoded separator, an encoded dot segment
+        decoded.append(after)
+    path = "/".join(decoded)
+
+    tail = ""
+    for mark, present, part in (("?", has_query, query), ("#", has_fragment, fragment)):
+        if present:
+            plain = _decode(part, in_path=False)
+            # What follows a `/` here is a path segment to a server reading it all as a path.
+            if plain is None or not _DOTS.isdisjoint(plain.split("/")[1:]):
+                return ()
+            tail += mark + plain
+
+    host: str | None = None
+    if authority is not None:
+        plain_authority = _decode(authority, in_path=False)
+        if plain_authority is None:
+            return ()
+        user, at, name = plain_authority.rpartition("@")
+        host = user + at + name.lower()
+    hosts = [host]
+    if scheme == "file":
+        if path and not path.startswith("/"):
+            return ()
+        # RFC 8089: no host and `localhost` are this machine; another host is a second
+        # reading, since servers that take the URI's path alone read a local file.
+        hosts = [""] if host in (None, "", "localhost") else [host, ""]
+
+    literal = _remove_dot_segments(path)
+    collapsed = _remove_dot_segments(_REPEATED_SLASHES.sub("/", path)) if "//" in path else literal
+    if literal is None or collapsed is None:
+        return ()
+    if scheme is None and ":" in literal.partition("/")[0]:
+        return ()  # a scheme spelled with escapes, or not a URI at all
+    if host is None and scheme != "file" and literal.startswith("//"):
+        return ()  # `x:/..//h/p`: without an authority, `//h` would now read as one
+    start = "" if scheme is None else scheme + ":"
+    found = dict.fromkeys(
+        f"{start}{'' if each is None else '//' + each}{reading}{tail}"
+        for each in hosts
+        for reading in (literal, collapsed)
+    )
+    return tuple(found)
+
+
+def _decode(part: str, *, in_path: bool = True) -> str | None:
+    """Decode the unreserved characters' escapes and upper-case the others' hex; None if an
+    escape is malformed, or (in a path) encodes `/`, `\\` or NUL."""
+    if "%" not in part:
+        return part
+    first, *pieces = part.split("%")
+    out = [first]
+    for piece in pieces:
+        digits = piece[:2]
+        if len(digits) < 2 or not _HEX.issuperset(digits):
+            return None
+        char = chr(int(digits, 16))
+        if char in _UNRESERVED:
+            out.append(char)
+        elif char == "\0" or (in_path and char in "/\\"):
+            return None
+        else:
+            out.append("%" + digits.upper())
+        out.append(piece[2:])
+    return "".join(out)
+
+
+def _remove_dot_segments(path: str) -> str | None:
+    """RFC 3986 5.2.4 on an absolute path: `.` segments go, `..` takes the segment before it
+    with it. None for a relative path with either: it is relative to what the server picks."""
+    if "." not in path:
+        return path
+    if not path.startswith("/"):
+        return None if not _DOTS.isdisjoint(path.split("/")) else path
+    segments = path.split("/")[1:]
+    kept: list[str] = []
+    for segment in segments:
+        if segment == "..":
+            if kept:
+                kept.pop()
+        elif segment != ".":
+            kept.append(segment)
+    if segments[-1] in _DOTS:
+        kept.append("")  # `/a/b/..` is the directory `/a/`
+    return "/" + "/".join(kept)

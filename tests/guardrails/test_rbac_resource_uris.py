@@ -1,0 +1,165 @@
+"""RBAC decides on a resource URI as a server would read it, and refuses one it cannot read
+one way only: a dot segment, an encoding or a host must not carry a URI past a deny."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from cerberus.guardrails import CheckContext, Direction, Outcome
+from cerberus.guardrails.rbac import Rbac
+
+
+def read(uri: str, method: str = "resources/read") -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": 7, "method": method, "params": {"uri": uri}}
+
+
+def outcome(rbac: Rbac, uri: str, method: str = "resources/read") -> Outcome:
+    context = CheckContext("org", "ws", "agent", Direction.REQUEST)
+    return rbac.check(read(uri, method), context).outcome
+
+
+PUBLIC_ONLY = Rbac(allowed_resources=["file:///public/*"])
+NO_ETC = Rbac(denied_resources=["file:///etc/*"])
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "file:///public/../secret/key.pem",
+        "file:///public/%2e%2e/secret/key.pem",
+        "file:///public/%2E%2E/secret/key.pem",
+        "file:///public/.%2e/secret/key.pem",
+        "file:///public/a/../../secret/key.pem",
+        "file:///public/..",
+        "file:///public/%2F..%2Fsecret/key.pem",
+        "file:///public/..%5Csecret/key.pem",
+        "file:///public\\..\\secret\\key.pem",
+        "file:///public/a.txt?/../../secret/key.pem",
+        "file:///public/a.txt#/../../secret/key.pem",
+        "file:///public/%zz",
+    ],
+)
+def test_a_uri_leaving_the_allowed_directory_is_refused(uri: str) -> None:
+    assert outcome(PUBLIC_ONLY, uri) is Outcome.BLOCK
+    assert outcome(PUBLIC_ONLY, uri, "resources/subscribe") is Outcome.BLOCK
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "file:///public/a.txt",
+        "file:///public/./a.txt",
+        "file:///public/docs/../a.txt",
+        "file:///public/%61.txt",
+        "file:///public/.hidden/a.txt",
+        "file:///public/a%20b.txt",
+        "FILE:///public/a.txt",
+        "file://localhost/public/a.txt",
+        "file://LocalHost/public/a.txt",
+        "file:/public/a.txt",
+        "file:///public//a.txt",
+        # In a query an encoded "/" is data, not a separator.
+        "file:///public/a.txt?next=%2Fetc%2Fpasswd",
+    ],
+)
+def test_a_uri_inside_the_allowed_directory_is_allowed_however_it_is_spelled(uri: str) -> None:
+    assert outcome(PUBLIC_ONLY, uri) is Outcome.ALLOW
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "file:///etc/passwd",
+        "file:///tmp/../etc/passwd",
+        "file:///tmp/%2e%2e/etc/passwd",
+        "file://localhost/etc/passwd",
+        "file://LOCALHOST/etc/passwd",
+        "FILE:///etc/passwd",
+        "File:///etc/passwd",
+        "file:///%65tc/passwd",
+        "file:///%65%74%63/passwd",
+        "file:////etc/passwd",
+        "file://///etc/passwd",
+        "file:///tmp/..//etc/passwd",
+        "file:///tmp//..//etc/passwd",
+        "file:/etc/passwd",
+        "file://server/etc/passwd",  # servers that take the URI's path alone read /etc
+        "file:///tmp/x/..%2F..%2Fetc/passwd",
+        "file:///tmp\\..\\etc\\passwd",
+        "file:///et%00c/passwd",
+        "file:///et\tc/passwd",
+        " file:///etc/passwd",
+        "file:etc/passwd",
+    ],
+)
+def test_no_spelling_of_a_denied_uri_escapes_the_deny(uri: str) -> None:
+    assert outcome(NO_ETC, uri) is Outcome.BLOCK
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "file:///tmp/a.txt",
+        "file:///tmp/x/../a.txt",
+        "file:///tmp//a.txt",
+        "file:///home/ana/.config/app.toml",
+        "file:///etcetera/a.txt",
+        "file://server/share/a.txt",
+        "file:///tmp/a.txt?q=%2Fetc%2Fpasswd",
+        "https://example.com/etc/passwd",
+    ],
+)
+def test_other_uris_still_pass_a_deny_list(uri: str) -> None:
+    assert outcome(NO_ETC, uri) is Outcome.ALLOW
+
+
+def test_patterns_are_read_the_way_uris_are() -> None:
+    rbac = Rbac(denied_resources=["FILE://localhost/%65tc/*", "HTTPS://Example.COM/private/*"])
+    assert outcome(rbac, "file:///etc/passwd") is Outcome.BLOCK
+    assert outcome(rbac, "https://example.com/private/a") is Outcome.BLOCK
+    assert outcome(rbac, "https://EXAMPLE.com/public/../private/a") is Outcome.BLOCK
+    # Paths stay case-sensitive.
+    assert outcome(rbac, "https://example.com/PRIVATE/a") is Outcome.ALLOW
+
+
+def test_a_double_slash_passes_an_allow_list_only_if_both_readings_are_allowed() -> None:
+    rbac = Rbac(allowed_resources=["db://main/public/*"])
+    assert outcome(rbac, "db://main/public//a") is Outcome.ALLOW
+    # A server that keeps the empty segment reads a key outside /public/.
+    assert outcome(rbac, "db://main//public/a") is Outcome.BLOCK
+
+
+def test_an_ambiguous_uri_passes_when_resources_are_not_restricted() -> None:
+    rbac = Rbac(denied_tools=["shell"])
+    assert outcome(rbac, "file:///public/%2F..%2Fsecret") is Outcome.ALLOW
+
+
+def test_resource_lists_are_filtered_by_the_uri_a_server_would_read() -> None:
+    listing = {
+        "jsonrpc": "2.0",
+        "id": 2,
+        "result": {
+            "resources": [
+                {"uri": "file:///public/../secret/key.pem"},
+                {"uri": "file:///public/a.txt"},
+                {"uri": "FILE://localhost/public/b.txt"},
+            ]
+        },
+    }
+    context = CheckContext("org", "ws", "agent", Direction.RESPONSE, method="resources/list")
+    verdict = PUBLIC_ONLY.check(listing, context)
+    assert verdict.message is not None
+    assert verdict.message["result"]["resources"] == [
+        {"uri": "file:///public/a.txt"},
+        {"uri": "FILE://localhost/public/b.txt"},
+    ]
+
+
+def test_tool_names_are_still_matched_exactly() -> None:
+    rbac = Rbac(denied_tools=["a/c", "Drop"])
+    context = CheckContext("org", "ws", "agent", Direction.REQUEST)
+    for name in ("a/b/../c", "a//c", "drop", "a%2Fc"):
+        message = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name}}
+        assert rbac.check(message, context).outcome is Outcome.ALLOW, name
