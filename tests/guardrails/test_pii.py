@@ -111,3 +111,15 @@ def test_an_address_with_accents_is_redacted_whole() -> None:
     assert verdict.outcome is Outcome.MODIFY
     assert verdict.message is not None
     assert verdict.message["params"]["arguments"]["to"] == "[REDACTED:EMAIL], [REDACTED:EMAIL]"
+
+
+def test_an_address_with_an_apostrophe_is_redacted_whole_and_quotes_around_it_kept() -> None:
+    # Before, `john.o'brien@example.com` became `john.o'[REDACTED:EMAIL]`.
+    message = tool_call({"to": "john.o'brien@example.com, 'ana@example.org'", "q": "a=b@c.io&d=1"})
+    verdict = guardrail("pii_email", action="redact").check(message, context(REQUEST))
+    assert verdict.message is not None
+    arguments = verdict.message["params"]["arguments"]
+    assert arguments == {
+        "to": "[REDACTED:EMAIL], '[REDACTED:EMAIL]'",
+        "q": "a=[REDACTED:EMAIL]&d=1",
+    }

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
 from cerberus.guardrails import Outcome
 from cerberus.guardrails.secrets import Secrets
 from tests.guardrails.messages import REQUEST, RESPONSE, context, tool_call, tool_result
@@ -66,3 +70,42 @@ def test_a_secret_smuggled_in_other_meta_fields_is_still_found() -> None:
     message = tool_call({"message": "hello"})
     message["params"]["_meta"] = {"note": f"key {AWS}"}
     assert Secrets().check(message, context(REQUEST)).outcome is Outcome.BLOCK
+
+
+def resource_text(uri: str, text: str) -> dict[str, Any]:
+    contents = [{"uri": uri, "mimeType": "application/json", "text": text}]
+    return {"jsonrpc": "2.0", "id": 1, "result": {"contents": contents}}
+
+
+KEY_BODY = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7" + "Qx9Lk2Jv/+" * 6
+
+
+@pytest.mark.parametrize("newline", ["\\n", "\\r\\n"], ids=["escaped-lf", "escaped-crlf"])
+def test_a_service_account_key_read_as_json_source_is_redacted_whole(newline: str) -> None:
+    """A resource's text holding a key file as JSON: its newlines are the two characters
+    `\\n`, and before, only the BEGIN line was redacted and the key itself passed."""
+    block = newline.join(
+        ["-----BEGIN PRIVATE KEY-----", KEY_BODY, KEY_BODY, "-----END PRIVATE KEY-----"]
+    )
+    document = (
+        f'{{"type": "service_account", "private_key": "{block}{newline}", "client_id": "1234"}}'
+    )
+    verdict = Secrets(action="redact").check(
+        resource_text("file:///keys/sa.json", document),
+        context(RESPONSE, method="resources/read"),
+    )
+    assert verdict.outcome is Outcome.MODIFY
+    assert [finding.type for finding in verdict.findings] == ["private_key"]
+    assert verdict.message is not None
+    assert verdict.message["result"]["contents"][0]["text"] == (
+        f'{{"type": "service_account", "private_key": "[REDACTED:SECRET]{newline}", '
+        '"client_id": "1234"}'
+    )
+
+
+def test_a_password_after_an_empty_user_name_is_redacted() -> None:
+    text = "REDIS_URL=redis://:s3cretpass@cache:6379/0"
+    verdict = Secrets(action="redact").check(tool_result(text), context(RESPONSE))
+    assert verdict.message is not None
+    redacted = verdict.message["result"]["content"][0]["text"]
+    assert redacted == "REDIS_URL=redis://:[REDACTED:SECRET]@cache:6379/0"

@@ -55,13 +55,26 @@ HOSTILE = {
     "password names without values": repeat("db_password= "),
     "yaml password lines": repeat("password: x\n"),
     "real PII, densely": repeat("jane@example.org 415-555-0132 4111 1111 1111 1111 10.0.0.1 "),
+    # Key blocks in JSON source: escaped line ends, backslash runs, escaped slashes.
+    "escaped private key headers without end": repeat("-----BEGIN PRIVATE KEY-----\\n"),
+    "an escaped key body without end": "-----BEGIN PRIVATE KEY-----" + repeat("\\nQx9/"),
+    "backslashes after a key header": "-----BEGIN PRIVATE KEY-----" + repeat("\\"),
+    "escaped headers in a key": "-----BEGIN PRIVATE KEY-----" + repeat("\\nA-b: c\\r\\n"),
+    "url passwords with no user": repeat("x://:b"),
+    # A mailbox's punctuation: one long local part, and many short ones.
+    "mailbox punctuation, then an address": repeat("a'=&?/!#{|}~") + "@example.com",
+    "addresses in query strings": repeat("a=o'b@c.io&"),
+    "quoted addresses": repeat("'a@b.io'"),
+    "possessives after send": repeat("send the user's "),
+    "file words after read": repeat("read the file "),
 }
 
 
 @pytest.mark.parametrize("name", list(HOSTILE))
 def test_scanning_a_hostile_megabyte_completes(name: str) -> None:
     hits = scan_text(HOSTILE[name])
-    assert all(0 <= hit.start < hit.end <= len(HOSTILE[name].encode()) for hit in hits)
+    size = len(HOSTILE[name].encode())  # once: per hit, it took 80 s for 150,000 hits
+    assert all(0 <= hit.start < hit.end <= size for hit in hits)
 
 
 @pytest.mark.parametrize("name", list(HOSTILE))

@@ -125,12 +125,83 @@ def test_credit_card_look_alikes_are_left_alone(text: str) -> None:
         ("mailto:x9@uni.edu", "x9@uni.edu"),
         ('{"email":"a_b@c-d.io"}', "a_b@c-d.io"),
         ("see https://example.com/x ana@example.org", "ana@example.org"),
+        # In a URL's path, query or fragment, past its authority: not a user:password@.
+        ("see https://app.example/?email=bob@example.com now", "bob@example.com"),
+        ("GET https://api.example/users/bob@example.com HTTP/1.1", "bob@example.com"),
+        ("https://app.example/#/u/bob@example.com", "bob@example.com"),
+        ("https://a.example/login?next=/home&user=ana.lee@corp.example", "ana.lee@corp.example"),
         # Percent-encoded, as logs and redirect URLs hold them (no `@` to find before).
         ("GET /users?email=ana%40corp.example&page=2", "ana%40corp.example"),
         ("https://idp.example/cb?login_hint=a.b%2Btag%40corp.example", "a.b%2Btag%40corp.example"),
     ],
 )
 def test_email_is_found(text: str, expected: str) -> None:
+    assert found("email", text) == [expected]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Before, only what followed the last such character was found: `john.o'[...]`.
+        ("write to john.o'brien@example.com today", "john.o'brien@example.com"),
+        ("d'artagnan@mousquetaires.fr", "d'artagnan@mousquetaires.fr"),
+        ("r&d@corp.example", "r&d@corp.example"),
+        ("sales#1@corp.example", "sales#1@corp.example"),
+        ("hey!you@corp.example", "hey!you@corp.example"),
+        ("pay$now@corp.example", "pay$now@corp.example"),
+        ("a*star@corp.example", "a*star@corp.example"),
+        ("dept/unit@corp.example", "dept/unit@corp.example"),
+        ("why?not@corp.example", "why?not@corp.example"),
+        ("x^y@corp.example", "x^y@corp.example"),
+        ("q`b@corp.example", "q`b@corp.example"),
+        ("a{b}c@corp.example", "a{b}c@corp.example"),
+        ("a|b@corp.example", "a|b@corp.example"),
+        ("tilde~me@corp.example", "tilde~me@corp.example"),
+        (
+            "list-bounces+bob=example.com@lists.example.org",
+            "list-bounces+bob=example.com@lists.example.org",
+        ),
+        ("'o'brien@example.com'", "o'brien@example.com"),
+        ("Straße o'brien.müller@firma.de", "o'brien.müller@firma.de"),
+        # Read as part of the address, so more is redacted: a path without a leading `/`, and
+        # what follows a first `key=` in a chain of them (the SRS bounce address keeps `SRS0=`).
+        (
+            "arn:aws:ses:us-east-1:123456789012:identity/jane@example.com",
+            "identity/jane@example.com",
+        ),
+        ("SRS0=aO/p=ON=example.org=ana@bounce.example", "aO/p=ON=example.org=ana@bounce.example"),
+    ],
+)
+def test_an_address_with_any_character_a_mailbox_allows_is_found_whole(
+    text: str, expected: str
+) -> None:
+    assert found("email", text) == [expected]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("(mail bob@example.com)", "bob@example.com"),
+        ('"bob@example.com"', "bob@example.com"),
+        ("<bob@example.com>", "bob@example.com"),
+        ("'bob@example.com'", "bob@example.com"),
+        ("`bob@example.com`", "bob@example.com"),
+        ("he said...'bob@example.com'", "bob@example.com"),
+        ("mailto:bob@example.com", "bob@example.com"),
+        ("a=bob@example.com&b=1", "bob@example.com"),
+        ("/login?next=%2F&to=bob@example.com&b=1", "bob@example.com"),
+        ("ADMIN_EMAIL=bob@example.com", "bob@example.com"),
+        ("--email=bob@example.com", "bob@example.com"),
+        ("email='bob@example.com'", "bob@example.com"),
+        ("GET /v1/users/bob@example.com HTTP/1.1", "bob@example.com"),
+        ("**bob@example.com**", "bob@example.com"),
+        ("|bob@example.com|", "bob@example.com"),
+        ("{bob@example.com}", "bob@example.com"),
+        ("#bob@example.com", "bob@example.com"),
+        ("x==bob@example.com", "bob@example.com"),
+    ],
+)
+def test_punctuation_around_an_address_is_left_out(text: str, expected: str) -> None:
     assert found("email", text) == [expected]
 
 
@@ -164,27 +235,68 @@ def test_an_internationalised_email_is_found_whole(text: str, expected: str) -> 
         "@app.route('/x')",
         "npm i @types/node@20.11.5",
         "postgres://app:pw@db.internal:5432/x",
+        "git clone https://git@github.com/org/repo",
+        "ssh://git@gitlab.example/x",
         "a..b@example.com",
         "a.b@example..com",
         "x@-bad.example.com",
         "naïve@café",
         "x%40-bad.example.com",
         "ana@corp.comx1",
+        "${USER}@example.com",
+        "'@example.com",
     ],
 )
 def test_email_look_alikes_are_left_alone(text: str) -> None:
     assert found("email", text) == []
 
 
+_INNER = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789" + bytes(range(128, 256))
+
+
+def _local_start_a_character_at_a_time(data: bytes, start: int, at: int) -> int:
+    """Where an address starts in its candidate's local part data[start:at], read a character
+    at a time: past dots, a path, punctuation not between two letters or digits, and a key
+    assigned to it (`a=` alone, or after the last `&` or `?`)."""
+    while start < at and data[start] == ord("."):
+        start += 1
+    if start < at and data[start] == ord("/"):
+        start = max(i for i in range(start, at) if data[i] == ord("/")) + 1
+    for i in reversed(range(start, at)):
+        if chr(data[i]) in "!#$&'*/=?^`{|}~":
+            before = i > start and data[i - 1] in _INNER
+            after = i + 1 < at and data[i + 1] in _INNER
+            if not (before and after):
+                start = i + 1
+                break
+    parameter = start
+    for i in reversed(range(start, at)):
+        if data[i] in b"&?":
+            parameter = i + 1
+            break
+    for i in range(parameter, at):
+        if data[i] == ord("="):
+            key = data[parameter:i]
+            if key and all(chr(c).isascii() and (chr(c).isalnum() or c in b"_.-[]") for c in key):
+                start = i + 1
+            break
+    while start < at and data[start] == ord("."):
+        start += 1
+    return start
+
+
 def _email_as_first_written(data: bytes, start: int, end: int) -> tuple[int, int] | None:
     """The email validator as it was first written (the word before split out, labels read
-    by a generator): the model the faster one must agree with."""
-    while start < end and data[start] == ord("."):
-        start += 1
+    by a generator), with the narrowing of its start to the address (written out a
+    character at a time): the model the faster one must agree with."""
+    at = data.find(b"@", start, end)
+    start = _local_start_a_character_at_a_time(data, start, end if at < 0 else at)
     touching = start > 0 and not data[start - 1 : start].isspace()
     word = data[max(0, start - 256) : start].split()[-1:] if touching else []
     if word and word[0].find(b"://") >= 0:
-        return None
+        authority = word[0][word[0].rfind(b"://") + 3 :]
+        if not any(c in authority for c in b"/?#"):
+            return None
     local, _, domain = data[start:end].partition(b"@")
     if not local or local.endswith(b".") or data.find(b"..", start, end) >= 0:
         return None
@@ -205,6 +317,9 @@ class _Span:
 def test_email_validator_agrees_with_its_first_version_on_random_text() -> None:
     pieces = [b"a", b"b.c", b"@", b"x.io", b"-", b".", b"..", b"://", b"http", b" ", b"\t"]
     pieces += [b"\n", b'"', b"=", b":", b"/", b"z" * 300, b"u@h.org", b"https://h/p?u=a@b.co "]
+    # A mailbox's punctuation, quotes, query strings and paths around an address.
+    pieces += [b"'", b"&", b"?", b"#", b"`", b"{", b"|", b"~", b"o'b", b"k=", b"?k=", b"&k="]
+    pieces += [b"/p/", b"[x]=", b"a.b="]
     rule = next(rule for rule in RULES["email"] if rule.validate is not None)
     validate = rule.validate
     assert validate is not None

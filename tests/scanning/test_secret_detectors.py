@@ -73,6 +73,10 @@ def found(text: str) -> list[tuple[str, str]]:
         ("psql --password hunter2", "password_assignment", "hunter2"),
         ("db:\n  password: s3cretpass\n  user: app", "password_assignment", "s3cretpass"),
         ("password: s3cret#pass  # rotated monthly", "password_assignment", "s3cret#pass"),
+        # A password after an empty user name (Redis, which has no users before ACLs).
+        ("redis://:mypassword123@redis.example.com:6379", "url_password", "mypassword123"),
+        ("REDIS_URL=redis://:s3cretpass@cache:6379/0", "url_password", "s3cretpass"),
+        ("postgresql://:pw@host/db", "url_password", "pw"),
     ],
 )
 def test_secret_is_found_and_only_the_secret_is_marked(text: str, kind: str, secret: str) -> None:
@@ -82,6 +86,57 @@ def test_secret_is_found_and_only_the_secret_is_marked(text: str, kind: str, sec
 def test_private_key_block_is_found_whole() -> None:
     block = f"-----BEGIN RSA PRIVATE KEY-----\n{PEM_BODY}\n-----END RSA PRIVATE KEY-----"
     assert found(f"key:\n{block}\nthanks") == [("private_key", block)]
+
+
+def _service_account(newline: str, body: str = PEM_BODY) -> tuple[str, str]:
+    """A GCP service-account key file as JSON source (its newlines escaped, as a text read
+    from a resource holds them), and the key block in it."""
+    lines = ["-----BEGIN PRIVATE KEY-----", body, PEM_BODY[::-1], "-----END PRIVATE KEY-----"]
+    block = newline.join(lines)
+    document = (
+        '{"type": "service_account", "project_id": "demo", "private_key_id": "k1", '
+        f'"private_key": "{block}{newline}", "client_id": "1"}}'
+    )
+    return document, block
+
+
+@pytest.mark.parametrize("newline", ["\\n", "\\r\\n"], ids=["escaped-lf", "escaped-crlf"])
+def test_a_private_key_in_json_source_is_one_finding_from_begin_to_end(newline: str) -> None:
+    document, block = _service_account(newline)
+    assert found(document) == [("private_key", block)]
+
+
+def test_a_private_key_with_escaped_slashes_is_found_whole() -> None:
+    # PHP's json_encode writes `/` as `\/`, and base64 holds slashes.
+    body = PEM_BODY[:20] + "\\/" + PEM_BODY[20:] + "\\/+="
+    document, block = _service_account("\\n", body)
+    assert found(document) == [("private_key", block)]
+
+
+ENCRYPTED_KEY_LINES = [
+    "-----BEGIN RSA PRIVATE KEY-----",
+    "Proc-Type: 4,ENCRYPTED",
+    "DEK-Info: AES-128-CBC,3F17F5316E2BAC89",
+    "",
+    PEM_BODY,
+    "-----END RSA PRIVATE KEY-----",
+]
+
+
+def test_an_encrypted_private_key_block_is_found_whole() -> None:
+    # Before, the block ended at `Proc`: its body branch was tried before its header branch.
+    block = "\n".join(ENCRYPTED_KEY_LINES)
+    assert found(f"key:\n{block}\nthanks") == [("private_key", block)]
+
+
+def test_an_encrypted_private_key_in_json_source_is_found_whole() -> None:
+    block = "\\n".join(ENCRYPTED_KEY_LINES)
+    assert found(f'{{"key": "{block}\\n", "user": "deploy"}}') == [("private_key", block)]
+
+
+def test_a_private_key_block_with_crlf_line_ends_is_found_whole() -> None:
+    block = f"-----BEGIN EC PRIVATE KEY-----\r\n{PEM_BODY}\r\n-----END EC PRIVATE KEY-----"
+    assert found(f"{block}\r\n") == [("private_key", block)]
 
 
 def test_jwt_is_found() -> None:
@@ -115,6 +170,15 @@ def test_jwt_is_found() -> None:
         "Password: please ask the admin",  # prose goes on after a word
         "password: required",
         "password=********",
+        # URLs with a port but no password: hosts, IPv6 literals, an empty user and password.
+        "http://example.com:8080/",
+        "see https://example.com:8443/path?q=1 for details",
+        "redis://cache:6379/0",
+        "http://[::1]:8080/",
+        "http://[2001:db8::1]:8080/status",
+        "redis://:@cache:6379",
+        "redis://:${REDIS_PASSWORD}@cache:6379",
+        "a JSON text that mentions -----BEGIN PUBLIC KEY-----\\nMFkwEwYHKoZIzj0C\\n",
     ],
 )
 def test_secret_look_alikes_are_left_alone(text: str) -> None:

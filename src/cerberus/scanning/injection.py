@@ -17,6 +17,12 @@ _SECRETS = (
     r"|system prompt|cookies?)"
 )
 
+# "user's", "users'", and the same with a typographic apostrophe (U+2019).
+_POSSESSIVE = "(?:['\u2019]s?)"
+# The words that may stand between "read" and the path of a file it names: "read the file
+# ~/.ssh/id_rsa", "open the contents of ~/.aws/credentials", "load your .env".
+_FILE_WORDS = r"(?:the|your|my|this|that|a|file|files|contents?|of|in|at|from|key|keys)"
+
 # Where smuggled data is sent: a URL, an address, or a field the attacker reads back. An
 # ordinary instruction ("pass the token in the Authorization header") names none of these.
 _SINKS = (
@@ -90,16 +96,20 @@ RULES: dict[str, tuple[Rule, ...]] = {
         ),
         Rule(
             "exfiltration",
+            # A word may end in a possessive ("the user's API keys", "the users' tokens").
             r"(?i)\b(?:send|forward|upload|post|email|transmit|exfiltrate|leak|copy|pass|include)"
-            r"\s+(?:\w+\s+){0,4}?"
+            r"\s+(?:\w+"
+            + _POSSESSIVE
+            + r"?\s+){0,4}?"
             + _SECRETS
             + r"\b.{0,60}?\b(?:to|into|in|via|as|with)\s+"
             + _DESTINATION,
         ),
         Rule(
             "exfiltration",
-            r"(?i)\b(?:read|cat|open|load)\s+(?:the\s+)?(?:~/\.ssh|~/\.aws|\.env\b"
-            r"|/etc/passwd|id_rsa|~/\.cursor/mcp\.json)",
+            # Only the path says it is a secret's: "read the file README.md" is not one.
+            r"(?i)\b(?:read|cat|open|load)\s+(?:" + _FILE_WORDS + r"\s+)*[\"'`]?"
+            r"(?:~/\.ssh|~/\.aws|\.env\b|/etc/passwd|id_rsa|~/\.cursor/mcp\.json)",
         ),
         # Markdown image whose URL carries data in its query: rendered, it leaks that data.
         # Unbounded: RE2 compiled the counted repetitions this had ({0,200}, {1,500}, {0,500})

@@ -201,7 +201,14 @@ def _card(data: bytes, match: Any) -> tuple[int, int] | None:
 # (`фёдор@почта.рф`, `用户@例子.广告`). In a script written without spaces the words just
 # before an address are taken with it (`連絡はtaro@example.jp`): more redacted, never less.
 _BEYOND_ASCII = r"\x{80}-\x{10FFFF}"
-_LOCAL_ASCII = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._%+-")
+# The other characters RFC 5322 allows in a local part (`john.o'brien`, `r&d`, `a/b`). Between
+# two letters or digits they are part of the address; elsewhere they are the punctuation
+# around one in prose, markup, code or a URL (`'bob@...'`, `**bob@...**`, `x==bob@...`), and
+# the address starts after the last such one (`_local_start`).
+_MAILBOX_PUNCTUATION = "!#$&'*/=?^`{|}~"
+_LOCAL_ASCII = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._%+-" + _MAILBOX_PUNCTUATION
+)
 _DOMAIN_ASCII = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-")
 
 
@@ -239,6 +246,38 @@ def _top_level(label: str) -> bool:
     return _letter(label[0]) and not label[0].isascii()
 
 
+_ANY_PUNCTUATION = re.compile(b"[%s]" % re.escape(_MAILBOX_PUNCTUATION.encode()))
+# Searched in a local part written backwards (the condition reads the same both ways): the
+# first find is the last such character, after which the address starts.
+_LOOSE_PUNCTUATION = re.compile(
+    rb"(?<![A-Za-z0-9\x80-\xff])[%(p)s]|[%(p)s](?![A-Za-z0-9\x80-\xff])"
+    % {b"p": re.escape(_MAILBOX_PUNCTUATION.encode())}
+)
+# What a key before `=` is made of (`email=`, `a=`, `--to=`, `user[email]=`).
+_KEY_BYTES = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-[]"
+
+
+def _local_start(data: bytes, start: int, at: int) -> int:
+    """Where the address whose local part is a candidate's data[start:at] starts: after a
+    path (`/users/bob@...` in a request line), the punctuation around it (`_MAILBOX_PUNCTUATION`
+    not between two letters or digits) and a key it is assigned to (`a=bob@...&b=1`,
+    `?to=bob@...`, `EMAIL=bob@...`: a first `=` after a name of letters, digits, `_.-[]`)."""
+    start = _past_dots(data, start, at)
+    if _ANY_PUNCTUATION.search(data, start, at) is None:  # as most local parts
+        return start
+    if data.startswith(b"/", start, at):
+        start = data.rfind(b"/", start, at) + 1
+    loose = _LOOSE_PUNCTUATION.search(data[start:at][::-1])
+    if loose is not None:
+        start = at - loose.start()
+    separator = max(data.rfind(b"&", start, at), data.rfind(b"?", start, at))
+    parameter = start if separator < 0 else separator + 1
+    equals = data.find(b"=", parameter, at)
+    if equals > parameter and not data[parameter:equals].translate(None, _KEY_BYTES):
+        start = equals + 1
+    return _past_dots(data, start, at)
+
+
 def _email(data: bytes, match: Any) -> tuple[int, int] | None:
     start, end = match.span()
     if not data[start:end].isascii():
@@ -246,15 +285,20 @@ def _email(data: bytes, match: Any) -> tuple[int, int] | None:
         if narrowed is None:
             return None
         start, end = narrowed
-    start = _past_dots(data, start, end)
+    at = data.find(b"@", start, end)
+    start = _local_start(data, start, end if at < 0 else at)
     # user:password@host in a URL is not a mailbox: the word the address starts in holds
-    # `://`. The look-back is bounded so that a text full of addresses costs linear time;
-    # the last `://` in it is in that word when no whitespace follows it (a rare find: the
-    # word itself is not split out).
+    # `://` and no `/`, `?` or `#` after it (past those, the authority has ended and an
+    # `@` is in the path, query or fragment: `https://app.example/?email=bob@...`). The
+    # look-back is bounded so that a text full of addresses costs linear time; the last
+    # `://` in it is in that word when no whitespace follows it (a rare find: the word
+    # itself is not split out).
     if start > 0 and not data[start - 1 : start].isspace():
         url = data.rfind(b"://", max(0, start - 256), start)
         if url >= 0 and len(data[url:start].split()) == 1:
-            return None
+            authority = data[url + 3 : start]
+            if b"/" not in authority and b"?" not in authority and b"#" not in authority:
+                return None
     local, _, domain = data[start:end].partition(b"@")
     return _mailbox(data, start, end, local, domain)
 
@@ -416,7 +460,8 @@ RULES: dict[str, tuple[Rule, ...]] = {
     "email": (
         Rule(
             "email",
-            rf"[A-Za-z0-9._%+\-{_BEYOND_ASCII}]+@(?:[A-Za-z0-9\-{_BEYOND_ASCII}]+\.)+"
+            rf"[A-Za-z0-9._%+\-{_MAILBOX_PUNCTUATION}{_BEYOND_ASCII}]+"
+            rf"@(?:[A-Za-z0-9\-{_BEYOND_ASCII}]+\.)+"
             rf"(?:xn--[A-Za-z0-9\-]{{1,59}}\b|[A-Za-z]{{2,24}}\b|[{_BEYOND_ASCII}]+)",
             _email,
         ),

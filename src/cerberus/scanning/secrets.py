@@ -156,6 +156,13 @@ def _openai(data: bytes, match: Any) -> tuple[int, int] | None:
     return None if data.startswith(b"sk-ant-", start) else _token(data, match)
 
 
+# A key block's lines end in whitespace, or in escaped line ends where the block is inside
+# JSON or code source (a service-account key file read as text: `\n`, `\r\n`, `\\n` when
+# escaped twice). A body line may hold `\/`, as PHP's json_encode writes `/`. A header's value
+# holds no backslash, so an escaped line end ends it.
+_PEM_LINE_END = r"(?:\s|\\+[rn])"
+_PEM_BODY = r"(?:[A-Za-z0-9+/=]|\\+/)+"
+
 _NAMES = (
     r"api[_\-]?key|apikey|secret|token|passwd|password|pwd|credentials?|private[_\-]?key"
     r"|access[_\-]?key|auth[_\-]?key|client[_\-]?secret"
@@ -187,25 +194,28 @@ RULES: dict[str, tuple[Rule, ...]] = {
         Rule("npm_token", r"npm_[A-Za-z0-9]{36}\b", _word_start),
         Rule("pypi_token", r"pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_\-]{50,}", _word_start),
         Rule("sendgrid_key", r"SG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}\b", _word_start),
-        # Header, body lines (base64, or PEM headers such as Proc-Type) and the END line, each
+        # Header, body lines (PEM headers such as Proc-Type, or base64) and the END line, each
         # a run of one character class: no lazy "find the END" search, which would rescan
-        # the rest of the text once per BEGIN.
+        # the rest of the text once per BEGIN. The header branch comes first: RE2 takes the
+        # first branch that leads to a match, and the body's took `Proc` of `Proc-Type:`.
         Rule(
             "private_key",
             r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
-            r"(?:\s+(?:[A-Za-z0-9+/=]+|[A-Za-z][A-Za-z\-]*:[ -~]*))*"
-            r"(?:\s*-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----)?",
+            rf"(?:{_PEM_LINE_END}+(?:[A-Za-z][A-Za-z\-]*:[ -\[\]-~]*|{_PEM_BODY}))*"
+            rf"(?:{_PEM_LINE_END}*-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----)?",
         ),
         Rule("jwt", r"\beyJ[A-Za-z0-9_\-]{5,}\.eyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{10,}"),
         # The credential of an HTTP Authorization header, as logs and curl commands show it.
         Rule("bearer_token", r"(?i)\bbearer\s+([A-Za-z0-9\-._~+/]{16,}=*)", _bearer),
         Rule("basic_auth", r"(?i)\bbasic\s+([A-Za-z0-9+/]{6,}={0,2})", _basic),
-        # user:password@ in any URL (database, broker, HTTP basic auth). The scheme is not
-        # counted: `{1,30}` made the union set's DFA track every letter run's length (see
-        # the hidden-element rule in injection.py), and 31 letters before `://` hid the URL.
+        # user:password@ in any URL (database, broker, HTTP basic auth), the user possibly
+        # empty (`redis://:password@cache`). The scheme is not counted: `{1,30}` made the
+        # union set's DFA track every letter run's length (see the hidden-element rule in
+        # injection.py), and 31 letters before `://` hid the URL. Without an `@` after it, a
+        # colon is a port's (`http://example.com:8080/`, `http://[::1]:8080/`).
         Rule(
             "url_password",
-            r"\b[A-Za-z][A-Za-z0-9+.\-]+://[^\s:/@\"'<>]+:([^\s@/\"'<>]+)@[^\s/@\"'<>]+",
+            r"\b[A-Za-z][A-Za-z0-9+.\-]+://[^\s:/@\"'<>]*:([^\s@/\"'<>]+)@[^\s/@\"'<>]+",
             _password_group,
         ),
         # A literal password in code or config is a leak whatever its entropy.
