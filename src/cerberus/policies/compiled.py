@@ -30,6 +30,7 @@ from sqlalchemy import or_, select
 from cerberus.cache import Cache
 from cerberus.guardrails import Guardrail
 from cerberus.invalidation import CHANNEL, Invalidation
+from cerberus.policies.config_integers import CONFIG_INT_RANGE, integer_out_of_range
 from cerberus.policies.effective import effective_policies
 from cerberus.policies.models import Policy
 from cerberus.policies.pins import PinStore, SessionSource
@@ -40,7 +41,6 @@ from cerberus.policies.pipelines import (
     UnavailablePipeline,
     compile_guardrail,
 )
-from cerberus.policies.schemas import CONFIG_INT_RANGE, integer_out_of_range
 from cerberus.proxy.pipeline import Pipeline
 from cerberus.single_flight import run_once
 from cerberus.sweeping import Sweeper

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
 
@@ -12,29 +11,6 @@ from cerberus.field_errors import reject_null
 from cerberus.guardrails import POLICY_ACTIONS
 
 PolicyScope = Literal["organisation", "workspace", "agent"]
-
-# The integers the gateway's JSON encoder (orjson) can write: a policy's config goes through
-# it into the shared cache, so a policy with any other integer could never be evaluated.
-CONFIG_INT_MIN = -(2**63)
-CONFIG_INT_MAX = 2**64 - 1
-CONFIG_INT_RANGE = f"must be an integer from {CONFIG_INT_MIN} to {CONFIG_INT_MAX}"
-
-
-def integer_out_of_range(config: Mapping[str, Any]) -> tuple[str | int, ...] | None:
-    """Where in `config` (JSON, at any depth) the first integer outside that range is, if any."""
-    stack: list[tuple[tuple[str | int, ...], Any]] = [((), config)]
-    while stack:
-        path, value = stack.pop()
-        if isinstance(value, bool):
-            continue
-        if isinstance(value, int):
-            if not CONFIG_INT_MIN <= value <= CONFIG_INT_MAX:
-                return path
-        elif isinstance(value, Mapping):
-            stack.extend(((*path, key), item) for key, item in reversed(list(value.items())))
-        elif isinstance(value, list | tuple):
-            stack.extend(((*path, i), item) for i, item in reversed(list(enumerate(value))))
-    return None
 
 
 class PolicyCreate(BaseModel):

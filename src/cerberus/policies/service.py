@@ -24,6 +24,7 @@ from cerberus.guardrails import get_guardrail_type
 from cerberus.invalidation import Invalidation, invalidate_after_commit
 from cerberus.pagination import PageParams, paginate
 from cerberus.policies import schemas
+from cerberus.policies.config_integers import CONFIG_INT_RANGE, integer_out_of_range
 from cerberus.policies.effective import effective_policies, scope_rank
 from cerberus.policies.models import Policy
 from cerberus.tenancy import service as tenancy
@@ -66,13 +67,13 @@ def validate_config(guardrail_type: str, action: str, config: dict[str, Any]) ->
                 for error in exc.errors()
             ]
         ) from None
-    where = schemas.integer_out_of_range(config)
+    where = integer_out_of_range(config)
     if where is not None:
         raise RequestValidationError(
             [
                 {
                     "loc": ("body", "config", *where),
-                    "msg": schemas.CONFIG_INT_RANGE,
+                    "msg": CONFIG_INT_RANGE,
                     "type": "value_error",
                 }
             ]
