@@ -31,6 +31,11 @@ def scope(*headers: tuple[str, str]) -> dict[str, Any]:
         (2, ["203.0.113.7"], "10.1.2.3"),
         (1, [], "10.1.2.3"),
         (1, [" "], "10.1.2.3"),
+        # Not an address (more hops set than proxies, or a proxy that writes names): the
+        # peer, not a string that would fill the change history's column.
+        (1, ["unknown"], "10.1.2.3"),
+        (1, ["6.6.6.6, " + "9" * 80], "10.1.2.3"),
+        (1, ["2001:db8::7"], "2001:db8::7"),
     ],
 )
 def test_the_client_is_the_entry_the_last_trusted_proxy_saw(

@@ -486,3 +486,12 @@ def test_a_rewrite_copies_each_changed_container_once_and_shares_the_rest() -> N
     assert new_rows[2] is rows[2]
     assert new_rows[0] is not rows[0]
     assert new_rows[1] is not rows[1]
+
+
+def test_a_key_too_long_to_be_a_name_is_not_written_in_a_place() -> None:
+    key = "k" * 300
+    assert mcp.where(("params", "arguments", key, "x")) == (
+        "$.params.arguments['[KEY OF 300 CHARACTERS]'].x"
+    )
+    assert mcp.where(("result", "name", "a b")) == "$.result.name['a b']"
+    assert mcp.where(("result", "bob@example.com")) == "$.result['[REDACTED]']"

@@ -65,6 +65,10 @@ tf_output() {
 
 # region_of_registry HOST: the region in an ECR registry's host name.
 region_of_registry() {
+  case "$1" in
+    *.dkr.ecr.*.amazonaws.com*) ;;
+    *) die "not an ECR registry address: '$1' (terraform output ecr_repository_url)" ;;
+  esac
   local rest="${1#*.dkr.ecr.}"
   printf '%s\n' "${rest%%.*}"
 }

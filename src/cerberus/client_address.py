@@ -8,6 +8,8 @@ client could name any address, and the change history recorded it as the admin's
 
 from __future__ import annotations
 
+import ipaddress
+
 from starlette.types import Scope
 
 
@@ -27,7 +29,15 @@ def trust_forwarded(scope: Scope, hops: int) -> None:
     if len(chain) < hops:
         return
     host = chain[-hops].strip()
-    if host:
+    if _is_address(host):  # else the proxies are fewer than set, or one wrote nonsense
         scope["client"] = (host, 0)
     if proto in ("http", "https"):
         scope["scheme"] = proto
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True

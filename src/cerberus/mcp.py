@@ -144,22 +144,19 @@ def where(path: Sequence[str | int]) -> str:
     return "".join(parts)
 
 
-# Keys repeat (a structure's field names): each is scanned once. Long keys are not kept.
-_CACHED_KEY_CHARS = 64
+# Keys repeat (a structure's field names): each is scanned once. A longer key is data, not
+# a name: it is not written (nor scanned again for every text under it).
+_WRITTEN_KEY_CHARS = 256
 
 
 def _key_step(key: str) -> str:
-    if len(key) > _CACHED_KEY_CHARS:
-        return _render_key(key)
+    if len(key) > _WRITTEN_KEY_CHARS:
+        return f"['[KEY OF {len(key)} CHARACTERS]']"
     return _cached_key_step(key)
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=1024)
 def _cached_key_step(key: str) -> str:
-    return _render_key(key)
-
-
-def _render_key(key: str) -> str:
     # Paths reach the audit trail, block reasons and logs, which never hold a value a
     # guardrail exists to stop: every detector reads the key, whichever the policies enable.
     if scan_text(key):

@@ -60,6 +60,21 @@ def test_source_code_over_max_chars_is_blocked_and_prose_is_not() -> None:
     assert guard.check(tool_result(CODE), context(RESPONSE)).outcome is Outcome.ALLOW
 
 
+def test_code_in_texts_that_share_a_place_counts_whole() -> None:
+    # Keys that are addresses are masked in places, so these two texts have one place; the
+    # count was kept per place, and half the code went uncounted.
+    guard = ContentSourceCode(max_chars=200)
+    one = ContentSourceCode(max_chars=200).check(
+        tool_call({"ana@corp.example": CODE * 3}), context(REQUEST)
+    )
+    assert one.outcome is Outcome.ALLOW
+    both = {"ana@corp.example": CODE * 3, "bo@corp.example": CODE * 3}
+    verdict = guard.check(tool_call(both), context(REQUEST))
+    assert verdict.outcome is Outcome.BLOCK
+    assert verdict.findings[0].count == 2
+    assert verdict.findings[0].where == ("$.params.arguments['[REDACTED]']",)
+
+
 def test_content_direction_setting() -> None:
     guard = ContentLargeDocuments(max_chars=10, direction="response")
     assert guard.check(tool_call({"a": "x" * 50}), context(REQUEST)).outcome is Outcome.ALLOW

@@ -39,6 +39,9 @@ NO_ETC = Rbac(denied_resources=["file:///etc/*"])
         "file:///public/a.txt?/../../secret/key.pem",
         "file:///public/a.txt#/../../secret/key.pem",
         "file:///public/%zz",
+        # Escaped separators after `?` are separators to a server decoding the whole string.
+        "file:///public/a.txt?%2F..%2F..%2Fsecret%2Fkey.pem",
+        "file:///public/a.txt?x=%5C..%5C..%5Csecret",
     ],
 )
 def test_a_uri_leaving_the_allowed_directory_is_refused(uri: str) -> None:
@@ -122,6 +125,29 @@ def test_patterns_are_read_the_way_uris_are() -> None:
     assert outcome(rbac, "https://EXAMPLE.com/public/../private/a") is Outcome.BLOCK
     # Paths stay case-sensitive.
     assert outcome(rbac, "https://example.com/PRIVATE/a") is Outcome.ALLOW
+
+
+def test_dot_segments_cannot_climb_over_a_custom_schemes_first_name() -> None:
+    # To many servers `notes://public/x` is the path `public/x`: `..` climbs over `public`.
+    allow = Rbac(allowed_resources=["notes://public/*"])
+    assert outcome(allow, "notes://public/a/../b") is Outcome.ALLOW
+    assert outcome(allow, "notes://public/../secret/x") is Outcome.BLOCK
+    deny = Rbac(denied_resources=["notes://secret/*"])
+    assert outcome(deny, "notes://public/../secret/x") is Outcome.BLOCK
+    assert outcome(deny, "notes://public/x") is Outcome.ALLOW
+    # A host is a host to http: `..` stays below it.
+    web = Rbac(allowed_resources=["https://docs.example/*"])
+    assert outcome(web, "https://docs.example/a/../b") is Outcome.ALLOW
+
+
+def test_a_character_escaped_or_plain_is_one_name() -> None:
+    deny = Rbac(denied_resources=["file:///srv/my docs/*", "file:///srv/a%21b/*"])
+    for uri in ("file:///srv/my%20docs/x", "file:///srv/my docs/x", "file:///srv/a!b/x"):
+        assert outcome(deny, uri) is Outcome.BLOCK, uri
+    allow = Rbac(allowed_resources=["file:///srv/my docs/*"])
+    for uri in ("file:///srv/my%20docs/x", "file:///srv/my docs/x"):
+        assert outcome(allow, uri) is Outcome.ALLOW, uri
+    assert outcome(allow, "file:///srv/other/x") is Outcome.BLOCK
 
 
 def test_a_double_slash_passes_an_allow_list_only_if_both_readings_are_allowed() -> None:

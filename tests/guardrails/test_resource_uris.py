@@ -8,7 +8,7 @@ import time
 import pytest
 
 from cerberus.guardrails import resource_uris
-from cerberus.guardrails.resource_uris import pattern, readings
+from cerberus.guardrails.resource_uris import patterns, readings
 
 
 @pytest.mark.parametrize(
@@ -25,7 +25,10 @@ from cerberus.guardrails.resource_uris import pattern, readings
         ("file://server/etc/passwd", ("file://server/etc/passwd", "file:///etc/passwd")),
         (
             "HTTPS://User@Example.COM/A/%7e/b%2c?q=%2f#F",
-            ("https://User@example.com/A/~/b%2C?q=%2F#F",),
+            (
+                "https://User@example.com/A/~/b%2C?q=%2F#F",
+                "https://User@example.com/A/~/b,?q=%2F#F",
+            ),
         ),
         ("test://customers/{customer_id}", ("test://customers/{customer_id}",)),
         ("urn:isbn:0451450523", ("urn:isbn:0451450523",)),
@@ -65,10 +68,16 @@ def test_an_ambiguous_uri_has_no_reading(uri: str) -> None:
 
 
 def test_patterns_are_normalised_and_ambiguous_ones_kept_as_written() -> None:
-    assert pattern("FILE://localhost/%65tc/*") == "file:///etc/*"
-    assert pattern("Secret://Vault/*") == "secret://vault/*"
-    assert pattern("*") == "*"
-    assert pattern("file:///a%2Fb/*") == "file:///a%2Fb/*"
+    assert patterns("FILE://localhost/%65tc/*") == ("file:///etc/*",)
+    assert patterns("Secret://Vault/*") == ("secret://vault/*",)
+    assert patterns("*") == ("*",)
+    assert patterns("file:///a%2Fb/*") == ("file:///a%2Fb/*",)
+    # Both spellings of a character a server decodes alike.
+    assert patterns("file:///srv/my%20docs/*") == (
+        "file:///srv/my%20docs/*",
+        "file:///srv/my docs/*",
+    )
+    assert patterns("file:///srv/my docs/*") == ("file:///srv/my docs/*", "file:///srv/my%20docs/*")
 
 
 PIECES = [
@@ -108,5 +117,5 @@ def test_the_quick_check_never_passes_a_uri_that_normalising_would_change() -> N
 def test_normalising_stays_fast_on_hostile_uris(uri: str) -> None:
     started = time.perf_counter()
     readings(uri)
-    pattern(uri)
+    patterns(uri)
     assert time.perf_counter() - started < 0.5

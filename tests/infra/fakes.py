@@ -45,7 +45,8 @@ if [ "$2" = output ]; then
     exit 1
   fi
   case "$4" in
-    ecr_repository_url) echo "123456789012.dkr.ecr.us-east-1.amazonaws.com/cerberus-$env" ;;
+    ecr_repository_url)
+      echo "${FAKE_ECR_URL:-123456789012.dkr.ecr.us-east-1.amazonaws.com/cerberus-$env}" ;;
     aws_region) echo us-east-1 ;;
     compute) echo "${FAKE_COMPUTE:-apprunner}" ;;
     apprunner_service_arn)

@@ -237,6 +237,14 @@ def test_destroy_stage_destroys_without_a_snapshot(sandbox: Sandbox, deployed: b
     assert not run.called("aws rds")
 
 
+def test_a_repository_address_that_is_not_ecrs_stops_before_the_build(sandbox: Sandbox) -> None:
+    run = sandbox.run("deploy-stage.sh", "v1", FAKE_ECR_URL="registry.example/cerberus")
+
+    assert run.returncode != 0
+    assert "not an ECR registry address: 'registry.example'" in run.stderr
+    assert not run.called("docker build")
+
+
 def test_destroy_prod_without_its_cluster_output_destroys_nothing(sandbox: Sandbox) -> None:
     run = sandbox.run("destroy-prod.sh", stdin="yes\n")
 

@@ -102,6 +102,15 @@ async def test_gateway_request_id_and_forwarded_for_go_upstream(
     # writing: the upstream is told the address the gateway saw, not a forged one.
     chained = await whoami(http, gateway, tenant, **{"x-forwarded-for": "10.0.0.9, 10.0.0.1"})
     assert chained["x-forwarded-for"] == "127.0.0.1"
+    # Nor does any other header a client could name an address or a host with.
+    claims = {
+        "forwarded": "for=6.6.6.6;proto=https",
+        "x-real-ip": "6.6.6.6",
+        "x-forwarded-host": "evil.example",
+        "x-forwarded-proto": "https",
+    }
+    told = await whoami(http, gateway, tenant, **claims)
+    assert not set(claims) & set(told)
 
 
 async def test_behind_one_proxy_the_client_is_the_entry_it_appended(

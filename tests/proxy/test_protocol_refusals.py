@@ -204,6 +204,26 @@ async def test_an_event_that_ends_a_stream_after_its_answer_answers_nothing_more
     assert refusal.guardrails_triggered == refused("ambiguous_json")
 
 
+async def test_an_event_refused_after_deciding_its_answer_still_answers_the_call(
+    gateway: Gateway, http: httpx.AsyncClient
+) -> None:
+    # The batch's answer is decided before its second member turns out not to be JSON-RPC;
+    # the event is not sent, so the call would wait for an answer that never came.
+    async def stream(request: web.Request) -> web.StreamResponse:
+        response = await start_sse(request)
+        await response.write(b"data: [" + ANSWER + b', {"bad": 1}]\n\n')
+        await asyncio.sleep(0.2)
+        return response
+
+    async with scripted_upstream() as upstream:
+        upstream.handler = stream
+        tenant = await create_tenant(gateway.app, upstream.url)
+        answer = await http.post(gateway.mcp, content=CALL, headers=tenant.headers())
+    (error,) = sse_messages(answer.text)
+    assert error["id"] == 4
+    assert error["error"]["code"] == -32003
+
+
 async def test_a_get_stream_names_no_answer_decision(
     gateway: Gateway, http: httpx.AsyncClient
 ) -> None:

@@ -26,17 +26,20 @@ class ContentSourceCode(TextGuardrail):
         # a text has bytes: never twice its bytes.
         if 2 * text.size <= self.max_chars:
             return ALLOW
-        sizes = {
-            slot.where: size
+        # A list, not a dict by place: two texts can have one place (keys masked in paths
+        # read alike), and each text's code counts.
+        found = [
+            (slot.where, size)
             for slot in text.slots()
             # Code counts in runs of three lines, so a text of fewer lines holds none.
             if slot.kind in mcp.READABLE_KINDS
             and slot.data.count(b"\n") >= 2
             and (size := code_chars(slot.text, self.max_chars)) > 0
-        }
-        total = sum(sizes.values())
+        ]
+        total = sum(size for _, size in found)
         if total <= self.max_chars:
             return ALLOW
         outcome = Outcome.BLOCK if self.action == "block" else Outcome.LOG_ONLY
         reason = f"{self.type}: {total} characters of source code (limit {self.max_chars})"
-        return self.verdict(outcome, [Finding("source_code", len(sizes), tuple(sizes))], reason)
+        places = tuple(dict.fromkeys(place for place, _ in found))
+        return self.verdict(outcome, [Finding("source_code", len(found), places)], reason)

@@ -117,8 +117,8 @@ class Rbac(Guardrail):
             denied: tuple[str, ...] = getattr(self, f"denied_{kind}")
             default = self.default_action or ("deny" if allowed else "allow")
             if kind == "resources":
-                allowed = tuple(resource_uris.pattern(uri) for uri in allowed)
-                denied = tuple(resource_uris.pattern(uri) for uri in denied)
+                allowed = tuple(form for uri in allowed for form in resource_uris.patterns(uri))
+                denied = tuple(form for uri in denied for form in resource_uris.patterns(uri))
                 rules: type[_Rules] = _UriRules
             else:
                 rules = _Rules

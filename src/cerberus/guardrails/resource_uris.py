@@ -51,11 +51,16 @@ def readings(uri: str) -> tuple[str, ...]:
     return _readings(uri)
 
 
-def pattern(text: str) -> str:
-    """An admin's pattern in the form URIs are matched in (`*` passes through untouched)."""
+def patterns(text: str) -> tuple[str, ...]:
+    """An admin's pattern in the forms URIs are matched in (`*` passes through untouched):
+    its normal form, and that form with its escapes decoded (`my%20docs`, `my docs`)."""
     found = _readings(text)
-    # An ambiguous pattern is kept as written: it can match no URI, since those are refused.
-    return found[0] if found else text
+    if not found:
+        # An ambiguous pattern is kept as written: it can match no URI, since those are
+        # refused.
+        return (text,)
+    plain = _unescaped(found[0])
+    return tuple(dict.fromkeys((found[0], plain, _UNSAFE.sub(_escape, plain))))
 
 
 def _readings(uri: str) -> tuple[str, ...]:
@@ -86,8 +91,9 @@ def _readings(uri: str) -> tuple[str, ...]:
     for mark, present, part in (("?", has_query, query), ("#", has_fragment, fragment)):
         if present:
             plain = _decode(part, in_path=False)
-            # What follows a `/` here is a path segment to a server reading it all as a path.
-            if plain is None or not _DOTS.isdisjoint(plain.split("/")[1:]):
+            # What follows a `/` here is a path segment to a server reading it all as a path
+            # (`url2pathname`), and so is what follows an escaped one, which it decodes.
+            if plain is None or not _DOTS.isdisjoint(_SEPARATORS.split(plain)[1:]):
                 return ()
             tail += mark + plain
 
@@ -120,7 +126,47 @@ def _readings(uri: str) -> tuple[str, ...]:
         for each in hosts
         for reading in (literal, collapsed)
     )
+    if host is not None and scheme not in _HOSTED_SCHEMES and not _DOTS.isdisjoint(raw):
+        # Many servers read `notes://public/x` as the path `public/x`: to them the dot
+        # segments may climb over `public` (`notes://public/../secret/x` is `secret/x`).
+        climbed = _remove_dot_segments(f"/{host}{path}")
+        if climbed is None:
+            return ()
+        found[f"{start}//{climbed[1:]}{tail}"] = None
+    # A character written plain or as an escape reads as one name to a server that decodes
+    # (`my docs`, `my%20docs`): both spellings are readings, and patterns have both too.
+    for reading in [reading for reading in found if "%" in reading]:
+        found[_unescaped(reading)] = None
     return tuple(found)
+
+
+_SEPARATORS = re.compile("/|%2F|%5C")
+# Schemes whose authority is a host, never a path segment.
+_HOSTED_SCHEMES = frozenset({"http", "https", "ws", "wss", "ftp", "file"})
+# Escapes left as they are in the decoded spelling: decoded, they would be delimiters.
+_KEPT_ESCAPED = frozenset("/\\?#%:\0")
+_ESCAPE = re.compile("%([0-9A-F]{2})")
+
+
+def _unescaped(uri: str) -> str:
+    """A normal form with its escapes decoded, but those of delimiters and controls."""
+
+    def plain(match: re.Match[str]) -> str:
+        code = int(match.group(1), 16)
+        # Past ASCII an escape is one byte of a character: left as it is (not handled).
+        keep = code > 0x7E or code < 0x20 or chr(code) in _KEPT_ESCAPED
+        return match.group() if keep else chr(code)
+
+    return _ESCAPE.sub(plain, uri)
+
+
+# What a URI may not hold unescaped (RFC 3986 2.1): a pattern with one written plainly
+# (`my docs`) also matches the URI that escapes it (`my%20docs`).
+_UNSAFE = re.compile(r'[ "<>\\^`{|}]')
+
+
+def _escape(match: re.Match[str]) -> str:
+    return f"%{ord(match.group()):02X}"
 
 
 def _decode(part: str, *, in_path: bool = True) -> str | None:

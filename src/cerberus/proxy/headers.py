@@ -36,7 +36,13 @@ _NOT_UPSTREAM = HOP_BY_HOP | {
     "cookie",
     "content-length",
     "accept-encoding",
+    # What a client says about where it connects from: only the gateway's X-Forwarded-For
+    # (client_address.py) tells the upstream that.
     "x-forwarded-for",
+    "forwarded",
+    "x-real-ip",
+    "x-forwarded-host",
+    "x-forwarded-proto",
     "x-gateway-request-id",
     "x-request-id",
 }

@@ -243,6 +243,9 @@ async def _events(
 ) -> AsyncIterator[bytes]:
     parser = SseParser()
     finished = False
+    # Whether the answer has yet to reach the client: updated once an event is sent, as an
+    # event refused after its answer was decided (a batch with a bad member) sends nothing.
+    awaited = exchange.awaits_answer
     try:
         while True:
             try:
@@ -259,9 +262,9 @@ async def _events(
                 encoded = await _relay_event(exchange, event)
                 if encoded:
                     yield encoded
+                awaited = exchange.awaits_answer
     except (StreamRefused, EventTooLarge, JsonRpcError) as exc:
         logger.warning("upstream event refused; stream ended: %s", exc, extra=_log(exchange))
-        awaited = exchange.awaits_answer
         decision_id = exchange.refuse(Direction.RESPONSE, _finding(exc))
         if awaited:
             # The gateway ended the stream, so it answers the request the stream was for:
