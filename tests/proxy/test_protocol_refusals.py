@@ -158,12 +158,15 @@ async def test_an_answer_refused_before_any_policy_is_audited_with_its_call(
     assert response.guardrails_triggered == refused(finding)
 
 
-async def test_an_event_that_ends_a_stream_is_audited(
-    gateway: Gateway, http: httpx.AsyncClient
-) -> None:
+async def call_over_stream(
+    gateway: Gateway, http: httpx.AsyncClient, *events: bytes
+) -> tuple[httpx.Response, Tenant]:
+    """CALL through the gateway to an upstream that answers with these events' data."""
+
     async def stream(request: web.Request) -> web.StreamResponse:
         response = await start_sse(request)
-        await response.write(b"data: " + SMUGGLED_ANSWER + b"\n\n")
+        for data in events:
+            await response.write(b"data: " + data + b"\n\n")
         await asyncio.sleep(0.2)
         return response
 
@@ -171,6 +174,13 @@ async def test_an_event_that_ends_a_stream_is_audited(
         upstream.handler = stream
         tenant = await create_tenant(gateway.app, upstream.url)
         answer = await http.post(gateway.mcp, content=CALL, headers=tenant.headers())
+    return answer, tenant
+
+
+async def test_an_event_that_ends_a_stream_is_audited(
+    gateway: Gateway, http: httpx.AsyncClient
+) -> None:
+    answer, tenant = await call_over_stream(gateway, http, SMUGGLED_ANSWER)
     assert answer.status_code == 200
     (event,) = await audit_events(gateway.app, tenant.agent_id, direction="response")
     assert event.guardrails_triggered == refused("ambiguous_json")
@@ -186,17 +196,7 @@ async def test_an_event_that_ends_a_stream_is_audited(
 async def test_an_event_that_ends_a_stream_after_its_answer_answers_nothing_more(
     gateway: Gateway, http: httpx.AsyncClient
 ) -> None:
-    async def stream(request: web.Request) -> web.StreamResponse:
-        response = await start_sse(request)
-        await response.write(b"data: " + ANSWER + b"\n\n")
-        await response.write(b"data: " + SMUGGLED_ANSWER + b"\n\n")
-        await asyncio.sleep(0.2)
-        return response
-
-    async with scripted_upstream() as upstream:
-        upstream.handler = stream
-        tenant = await create_tenant(gateway.app, upstream.url)
-        answer = await http.post(gateway.mcp, content=CALL, headers=tenant.headers())
+    answer, tenant = await call_over_stream(gateway, http, ANSWER, SMUGGLED_ANSWER)
     (relayed,) = sse_messages(answer.text)
     assert relayed["result"]["content"][0]["text"] == "ok"
     answered, refusal = await audit_events(gateway.app, tenant.agent_id, direction="response")
@@ -209,16 +209,7 @@ async def test_an_event_refused_after_deciding_its_answer_still_answers_the_call
 ) -> None:
     # The batch's answer is decided before its second member turns out not to be JSON-RPC;
     # the event is not sent, so the call would wait for an answer that never came.
-    async def stream(request: web.Request) -> web.StreamResponse:
-        response = await start_sse(request)
-        await response.write(b"data: [" + ANSWER + b', {"bad": 1}]\n\n')
-        await asyncio.sleep(0.2)
-        return response
-
-    async with scripted_upstream() as upstream:
-        upstream.handler = stream
-        tenant = await create_tenant(gateway.app, upstream.url)
-        answer = await http.post(gateway.mcp, content=CALL, headers=tenant.headers())
+    answer, _ = await call_over_stream(gateway, http, b"[" + ANSWER + b', {"bad": 1}]')
     (error,) = sse_messages(answer.text)
     assert error["id"] == 4
     assert error["error"]["code"] == -32003
