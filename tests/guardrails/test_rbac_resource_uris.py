@@ -140,6 +140,20 @@ def test_dot_segments_cannot_climb_over_a_custom_schemes_first_name() -> None:
     assert outcome(web, "https://docs.example/a/../b") is Outcome.ALLOW
 
 
+def test_an_escaped_slash_in_a_name_passes_unless_a_reading_is_refused() -> None:
+    # Servers that name things by paths escape their slashes (GitLab's `group%2Fproject`):
+    # refused whenever any resource pattern existed, they now pass if both readings do.
+    uri = "gitlab://projects/group%2Fproj/README.md"
+    assert outcome(NO_ETC, uri) is Outcome.ALLOW
+    assert outcome(Rbac(allowed_resources=["gitlab://projects/*"]), uri) is Outcome.ALLOW
+    hidden = Rbac(denied_resources=["gitlab://projects/group/proj/*"])
+    assert outcome(hidden, uri) is Outcome.BLOCK
+    named = Rbac(allowed_resources=["gitlab://projects/group%2Fproj/*"])
+    assert outcome(named, uri) is Outcome.ALLOW
+    assert outcome(named, "gitlab://projects/group/proj/README.md") is Outcome.ALLOW
+    assert outcome(named, "gitlab://projects/other%2Fproj/README.md") is Outcome.BLOCK
+
+
 def test_a_character_escaped_or_plain_is_one_name() -> None:
     deny = Rbac(denied_resources=["file:///srv/my docs/*", "file:///srv/a%21b/*"])
     for uri in ("file:///srv/my%20docs/x", "file:///srv/my docs/x", "file:///srv/a!b/x"):

@@ -48,22 +48,54 @@ def readings(uri: str) -> tuple[str, ...]:
     """The normalised URIs a server could read `uri` as: usually one, none if ambiguous."""
     if is_plain(uri) is not None:
         return (uri,)
-    return _readings(uri)
+    return _all_readings(uri)
+
+
+def _all_readings(uri: str) -> tuple[str, ...]:
+    split = _split_separators(uri)
+    if split is None:
+        return _readings(uri)
+    # An escaped `/` or `\\` in the path (`gitlab://projects/group%2Fproj`): a name to some
+    # servers, a separator to others, which decode before they split. Both readings count.
+    kept, apart = _readings(uri, opaque=True), _readings(split)
+    return tuple(dict.fromkeys(kept + apart)) if kept and apart else ()
 
 
 def patterns(text: str) -> tuple[str, ...]:
     """An admin's pattern in the forms URIs are matched in (`*` passes through untouched):
-    its normal form, and that form with its escapes decoded (`my%20docs`, `my docs`)."""
-    found = _readings(text)
-    if not found:
+    its normal form, that form with its escapes decoded (`my%20docs`, `my docs`), and with
+    an escaped separator it holds, the same of its reading as a separator."""
+    split = _split_separators(text)
+    firsts = [_readings(text, opaque=split is not None)[:1]]
+    if split is not None:
+        firsts.append(_readings(split)[:1])
+    if not all(firsts):
         # An ambiguous pattern is kept as written: it can match no URI, since those are
         # refused.
         return (text,)
-    plain = _unescaped(found[0])
-    return tuple(dict.fromkeys((found[0], plain, _UNSAFE.sub(_escape, plain))))
+    forms: dict[str, None] = {}
+    for (normal,) in firsts:
+        plain = _unescaped(normal)
+        forms.update(dict.fromkeys((normal, plain, _UNSAFE.sub(_escape, plain))))
+    return tuple(forms)
 
 
-def _readings(uri: str) -> tuple[str, ...]:
+_ESCAPED_SEPARATOR = re.compile("%(?:2[Ff]|5[Cc])")
+
+
+def _split_separators(uri: str) -> str | None:
+    """`uri` with the escaped `/` and `\\` of its path (before `?` or `#`) decoded to `/`;
+    None if it has none."""
+    end = min((i for i in (uri.find("?"), uri.find("#")) if i >= 0), default=len(uri))
+    path = uri[:end]
+    if _ESCAPED_SEPARATOR.search(path) is None:
+        return None
+    return _ESCAPED_SEPARATOR.sub("/", path) + uri[end:]
+
+
+def _readings(uri: str, *, opaque: bool = False) -> tuple[str, ...]:
+    """`readings` of one spelling; `opaque`: an escaped separator in the path is a name's
+    character (kept escaped), else the URI is ambiguous."""
     if _CONTROL.search(uri) or "\\" in uri:
         return ()
     match = _SCHEME.match(uri)
@@ -79,7 +111,7 @@ def _readings(uri: str) -> tuple[str, ...]:
         authority, path = rest[2:end], rest[end:]
 
     raw = path.split("/")
-    segments = [_decode(segment) for segment in raw]
+    segments = [_decode(segment, opaque=opaque) for segment in raw]
     decoded: list[str] = []
     for before, after in zip(raw, segments, strict=True):
         if after is None or (after in _DOTS and after != before):
@@ -169,9 +201,9 @@ def _escape(match: re.Match[str]) -> str:
     return f"%{ord(match.group()):02X}"
 
 
-def _decode(part: str, *, in_path: bool = True) -> str | None:
+def _decode(part: str, *, in_path: bool = True, opaque: bool = False) -> str | None:
     """Decode the unreserved characters' escapes and upper-case the others' hex; None if an
-    escape is malformed, or (in a path) encodes `/`, `\\` or NUL."""
+    escape is malformed, encodes NUL, or (in a path, unless `opaque`) encodes `/` or `\\`."""
     if "%" not in part:
         return part
     first, *pieces = part.split("%")
@@ -183,7 +215,7 @@ def _decode(part: str, *, in_path: bool = True) -> str | None:
         char = chr(int(digits, 16))
         if char in _UNRESERVED:
             out.append(char)
-        elif char == "\0" or (in_path and char in "/\\"):
+        elif char == "\0" or (in_path and not opaque and char in "/\\"):
             return None
         else:
             out.append("%" + digits.upper())
