@@ -331,6 +331,7 @@ def _main() -> None:
     gc.freeze()
     result = run_scan_cost(args.shape)
     result["frozen_objects"] = gc.get_freeze_count()
+    result["pid"] = os.getpid()
     print(json.dumps(result))  # noqa: T201
 
 
