@@ -192,11 +192,12 @@ def listing_method_of(message: Message) -> str | None:
 
     An answer resumed after its request was forgotten (15 minutes on, or lost by the shared
     cache) is decided without it; a listing must still be filtered by RBAC and its tools
-    checked against their pins. A result with one of the listing fields as a list and no
-    `content` (a tool's result always has one) is taken for that listing.
+    checked against their pins. A result with one of the listing fields as a list is taken
+    for that listing, even beside a `content`: an upstream that added one, and answered with
+    an id its request's does not match, had a changed tool list pass unpinned.
     """
     result = message.get("result")
-    if not isinstance(result, dict) or "content" in result:
+    if not isinstance(result, dict):
         return None
     for method, field in LISTING_FIELDS.items():
         if isinstance(result.get(field), list):

@@ -98,7 +98,8 @@ async def test_a_listing_whose_request_is_not_known_is_still_filtered_by_rbac(
 ) -> None:
     # An answer resumed after its request was forgotten (15 minutes on, or lost by the
     # shared cache) comes without it: a listing was relayed unfiltered, the agent saw tools
-    # its policy hides. It is recognised by its shape; a tool's result (with `content`) not.
+    # its policy hides. It is recognised by its shape, a `content` beside it or not: an
+    # upstream could add one to a listing whose request the gateway cannot match.
     async def stream(request: web.Request) -> web.StreamResponse:
         response = await start_sse(request)
         await response.write(
@@ -123,5 +124,78 @@ async def test_a_listing_whose_request_is_not_known_is_still_filtered_by_rbac(
         answer = await http.post(gateway.mcp, json=call, headers=tenant.headers())
     listing, tool_result, own = sse_messages(answer.text)
     assert [tool["name"] for tool in listing["result"]["tools"]] == ["echo"]
-    assert tool_result["result"]["tools"] == [{"name": "drop_tables"}]
+    assert tool_result["result"]["tools"] == []
     assert own == {"jsonrpc": "2.0", "id": 1, "result": {}}
+
+
+async def test_an_answer_whose_id_a_client_reads_as_its_requests_is_decided_as_its_answer(
+    gateway: Gateway, http: httpx.AsyncClient
+) -> None:
+    # The TypeScript SDK matches answers by `Number(response.id)`: "3" answers request 3.
+    # Unmatched, with a `content` beside its tools, a listing passed unfiltered and unpinned.
+    listing = (
+        b'{"jsonrpc":"2.0","id":"3","result":{"content":[],"tools":['
+        b'{"name":"echo","inputSchema":{"type":"object"}},'
+        b'{"name":"drop_tables","inputSchema":{"type":"object"}}]}}'
+    )
+    SEEN.clear()
+    async with (
+        scripted_upstream() as upstream,
+        installed(gateway.app, Rbac(allowed_tools=("echo",)), Record()),
+    ):
+        upstream.handler = json_answer(listing)
+        tenant = await create_tenant(gateway.app, upstream.url)
+        request = {"jsonrpc": "2.0", "id": 3, "method": "tools/list"}
+        answer = await http.post(gateway.mcp, json=request, headers=tenant.headers())
+    assert [tool["name"] for tool in answer.json()["result"]["tools"]] == ["echo"]
+    assert [context.method for _, context in SEEN] == ["tools/list", "tools/list"]
+    # Whatever its shape, the answer is decided with its request (its tool, its schema).
+    SEEN.clear()
+    async with scripted_upstream() as upstream, installed(gateway.app, Record()):
+        upstream.handler = json_answer(b'{"jsonrpc":"2.0","id":"4","result":{}}')
+        tenant = await create_tenant(gateway.app, upstream.url)
+        ping = {"jsonrpc": "2.0", "id": 4, "method": "ping"}
+        await http.post(gateway.mcp, json=ping, headers=tenant.headers())
+    assert [context.method for _, context in SEEN] == ["ping", "ping"]
+
+
+INITIALIZED = (
+    b'{"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-11-25","capabilities":{},'
+    b'"serverInfo":{"name":"s","version":"1"}}}'
+)
+
+
+async def test_requests_answered_202_are_known_to_their_answers_on_the_get_stream(
+    gateway: Gateway, http: httpx.AsyncClient
+) -> None:
+    # An upstream may accept a request (202) and answer it on the session's GET stream; the
+    # request was kept only when its POST was answered with a stream, so the answer was
+    # decided without knowing it (no pins for a tools/list, no outputSchema for a call).
+    accepted: list[object] = []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if request.method == "POST":
+            body = orjson.loads(await request.read())
+            if body.get("method") == "initialize":
+                return await json_answer(INITIALIZED, **{"Mcp-Session-Id": "s-202"})(request)
+            if "id" in body:
+                accepted.append(body["id"])
+            return web.Response(status=202)
+        response = await start_sse(request)
+        for request_id in accepted:
+            answer = {"jsonrpc": "2.0", "id": request_id, "result": {}}
+            await response.write(b"data: " + orjson.dumps(answer) + b"\n\n")
+        return response
+
+    SEEN.clear()
+    async with scripted_upstream() as upstream, installed(gateway.app, Record()):
+        upstream.handler = handler
+        tenant = await create_tenant(gateway.app, upstream.url)
+        session = await open_session(http, gateway, tenant)
+        headers = tenant.headers(**{"mcp-session-id": session})
+        ping = {"jsonrpc": "2.0", "id": 9, "method": "ping"}
+        assert (await http.post(gateway.mcp, json=ping, headers=headers)).status_code == 202
+        stream = await http.get(gateway.mcp, headers={**headers, "accept": "text/event-stream"})
+    assert sse_messages(stream.text) == [{"jsonrpc": "2.0", "id": 9, "result": {}}]
+    answered = [context for seen, context in SEEN if seen == "9"]
+    assert [context.method for context in answered] == ["ping"]

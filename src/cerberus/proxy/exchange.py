@@ -6,6 +6,7 @@ CheckContext that says what the message is and, for an answer, which request it 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -237,6 +238,16 @@ class Exchange:
             await self.sessions.remember(self.session_id, origin, message.get("id"), method, params)
 
     async def _recall(self, origin: str, message_id: Any) -> dict[str, Any] | None:
+        found = await self._recall_id(origin, message_id)
+        if found is None and origin == CLIENT:
+            # Clients that read ids as numbers (the TypeScript SDK: `Number(response.id)`)
+            # take "3" for the answer to request 3: decided as that request's answer too.
+            other = _numeric_twin(message_id)
+            if other is not None:
+                found = await self._recall_id(origin, other)
+        return found
+
+    async def _recall_id(self, origin: str, message_id: Any) -> dict[str, Any] | None:
         if origin == CLIENT:
             local = self.sent.get(id_key(message_id))
             if local is not None:
@@ -244,6 +255,18 @@ class Exchange:
         if self.session_id is None:
             return None
         return await self.sessions.recall(self.session_id, origin, message_id)
+
+
+def _numeric_twin(message_id: Any) -> int | str | None:
+    """3 for "3" and "3" for 3: the other spelling of an integer id, if it has one."""
+    if type(message_id) is int:
+        return str(message_id)
+    if isinstance(message_id, str) and _DIGITS.fullmatch(message_id):
+        return int(message_id)
+    return None
+
+
+_DIGITS = re.compile(r"-?[0-9]{1,18}")
 
 
 def blocked_error(message_id: Any, decision: Decision) -> Message:

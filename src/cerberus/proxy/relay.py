@@ -105,6 +105,10 @@ async def relay(
     if charset is not None:
         return _foreign(exchange, error_id, charset)
     if as_is:
+        if status == 202:
+            # Accepted: the answers come later, on the GET stream, which must know what
+            # they answer (a tools/list's, to check its tools against their pins).
+            await exchange.share_requests()
         if status >= 400 and body and content_type.startswith("application/json"):
             try:
                 body, decision_id = await _refusal(exchange, body)
