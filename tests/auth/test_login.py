@@ -131,6 +131,34 @@ async def test_a_login_finding_the_password_queue_full_is_refused_at_once(
     assert after.status_code == 200, after.text
 
 
+async def test_guesses_sent_together_cannot_outrun_the_lock(tmp_path: Path) -> None:
+    # Every guess passed the first look at the lock; checked one at a time, the wrong ones
+    # locked the account before the right one's check ended, and it still got tokens.
+    admin = {"CERBERUS_ADMIN_EMAIL": ADMIN["email"], "CERBERUS_ADMIN_PASSWORD": ADMIN["password"]}
+    settings = Settings(
+        APP_ENV="test",
+        DATA_DIR=tmp_path,
+        SECRET_KEY=TEST_SECRET_KEY,
+        LOGIN_MAX_FAILURES=3,
+        LOGIN_LOCKOUT_SECONDS=120,
+        **admin,
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            wrong = [{**ADMIN, "password": f"wrong-guess-{n}"} for n in range(3)]
+            guesses = [asyncio.ensure_future(http.post(f"{API}/auth/login", json=w)) for w in wrong]
+            for _ in range(500):  # until all three wait for the password thread
+                if passwords._queued == 3:
+                    break
+                await asyncio.sleep(0.01)
+            right = await http.post(f"{API}/auth/login", json=ADMIN)
+            answers = [await guess for guess in guesses]
+    assert [answer.status_code for answer in answers] == [401, 401, 429]
+    assert right.status_code == 429, right.text
+
+
 async def test_login_is_case_insensitive_on_email(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
@@ -208,3 +236,41 @@ async def test_refresh_rotates_and_a_used_refresh_token_is_refused(
         f"{API}/auth/me", headers={"Authorization": f"Bearer {again.json()['access_token']}"}
     )
     assert me.json()["id"] == user.id
+
+
+async def test_a_logout_ends_its_refresh_token(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    user = await create_user(session, await create_organisation(session))
+    login = await client.post(
+        f"{API}/auth/login", json={"email": user.email, "password": DEFAULT_PASSWORD}
+    )
+    token = {"refresh_token": login.json()["refresh_token"]}
+
+    first = await client.post(f"{API}/auth/logout", json=token)
+    again = await client.post(f"{API}/auth/logout", json=token)
+    refreshed = await client.post(f"{API}/auth/refresh", json=token)
+
+    assert (first.status_code, again.status_code) == (204, 204)
+    assert refreshed.status_code == 401
+    forged = await client.post(f"{API}/auth/logout", json={"refresh_token": "not-a-token"})
+    assert forged.status_code == 401
+
+
+async def test_a_password_change_ends_every_refresh_token_of_the_account(
+    client: httpx.AsyncClient, session: AsyncSession, headers_for: Callable[[User], dict[str, str]]
+) -> None:
+    # A thief who took a refresh token (or used one first) kept refreshing for ever: the
+    # owner's remedy, a new password, left the stolen chain working.
+    user = await create_user(session, await create_organisation(session))
+    credentials = {"email": user.email, "password": DEFAULT_PASSWORD}
+    stolen = (await client.post(f"{API}/auth/login", json=credentials)).json()["refresh_token"]
+    changed = await client.patch(
+        f"{API}/users/{user.id}", headers=headers_for(user), json={"password": "brand-new-pw-1"}
+    )
+    assert changed.status_code == 200
+    refreshed = await client.post(f"{API}/auth/refresh", json={"refresh_token": stolen})
+    assert refreshed.status_code == 401
+    new = {"email": user.email, "password": "brand-new-pw-1"}
+    fresh = (await client.post(f"{API}/auth/login", json=new)).json()["refresh_token"]
+    assert (await client.post(f"{API}/auth/refresh", json={"refresh_token": fresh})).is_success

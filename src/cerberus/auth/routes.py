@@ -38,6 +38,12 @@ async def refresh(body: RefreshRequest, request: Request, session: SessionDep) -
     return await auth.refresh(session, request.app.state.settings, body.refresh_token)
 
 
+@router.post("/logout", status_code=204, responses=UNAUTHORIZED)
+async def logout(body: RefreshRequest, request: Request, session: SessionDep) -> None:
+    """End a login: its refresh token stops working (204 also when it had been used)."""
+    await auth.logout(session, request.app.state.settings, body.refresh_token)
+
+
 @router.get("/me", responses=UNAUTHORIZED)
 async def me(user: CurrentUser) -> UserRead:
     return UserRead.model_validate(user)

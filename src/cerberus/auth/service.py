@@ -37,6 +37,9 @@ async def login(
     if user is None or not password_ok or not await _may_log_in(session, user):
         await lockout.record_failure(cache, settings, email)
         raise Unauthorized(INVALID_LOGIN)
+    # Again: guesses sent together all passed the first check, and the ones checked before
+    # this one may have locked the account meanwhile (a right guess among many is refused).
+    await lockout.ensure_not_locked(cache, email)
     await lockout.clear_failures(cache, email)
     user.last_login_at = utcnow()
     return await issue_pair(session, user, settings)
@@ -62,6 +65,28 @@ async def refresh(session: AsyncSession, settings: Settings, refresh_token: str)
     if user is None or not await _may_log_in(session, user):
         raise Unauthorized("user is not active", headers=BEARER_CHALLENGE)
     return await issue_pair(session, user, settings)
+
+
+async def logout(session: AsyncSession, settings: Settings, refresh_token: str) -> None:
+    """The refresh token stops working (its access token lasts until it expires)."""
+    claims = tokens.decode(refresh_token, settings, expected="refresh")
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.jti == claims.jti, RefreshToken.used_at.is_(None))
+        .values(used_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def revoke_refresh_tokens(session: AsyncSession, user_id: str) -> None:
+    """Every refresh token of a user stops working: their password changed, so one a thief
+    took with the old password (or used first) must not outlive it."""
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user_id, RefreshToken.used_at.is_(None))
+        .values(used_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def issue_pair(session: AsyncSession, user: User, settings: Settings) -> TokenPair:

@@ -22,6 +22,7 @@ from cerberus.auth.dependencies import (
 )
 from cerberus.auth.passwords import hash_password_in_thread
 from cerberus.auth.roles import Role
+from cerberus.auth.service import revoke_refresh_tokens
 from cerberus.changes import service as changes
 from cerberus.changes.service import Actor
 from cerberus.db import utcnow
@@ -331,6 +332,7 @@ async def update_user(
     extra = None
     if data.password is not None:
         target.password_hash = await hash_password_in_thread(data.password)
+        await revoke_refresh_tokens(session, target.id)
         extra = {"password_changed": True}
     await flush_or_conflict(session, "a user with that email already exists")
     changes.record_update(
