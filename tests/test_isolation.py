@@ -93,6 +93,7 @@ class Case:
 ROUTES: dict[tuple[str, str], Case] = {
     ("POST", "/auth/login"): Case(public=True, scoped=False),
     ("POST", "/auth/refresh"): Case(public=True, scoped=False),
+    ("POST", "/auth/logout"): Case(public=True, scoped=False),
     ("GET", "/auth/me"): Case(owner="viewer", scoped=False),
     ("GET", "/organisations"): Case(owner="viewer", scoped=False),
     ("POST", "/organisations"): Case(
