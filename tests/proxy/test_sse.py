@@ -56,6 +56,9 @@ def test_byte_by_byte_delivery_gives_the_same_events_mcp_proxy_1_7() -> None:
 def test_field_rules_follow_whatwg_mcp_proxy_1_7() -> None:
     (event,) = parse(b"retry: soon\nid: a\0b\ndata:no-space\nfoo: bar\n\n")
     assert event.retry is None
+    # Digits of other scripts are digits to Python, not to an EventSource.
+    (digits,) = parse("retry: \u0661\u00b2\ndata: x\n\n".encode())
+    assert digits.retry is None
     assert event.id is None
     assert event.data == "no-space"
 

@@ -143,6 +143,10 @@ class Answer:
             self._waiter.set_result(None)
 
 
+class _Unrequested(Exception):
+    """Raised from a parser callback to stop parsing an answer that follows a finished one."""
+
+
 class Connection(asyncio.Protocol):
     """One keep-alive connection; `on_idle`/`on_lost` tell the pool what became of it."""
 
@@ -164,6 +168,7 @@ class Connection(asyncio.Protocol):
         self._keep_alive = False
         self._until_close = False
         self._informational = False
+        self._head_done = False
         self._paused = False
         self.closed = False
         self.idle_since = 0.0
@@ -183,6 +188,9 @@ class Connection(asyncio.Protocol):
         try:
             self._parser.feed_data(data)
         except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
+            if isinstance(exc.__context__, _Unrequested):
+                self._break("the upstream sent data nobody asked for")
+                return
             # An upgrade (101) is refused too: MCP never switches protocols.
             self._break(f"invalid HTTP from the upstream ({type(exc).__name__})")
 
@@ -200,8 +208,17 @@ class Connection(asyncio.Protocol):
         self._on_lost(self)
 
     # httptools callbacks
+    def on_message_begin(self) -> None:
+        if self._answer is not None and self._answer.complete:
+            # A second answer in the same read: bytes nobody asked for, which would have
+            # been read into this answer's headers and then, pooled, answered another
+            # request on this connection (an upstream's framing bug, or a smuggled answer).
+            raise _Unrequested
+        self._head_done = False
+
     def on_header(self, name: bytes, value: bytes) -> None:
-        if self._answer is None or self._informational:
+        # After the head, a chunked answer's trailers: not headers the client was sent.
+        if self._answer is None or self._informational or self._head_done:
             return
         key = name.decode("latin-1").lower()
         text = value.decode("latin-1")
@@ -219,6 +236,7 @@ class Connection(asyncio.Protocol):
             answer.headers.clear()
             return
         answer.status = status
+        self._head_done = True
         headers = answer.headers
         self._until_close = (
             status not in _BODILESS

@@ -123,7 +123,7 @@ class SseParser:
         elif name == "id":
             if "\0" not in value:
                 self._event.id = value
-        elif name == "retry" and value.isdigit():
+        elif name == "retry" and value.isascii() and value.isdigit():  # ASCII digits only
             self._event.retry = value
         return None
 

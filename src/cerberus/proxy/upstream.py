@@ -26,9 +26,10 @@ from cerberus.settings import Settings
 
 BACKOFF_SECONDS = 0.05
 IDLE_GRACE_SECONDS = 1.0
-# An idle connection older than this is closed rather than reused (most servers close
-# theirs sooner; one that did so is seen to close before it is picked).
-KEEPALIVE_SECONDS = 30.0
+# An idle connection older than this is closed rather than reused. uvicorn (which the MCP
+# SDK serves with) and Node close theirs after 5 s idle: a POST written just as they close
+# fails, and is not retried (it may have run a tool), so the gateway lets go first.
+KEEPALIVE_SECONDS = 4.0
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "DELETE", "PUT"})
 
 
