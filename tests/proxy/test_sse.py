@@ -71,3 +71,17 @@ def test_an_endless_event_is_refused_mcp_proxy_5_1() -> None:
     parser = SseParser(max_event_chars=100)
     with pytest.raises(EventTooLarge):
         list(parser.feed(b"data: " + b"x" * 200))
+
+
+def test_a_long_line_in_many_chunks_is_one_line_and_still_bounded() -> None:
+    # Its pieces are kept apart until the line ends (copied and searched again for every
+    # chunk, a 4 MiB line took 0.1 s of parsing, growing with the square of its length).
+    chunks = [b"data: ", *([b"A" * 1000] * 50), b"\ndata: b\r\n\r", b"\nid: 9\rdata: c\r\r"]
+    first, second = parse(*chunks)
+    assert first.data == "A" * 50_000 + "\nb"
+    assert (second.id, second.data) == ("9", "c")
+    bounded = SseParser(max_event_chars=10_000)
+    for chunk in [b"data: ", *([b"A" * 1000] * 9)]:
+        assert list(bounded.feed(chunk)) == []
+    with pytest.raises(EventTooLarge):
+        list(bounded.feed(b"A" * 1000))

@@ -49,6 +49,10 @@ class SseParser:
     def __init__(self, max_event_chars: int = MAX_EVENT_CHARS) -> None:
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._buffer = ""
+        # A line still without its end, in the pieces it came in: joined once it ends, so a
+        # long line read in many chunks is not copied and searched again for each.
+        self._pieces: list[str] = []
+        self._pieces_size = 0
         self._first = True
         self._pending_cr = False
         self._event = Event()
@@ -66,22 +70,40 @@ class SseParser:
             # The CR that ended the previous chunk was the first half of a CRLF.
             text = text[1:]
         self._pending_cr = False
-        self._buffer += text
+        if "\n" not in text and "\r" not in text:
+            self._pieces.append(text)
+            self._pieces_size += len(text)
+            if len(self._buffer) + self._pieces_size + self._size > self._max:
+                raise EventTooLarge("server-sent event too large")
+            return
+        self._join(text)
         yield from self._lines()
 
     def close(self) -> Iterator[Event]:
         """End of stream: a final event without its blank line is dropped, as WHATWG says."""
-        self._buffer += self._decoder.decode(b"", final=True)
+        self._join(self._decoder.decode(b"", final=True))
         yield from self._lines()
         return
+
+    def _join(self, text: str) -> None:
+        if self._pieces:
+            self._buffer += "".join(self._pieces)
+            self._pieces.clear()
+            self._pieces_size = 0
+        self._buffer += text
 
     def _lines(self) -> Iterator[Event]:
         buffer = self._buffer
         start = 0
         length = len(buffer)
+        # Where the next CR and LF are: each searched for again only once passed, as a
+        # search from every line's start to a terminator the text lacks read it all again.
+        cr = lf = -2
         while start < length:
-            cr = buffer.find("\r", start)
-            lf = buffer.find("\n", start)
+            if cr != -1 and cr < start:
+                cr = buffer.find("\r", start)
+            if lf != -1 and lf < start:
+                lf = buffer.find("\n", start)
             if cr == -1 and lf == -1:
                 break
             if cr != -1 and (lf == -1 or cr < lf):
