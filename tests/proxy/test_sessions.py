@@ -22,6 +22,11 @@ from tests.proxy.guardrails import SEEN, Record, RedactEmail, installed
 from tests.proxy.scripted import json_answer, scripted_upstream
 from tests.servers import Server
 
+INITIALIZED = (
+    b'{"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-11-25","capabilities":{},'
+    b'"serverInfo":{"name":"s","version":"1"}}}'
+)
+
 
 def in_session(tenant: Tenant, session_id: str, **extra: str) -> dict[str, str]:
     return tenant.headers(
@@ -279,3 +284,27 @@ def test_ids_are_keyed_as_json_numbers_and_strings_apart() -> None:
     assert id_key("1") != id_key(1)
     assert id_key(1.5) == "1.5"
     assert id_key(1e300) == "1e+300"
+
+
+async def test_a_session_id_the_upstream_issues_to_two_agents_stays_the_first_ones(
+    gateway: Gateway, http: httpx.AsyncClient
+) -> None:
+    # Rebound to the second agent, the first one got 404s, opened a session, took the id
+    # back: each took it from the other, and answers were decided with the other's requests.
+    async with scripted_upstream() as upstream:
+        upstream.handler = json_answer(INITIALIZED, **{"Mcp-Session-Id": "always-the-same"})
+        first = await create_tenant(gateway.app, upstream.url)
+        second = await create_tenant(gateway.app, upstream.url)
+        opened = await http.post(gateway.mcp, json=initialize_body(), headers=first.headers())
+        taken = await http.post(gateway.mcp, json=initialize_body(), headers=second.headers())
+        again = await http.post(
+            gateway.mcp,
+            json={"jsonrpc": "2.0", "id": 2, "method": "ping"},
+            headers=first.headers(**{"mcp-session-id": "always-the-same"}),
+        )
+    assert opened.status_code == 200
+    assert taken.status_code == 502
+    assert taken.json()["error"]["code"] == -32003
+    assert again.status_code == 200
+    (refusal,) = await audit_events(gateway.app, second.agent_id, direction="response")
+    assert refusal.guardrails_triggered[0]["findings"][0]["type"] == "session_conflict"

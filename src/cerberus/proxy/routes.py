@@ -272,7 +272,19 @@ async def _forward(
     exchange.upstream_status = upstream.status
     exchange.upstream_latency_ms = (time.perf_counter() - started) * 1000
     exchange.record_requests()
-    await _track_session(request, exchange, upstream.status, upstream.headers.get("mcp-session-id"))
+    issued = upstream.headers.get("mcp-session-id")
+    if not await _track_session(request, exchange, upstream.status, issued):
+        upstream.close()
+        text = "Upstream issued a session id another agent holds"
+        return protocol_refusal(
+            exchange,
+            Direction.RESPONSE,
+            502,
+            error_id,
+            jsonrpc.UPSTREAM_UNAVAILABLE,
+            text,
+            "session_conflict",
+        )
     # A DELETE's answer carries no message (clients read its status); a GET's that is not
     # an event stream is decided like a POST's, or refused, never relayed unread.
     return await relay(
@@ -313,16 +325,24 @@ def _answerer(
 
 async def _track_session(
     request: Request, exchange: Exchange, status: int, issued: str | None
-) -> None:
+) -> bool:
+    """Bind a session the upstream issued to the agent; False if another agent holds it (an
+    upstream that issues one id to two agents made them take it from each other, and
+    decide answers with each other's requests)."""
     sessions = request.app.state.sessions
     if issued and 200 <= status < 300 and not is_modern(exchange.headers):
         if issued != exchange.session_id:
+            owner = await sessions.owner(issued)
+            if owner is not None and owner != exchange.agent.agent_id:
+                logger.warning("upstream issued a session id another agent holds")
+                return False
             await sessions.bind(issued, exchange.agent.agent_id)
             exchange.session_id = issued
     elif exchange.session_id is not None and (
         status == 404 or (request.method == "DELETE" and 200 <= status < 300)
     ):
         await sessions.forget(exchange.session_id)
+    return True
 
 
 def _unreadable_as_sent(headers: Sequence[tuple[str, str]], body: bytes) -> str | None:
