@@ -3,7 +3,7 @@
 Python's datetimes run from year 1 to year 9999, so `9999-12-31T23:59:59-01:00` parses but
 has no UTC equivalent (`astimezone(UTC)` raises OverflowError). Every datetime input goes
 through `in_utc`, which turns that into a validation error (422 naming the field); values
-are in UTC from then on, so the database layer never converts them again.
+are in UTC from then on, so the database layer's own conversion cannot overflow on them.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cerberus.auth import lockout, tokens
@@ -49,17 +49,10 @@ async def refresh(session: AsyncSession, settings: Settings, refresh_token: str)
     """A new pair for a refresh token that was never used; a second use is refused."""
     claims = tokens.decode(refresh_token, settings, expected="refresh")
     # One conditional UPDATE: of two concurrent uses of the same token only one can win.
-    result = await session.execute(
-        update(RefreshToken)
-        .where(
-            RefreshToken.jti == claims.jti,
-            RefreshToken.user_id == claims.subject,
-            RefreshToken.used_at.is_(None),
-        )
-        .values(used_at=utcnow())
-        .execution_options(synchronize_session=False)
+    used = await _use_refresh_tokens(
+        session, RefreshToken.jti == claims.jti, RefreshToken.user_id == claims.subject
     )
-    if getattr(result, "rowcount", 0) != 1:
+    if used != 1:
         raise Unauthorized("refresh token already used or unknown", headers=BEARER_CHALLENGE)
     user = await session.get(User, claims.subject)
     if user is None or not await _may_log_in(session, user):
@@ -70,23 +63,24 @@ async def refresh(session: AsyncSession, settings: Settings, refresh_token: str)
 async def logout(session: AsyncSession, settings: Settings, refresh_token: str) -> None:
     """The refresh token stops working (its access token lasts until it expires)."""
     claims = tokens.decode(refresh_token, settings, expected="refresh")
-    await session.execute(
-        update(RefreshToken)
-        .where(RefreshToken.jti == claims.jti, RefreshToken.used_at.is_(None))
-        .values(used_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
+    await _use_refresh_tokens(session, RefreshToken.jti == claims.jti)
 
 
 async def revoke_refresh_tokens(session: AsyncSession, user_id: str) -> None:
     """Every refresh token of a user stops working: their password changed, so one a thief
     took with the old password (or used first) must not outlive it."""
-    await session.execute(
+    await _use_refresh_tokens(session, RefreshToken.user_id == user_id)
+
+
+async def _use_refresh_tokens(session: AsyncSession, *which: ColumnElement[bool]) -> int:
+    """Mark the unused refresh tokens that match as used; how many there were."""
+    result = await session.execute(
         update(RefreshToken)
-        .where(RefreshToken.user_id == user_id, RefreshToken.used_at.is_(None))
+        .where(*which, RefreshToken.used_at.is_(None))
         .values(used_at=utcnow())
         .execution_options(synchronize_session=False)
     )
+    return int(getattr(result, "rowcount", 0))
 
 
 async def issue_pair(session: AsyncSession, user: User, settings: Settings) -> TokenPair:

@@ -61,9 +61,7 @@ class _UriRules(_Rules):
     def permits(self, name: str) -> bool:
         if not self.restricts:
             return True
-        if resource_uris.is_plain(name):  # most URIs: nothing to normalise
-            return self._decides(name)
-        uris = resource_uris.readings(name)
+        uris = resource_uris.readings(name)  # most: the URI itself, after one quick check
         return bool(uris) and all(self._decides(uri) for uri in uris)
 
 

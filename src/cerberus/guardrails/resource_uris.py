@@ -6,13 +6,17 @@ characters, upper-case the hex of the other escapes, remove dot segments (5.2.4)
 
 Where servers differ, a URI has more than one reading and RBAC must permit them all: a path
 with `//` (a file system reads one `/`, a key store an empty segment), a `file:` URI naming
-another host (many servers read its path alone). Where they differ past that, the URI is
-ambiguous: it has no reading, and RBAC refuses it whenever resources are restricted. That
-is an encoded `/`, `\\` or NUL in the path, an encoded dot segment (`%2e%2e`: `..` to some
-servers, a name to others), a raw `\\` (a `/` to WHATWG parsers), a control character or a
-space at either end (stripped by some parsers), a malformed escape, a dot segment in the
-query or fragment (a server taking the whole string as a path climbs out), a dot segment in
-a relative path, and a `file:` path that is not absolute.
+another host (many servers read its path alone), a custom scheme's first name with dot
+segments after it (a folder to many servers: `notes://public/../x` is `notes://x` to them),
+an escaped `/` or `\\` in the path (a name's character to some servers, a separator to those
+that decode before they split), and an ASCII character escaped or written plainly (one name
+to a server that decodes). Where they differ past that, the URI is ambiguous: it has no
+reading, and RBAC refuses it whenever resources are restricted. That is an encoded NUL, an
+encoded dot segment (`%2e%2e`: `..` to some servers, a name to others), a raw `\\` (a `/` to
+WHATWG parsers), a control character or a space at either end (stripped by some parsers), a
+malformed escape, a dot segment in the query or fragment (a server taking the whole string
+as a path climbs out), a dot segment in a relative path, and a `file:` path that is not
+absolute.
 """
 
 from __future__ import annotations
@@ -57,7 +61,7 @@ def _all_readings(uri: str) -> tuple[str, ...]:
         return _readings(uri)
     # An escaped `/` or `\\` in the path (`gitlab://projects/group%2Fproj`): a name to some
     # servers, a separator to others, which decode before they split. Both readings count.
-    kept, apart = _readings(uri, opaque=True), _readings(split)
+    kept, apart = _readings(uri), _readings(split)
     return tuple(dict.fromkeys(kept + apart)) if kept and apart else ()
 
 
@@ -66,7 +70,7 @@ def patterns(text: str) -> tuple[str, ...]:
     its normal form, that form with its escapes decoded (`my%20docs`, `my docs`), and with
     an escaped separator it holds, the same of its reading as a separator."""
     split = _split_separators(text)
-    firsts = [_readings(text, opaque=split is not None)[:1]]
+    firsts = [_readings(text)[:1]]
     if split is not None:
         firsts.append(_readings(split)[:1])
     if not all(firsts):
@@ -93,9 +97,9 @@ def _split_separators(uri: str) -> str | None:
     return _ESCAPED_SEPARATOR.sub("/", path) + uri[end:]
 
 
-def _readings(uri: str, *, opaque: bool = False) -> tuple[str, ...]:
-    """`readings` of one spelling; `opaque`: an escaped separator in the path is a name's
-    character (kept escaped), else the URI is ambiguous."""
+def _readings(uri: str) -> tuple[str, ...]:
+    """`readings` of one spelling, an escaped separator in its path read as a name's
+    character (kept escaped): `_all_readings` adds the spelling that splits there."""
     if _CONTROL.search(uri) or "\\" in uri:
         return ()
     match = _SCHEME.match(uri)
@@ -111,18 +115,18 @@ def _readings(uri: str, *, opaque: bool = False) -> tuple[str, ...]:
         authority, path = rest[2:end], rest[end:]
 
     raw = path.split("/")
-    segments = [_decode(segment, opaque=opaque) for segment in raw]
+    segments = [_decode(segment) for segment in raw]
     decoded: list[str] = []
     for before, after in zip(raw, segments, strict=True):
         if after is None or (after in _DOTS and after != before):
-            return ()  # a malformed escape, an encoded separator, an encoded dot segment
+            return ()  # a malformed escape, an encoded NUL, an encoded dot segment
         decoded.append(after)
     path = "/".join(decoded)
 
     tail = ""
     for mark, present, part in (("?", has_query, query), ("#", has_fragment, fragment)):
         if present:
-            plain = _decode(part, in_path=False)
+            plain = _decode(part)
             # What follows a `/` here is a path segment to a server reading it all as a path
             # (`url2pathname`), and so is what follows an escaped one, which it decodes.
             if plain is None or not _DOTS.isdisjoint(_SEPARATORS.split(plain)[1:]):
@@ -131,7 +135,7 @@ def _readings(uri: str, *, opaque: bool = False) -> tuple[str, ...]:
 
     host: str | None = None
     if authority is not None:
-        plain_authority = _decode(authority, in_path=False)
+        plain_authority = _decode(authority)
         if plain_authority is None:
             return ()
         user, at, name = plain_authority.rpartition("@")
@@ -201,9 +205,9 @@ def _escape(match: re.Match[str]) -> str:
     return f"%{ord(match.group()):02X}"
 
 
-def _decode(part: str, *, in_path: bool = True, opaque: bool = False) -> str | None:
+def _decode(part: str) -> str | None:
     """Decode the unreserved characters' escapes and upper-case the others' hex; None if an
-    escape is malformed, encodes NUL, or (in a path, unless `opaque`) encodes `/` or `\\`."""
+    escape is malformed or encodes NUL."""
     if "%" not in part:
         return part
     first, *pieces = part.split("%")
@@ -215,7 +219,7 @@ def _decode(part: str, *, in_path: bool = True, opaque: bool = False) -> str | N
         char = chr(int(digits, 16))
         if char in _UNRESERVED:
             out.append(char)
-        elif char == "\0" or (in_path and not opaque and char in "/\\"):
+        elif char == "\0":
             return None
         else:
             out.append("%" + digits.upper())

@@ -30,7 +30,6 @@ from sqlalchemy import or_, select
 from cerberus.cache import Cache
 from cerberus.guardrails import Guardrail
 from cerberus.invalidation import CHANNEL, Invalidation
-from cerberus.policies.config_integers import CONFIG_INT_RANGE, integer_out_of_range
 from cerberus.policies.effective import effective_policies
 from cerberus.policies.models import Policy
 from cerberus.policies.pins import PinStore, SessionSource
@@ -200,7 +199,7 @@ class PipelineCache:
         guardrails: list[Guardrail] = []
         for row in rows:
             try:
-                guardrails.append(_compile_row(row))
+                guardrails.append(compile_guardrail(row))
             except PipelineBuildError as exc:
                 logger.error(
                     "invalid stored policy; pipeline unavailable",
@@ -232,7 +231,7 @@ class PipelineCache:
         if self._epoch == epoch:
             try:
                 payload = orjson.dumps([row.as_dict() for row in rows])
-            except TypeError:  # orjson.JSONEncodeError: _compile_row says which row, and why
+            except TypeError:  # orjson.JSONEncodeError: compile_guardrail says which row, and why
                 return rows
             with contextlib.suppress(Exception):
                 await self._cache.set(shared_key, payload, ttl_seconds=self._ttl)
@@ -302,18 +301,6 @@ class PipelineCache:
         task = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-
-def _compile_row(row: PolicyRow) -> Guardrail:
-    """`compile_guardrail`, refusing also what the API refuses for it: an integer that orjson
-    cannot encode (stored before the API checked), which no instance could share or cache."""
-    where = integer_out_of_range(row.config)
-    if where is not None:
-        field = ".".join(str(part) for part in where)
-        raise PipelineBuildError(
-            f"policy {row.id} ({row.guardrail_type}): invalid config {field}: {CONFIG_INT_RANGE}"
-        )
-    return compile_guardrail(row)
 
 
 def _organisation_generation_key(organisation_id: str) -> str:

@@ -22,6 +22,7 @@ from cerberus.guardrails import (
     Verdict,
     get_guardrail_type,
 )
+from cerberus.policies.config_integers import CONFIG_INT_RANGE, integer_out_of_range
 from cerberus.policies.pins import PIN_STORE_EXTRA, PinStore
 from cerberus.proxy.pipeline import Decision, Pipeline, new_decision_id
 
@@ -58,6 +59,13 @@ def compile_guardrail(row: PolicyRow) -> Guardrail:
     if row.action not in guardrail_type.actions:
         raise PipelineBuildError(
             f"policy {row.id}: {row.guardrail_type} does not support action {row.action!r}"
+        )
+    # What the API refuses too (stored before it checked): no instance could share or cache it.
+    out_of_range = integer_out_of_range(row.config)
+    if out_of_range is not None:
+        where = ".".join(str(part) for part in out_of_range)
+        raise PipelineBuildError(
+            f"policy {row.id} ({row.guardrail_type}): invalid config {where}: {CONFIG_INT_RANGE}"
         )
     try:
         return guardrail_type.model_validate({**row.config, "action": row.action})

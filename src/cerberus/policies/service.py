@@ -69,15 +69,7 @@ def validate_config(guardrail_type: str, action: str, config: dict[str, Any]) ->
         ) from None
     where = integer_out_of_range(config)
     if where is not None:
-        raise RequestValidationError(
-            [
-                {
-                    "loc": ("body", "config", *where),
-                    "msg": CONFIG_INT_RANGE,
-                    "type": "value_error",
-                }
-            ]
-        )
+        raise field_error(".".join(["config", *map(str, where)]), CONFIG_INT_RANGE)
 
 
 async def resolve_scope(

@@ -96,7 +96,7 @@ async def relay(
     except AnswerTooLarge as exc:
         logger.warning("upstream answer refused: %s", exc, extra=_log(exchange))
         text = f"Upstream answer larger than {exc.limit // (1024 * 1024)} MiB"
-        return _refused(exchange, error_id, text, "answer_too_large")
+        return answer_refusal(exchange, error_id, text, "answer_too_large")
     except ConnectionBroken as exc:
         logger.info("upstream answer broke: %s", exc, extra=_log(exchange))
         text = "Upstream closed the connection before its answer ended"
@@ -124,7 +124,7 @@ async def relay(
     if not content_type.startswith("application/json"):
         # Anything else could carry a message past the policies: refused (fail closed).
         text = "Upstream answered with an unknown type"
-        return _refused(exchange, error_id, text, "unknown_content_type")
+        return answer_refusal(exchange, error_id, text, "unknown_content_type")
     try:
         out, changed, first_id = await _decide_data(exchange, body)
     except (JsonRpcError, StreamRefused) as exc:
@@ -138,7 +138,7 @@ def _foreign(exchange: Exchange, error_id: Any, charset: str) -> Response:
     text (an ASCII body reads alike in the charsets that extend ASCII, and passes)."""
     logger.warning("upstream answered in charset %s", charset[:32], extra=_log(exchange))
     text = "Upstream answered in a charset other than UTF-8"
-    return _refused(exchange, error_id, text, "foreign_charset")
+    return answer_refusal(exchange, error_id, text, "foreign_charset")
 
 
 def _unavailable(exchange: Exchange, error_id: Any, text: str) -> Response:
@@ -153,7 +153,7 @@ def _invalid_body(exchange: Exchange, error_id: Any, exc: Exception) -> Response
     reason = exc.message if isinstance(exc, JsonRpcError) else str(exc)
     logger.warning("upstream sent a body that is not JSON-RPC: %s", reason, extra=_log(exchange))
     what = "an ambiguous JSON" if isinstance(exc, AmbiguousJson) else "an invalid JSON-RPC"
-    return _refused(exchange, error_id, f"Upstream sent {what} body", _finding(exc))
+    return answer_refusal(exchange, error_id, f"Upstream sent {what} body", _finding(exc))
 
 
 def protocol_refusal(
@@ -173,7 +173,7 @@ def protocol_refusal(
     return rpc_error(status, error_id, code, text, decision_headers(exchange, answer_id))
 
 
-def _refused(exchange: Exchange, error_id: Any, text: str, finding: str) -> Response:
+def answer_refusal(exchange: Exchange, error_id: Any, text: str, finding: str) -> Response:
     """`protocol_refusal` for an upstream answer: a 502."""
     return protocol_refusal(
         exchange, Direction.RESPONSE, 502, error_id, jsonrpc.UPSTREAM_UNAVAILABLE, text, finding

@@ -33,7 +33,13 @@ from cerberus.proxy.headers import (
     upstream_headers,
 )
 from cerberus.proxy.pipeline import Decision
-from cerberus.proxy.relay import decision_headers, protocol_refusal, relay, rpc_error
+from cerberus.proxy.relay import (
+    answer_refusal,
+    decision_headers,
+    protocol_refusal,
+    relay,
+    rpc_error,
+)
 from cerberus.proxy.sessions import id_key
 from cerberus.proxy.upstream import UpstreamFailed, UpstreamTimeout
 
@@ -276,15 +282,7 @@ async def _forward(
     if not await _track_session(request, exchange, upstream.status, issued):
         upstream.close()
         text = "Upstream issued a session id another agent holds"
-        return protocol_refusal(
-            exchange,
-            Direction.RESPONSE,
-            502,
-            error_id,
-            jsonrpc.UPSTREAM_UNAVAILABLE,
-            text,
-            "session_conflict",
-        )
+        return answer_refusal(exchange, error_id, text, "session_conflict")
     # A DELETE's answer carries no message (clients read its status); a GET's that is not
     # an event stream is decided like a POST's, or refused, never relayed unread.
     return await relay(
