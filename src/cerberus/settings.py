@@ -99,6 +99,9 @@ class Settings(BaseModel):
     MCP_MAX_RETRIES: int = Field(default=2, ge=0, le=10)
     MCP_MAX_KEEPALIVE_CONNECTIONS: int = Field(default=20, ge=1)
     MCP_MAX_CONNECTIONS: int = Field(default=100, ge=1)
+    # 0: half of MCP_MAX_CONNECTIONS, so one slow or hung upstream (a tenant's) can never
+    # hold every connection of the process and stall the calls to everyone else's.
+    MCP_MAX_CONNECTIONS_PER_UPSTREAM: int = Field(default=0, ge=0)
     MCP_MAX_BODY_BYTES: int = Field(default=4 * 1024 * 1024, ge=1024)
     # 0: streams last as long as the upstream keeps them (a 2026-07-28 stream's end cancels
     # its request); App Runner, which cuts requests at 120 s, needs 110 (Terraform sets it).

@@ -296,7 +296,7 @@ async def test_connections_stay_within_mcp_max_connections() -> None:
         finally:
             open_now -= 1
 
-    upstream = client(MCP_MAX_CONNECTIONS=2)
+    upstream = client(MCP_MAX_CONNECTIONS=2, MCP_MAX_CONNECTIONS_PER_UPSTREAM=2)
 
     async def call() -> bytes:
         got = await upstream.send("POST", url, {}, b"{}")
@@ -312,6 +312,75 @@ async def test_connections_stay_within_mcp_max_connections() -> None:
         release.set()
         assert await asyncio.gather(*calls) == [RESULT] * 6
     assert peak == 2
+    await upstream.close()
+
+
+def held_until(release: asyncio.Event, wire: Wire) -> Script:
+    """A server that answers each request once `release` is set."""
+
+    async def held(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen: list[str] = []
+        while True:
+            await read_request(reader, wire, seen)
+            await release.wait()
+            writer.write(answer(RESULT))
+            await writer.drain()
+
+    return held
+
+
+async def _call(upstream: UpstreamClient, url: str) -> bytes:
+    got = await upstream.send("POST", url, {}, b"{}")
+    try:
+        return await got.read()
+    finally:
+        got.release()
+
+
+async def test_an_upstream_that_hangs_cannot_hold_every_connection() -> None:
+    """MCP_MAX_CONNECTIONS_PER_UPSTREAM, by default half of MCP_MAX_CONNECTIONS: calls to
+    a hung upstream (a tenant's) wait for its share, and calls to others still go through.
+    Before, the hung upstream took the process's every connection and everyone waited."""
+    hung_release, other_release = asyncio.Event(), asyncio.Event()
+    other_release.set()
+    hung_wire, wire = Wire(), Wire()
+    hung, other = held_until(hung_release, hung_wire), held_until(other_release, wire)
+    upstream = client(MCP_MAX_CONNECTIONS=4)
+    async with raw_server(hung) as (hung_url, _), raw_server(other) as (url, _):
+        stuck = [asyncio.create_task(_call(upstream, hung_url)) for _ in range(6)]
+        await asyncio.sleep(0.2)
+        assert len(hung_wire.connections) == 2
+        answered = await asyncio.wait_for(
+            asyncio.gather(*(_call(upstream, url) for _ in range(4))), 2
+        )
+        assert answered == [RESULT] * 4
+        assert len(wire.connections) == 2
+        hung_release.set()
+        assert await asyncio.gather(*stuck) == [RESULT] * 6
+    await upstream.close()
+
+
+async def test_a_freed_connection_wakes_a_call_that_can_use_it() -> None:
+    """Calls wait in order; a connection freed for one upstream goes to the first call that
+    can use it, not to the first in line, whose upstream may be at its cap (its call would
+    wait again, and the wake-up would be lost until the timeout)."""
+    hung_release, other_release = asyncio.Event(), asyncio.Event()
+    hung, other = held_until(hung_release, Wire()), held_until(other_release, Wire())
+    upstream = client(MCP_MAX_CONNECTIONS=2, MCP_MAX_CONNECTIONS_PER_UPSTREAM=1)
+    async with raw_server(hung) as (hung_url, _), raw_server(other) as (url, _):
+        first_hung = asyncio.create_task(_call(upstream, hung_url))
+        first_other = asyncio.create_task(_call(upstream, url))
+        await asyncio.sleep(0.1)
+        second_hung = asyncio.create_task(_call(upstream, hung_url))  # its upstream's cap
+        await asyncio.sleep(0.05)
+        second_other = asyncio.create_task(_call(upstream, url))  # the process's limit
+        await asyncio.sleep(0.05)
+        other_release.set()
+        assert await asyncio.wait_for(first_other, 2) == RESULT
+        assert await asyncio.wait_for(second_other, 2) == RESULT
+        assert not second_hung.done()
+        hung_release.set()
+        assert await asyncio.gather(first_hung, second_hung) == [RESULT] * 2
     await upstream.close()
 
 

@@ -1,7 +1,8 @@
 """The one HTTP client the proxy uses to reach upstream MCP servers, pooled per process.
 
 Requests go over keep-alive HTTP/1.1 connections (proxy/http1.py), at most
-MCP_MAX_CONNECTIONS open and MCP_MAX_KEEPALIVE_CONNECTIONS left idle. The timeout covers
+MCP_MAX_CONNECTIONS open (MCP_MAX_CONNECTIONS_PER_UPSTREAM to one origin) and
+MCP_MAX_KEEPALIVE_CONNECTIONS left idle. The timeout covers
 getting a connection and the wait for the answer's headers, not the body: MCP streams may
 stay open for minutes, so a whole-response timeout would cut them. Failures where no
 request can have reached the upstream (connecting) are retried with backoff, so a tool never
@@ -77,14 +78,17 @@ def target_of(url: str) -> Target:
 class Pool:
     """Keep-alive connections per origin, most recently used first."""
 
-    def __init__(self, *, limit: int, max_idle: int) -> None:
+    def __init__(self, *, limit: int, max_idle: int, per_origin: int) -> None:
         self._limit = limit
         self._max_idle = max_idle
+        self._per_origin = per_origin
         self._idle: dict[Origin, deque[Connection]] = {}
         self._idle_count = 0
         self._open: set[Connection] = set()
         self._connecting = 0
-        self._waiters: deque[asyncio.Future[None]] = deque()
+        # Open or connecting, per origin: what MCP_MAX_CONNECTIONS_PER_UPSTREAM caps.
+        self._held: dict[Origin, int] = {}
+        self._waiters: deque[tuple[Origin, asyncio.Future[None]]] = deque()
         self._tls: ssl.SSLContext | None = None
 
     async def acquire(self, origin: Origin) -> tuple[Connection, bool]:
@@ -93,15 +97,22 @@ class Pool:
             connection = self.take_idle(origin)
             if connection is not None:
                 return connection, True
-            if len(self._open) + self._connecting < self._limit or self._evict_idle():
+            if self._held.get(origin, 0) < self._per_origin and (
+                len(self._open) + self._connecting < self._limit or self._evict_idle()
+            ):
                 return await self._connect(origin), False
             waiter = asyncio.get_running_loop().create_future()
-            self._waiters.append(waiter)
+            entry = (origin, waiter)
+            self._waiters.append(entry)
             try:
                 await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():
+                    self._wake()  # woken, then timed out: the room it was woken for is free
+                raise
             finally:
-                if waiter in self._waiters:
-                    self._waiters.remove(waiter)
+                if entry in self._waiters:
+                    self._waiters.remove(entry)
 
     def close(self) -> None:
         for connection in list(self._open):
@@ -131,6 +142,7 @@ class Pool:
             )
 
         self._connecting += 1
+        self._held[origin] = self._held.get(origin, 0) + 1
         try:
             _, connection = await loop.create_connection(
                 made,
@@ -139,11 +151,27 @@ class Pool:
                 ssl=self._tls if tls else None,
                 server_hostname=origin.host if tls else None,
             )
-        finally:
+        except BaseException:
             self._connecting -= 1
-            self._wake()
+            self._release(origin)
+            raise
+        self._connecting -= 1
+        if connection.closed:
+            # Lost before this coroutine resumed: its loss was not counted, as it was not
+            # open yet. Nothing was sent, so the caller may retry.
+            self._release(origin)
+            raise ConnectionResetError("the upstream closed the connection at once")
         self._open.add(connection)
         return connection
+
+    def _release(self, origin: Origin) -> None:
+        """One connection to `origin` fewer, open or connecting: room for a waiter."""
+        held = self._held[origin] - 1
+        if held:
+            self._held[origin] = held
+        else:
+            del self._held[origin]
+        self._wake()
 
     def _put_idle(self, origin: Origin, connection: Connection) -> None:
         now = connection.idle_since = time.monotonic()
@@ -192,12 +220,19 @@ class Pool:
             self._idle_count -= 1
         if idle is not None and not idle:
             del self._idle[origin]
-        self._wake()
+        self._release(origin)
 
     def _wake(self) -> None:
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
+        """Wake the longest waiting request that can now go on: one for an origin with an
+        idle connection, or one whose origin is under its cap when there is room (waking one
+        whose origin is at its cap would lose the wake-up)."""
+        room = len(self._open) + self._connecting < self._limit or self._idle_count > 0
+        for entry in self._waiters:
+            origin, waiter = entry
+            if waiter.done():
+                continue
+            if self._idle.get(origin) or (room and self._held.get(origin, 0) < self._per_origin):
+                self._waiters.remove(entry)
                 waiter.set_result(None)
                 return
 
@@ -206,8 +241,11 @@ class UpstreamClient:
     def __init__(self, settings: Settings) -> None:
         self._timeout = settings.MCP_REQUEST_TIMEOUT_SECONDS
         self._retries = settings.MCP_MAX_RETRIES
+        limit = settings.MCP_MAX_CONNECTIONS
         self._pool = Pool(
-            limit=settings.MCP_MAX_CONNECTIONS, max_idle=settings.MCP_MAX_KEEPALIVE_CONNECTIONS
+            limit=limit,
+            max_idle=settings.MCP_MAX_KEEPALIVE_CONNECTIONS,
+            per_origin=settings.MCP_MAX_CONNECTIONS_PER_UPSTREAM or max(1, limit // 2),
         )
         self._loop: asyncio.AbstractEventLoop | None = None  # its connections' loop
 
