@@ -224,19 +224,48 @@ async def test_refresh_rotates_and_a_used_refresh_token_is_refused(
     first = login.json()["refresh_token"]
 
     rotated = await client.post(f"{API}/auth/refresh", json={"refresh_token": first})
-    reused = await client.post(f"{API}/auth/refresh", json={"refresh_token": first})
     again = await client.post(
         f"{API}/auth/refresh", json={"refresh_token": rotated.json()["refresh_token"]}
     )
+    reused = await client.post(f"{API}/auth/refresh", json={"refresh_token": first})
 
     assert rotated.status_code == 200
     assert rotated.json()["refresh_token"] != first
-    assert reused.status_code == 401
     assert again.status_code == 200
+    assert reused.status_code == 401
     me = await client.get(
         f"{API}/auth/me", headers={"Authorization": f"Bearer {again.json()['access_token']}"}
     )
     assert me.json()["id"] == user.id
+
+
+async def test_a_used_refresh_token_presented_again_ends_its_login_only(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    # A thief who copied a refresh token and refreshed with it first kept the login for as
+    # long as they kept refreshing: the owner's next refresh was refused, the thief's chain
+    # went on. Now the second use ends the chain, whoever holds it (RFC 9700 4.14.2).
+    user = await create_user(session, await create_organisation(session))
+    credentials = {"email": user.email, "password": DEFAULT_PASSWORD}
+    copied = (await client.post(f"{API}/auth/login", json=credentials)).json()["refresh_token"]
+    elsewhere = (await client.post(f"{API}/auth/login", json=credentials)).json()
+    thief = await client.post(f"{API}/auth/refresh", json={"refresh_token": copied})
+    thief_next = await client.post(
+        f"{API}/auth/refresh", json={"refresh_token": thief.json()["refresh_token"]}
+    )
+    assert (thief.status_code, thief_next.status_code) == (200, 200)
+
+    owner = await client.post(f"{API}/auth/refresh", json={"refresh_token": copied})
+    assert owner.status_code == 401
+    chain = await client.post(
+        f"{API}/auth/refresh", json={"refresh_token": thief_next.json()["refresh_token"]}
+    )
+    assert chain.status_code == 401
+    # The account's other login goes on.
+    other = await client.post(
+        f"{API}/auth/refresh", json={"refresh_token": elsewhere["refresh_token"]}
+    )
+    assert other.status_code == 200
 
 
 async def test_a_logout_ends_its_refresh_token(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, select, update
+import logging
+
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cerberus.auth import lockout, tokens
@@ -14,6 +16,8 @@ from cerberus.db import utcnow
 from cerberus.errors import Unauthorized
 from cerberus.settings import Settings
 from cerberus.tenancy.models import Organisation, RefreshToken, User
+
+logger = logging.getLogger("cerberus.auth")
 
 INVALID_LOGIN = "invalid email or password"
 
@@ -46,18 +50,36 @@ async def login(
 
 
 async def refresh(session: AsyncSession, settings: Settings, refresh_token: str) -> TokenPair:
-    """A new pair for a refresh token that was never used; a second use is refused."""
+    """A new pair for a refresh token that was never used. A second use is refused, and ends
+    every token of its login (RFC 9700 4.14.2): one of the two users is not its owner."""
     claims = tokens.decode(refresh_token, settings, expected="refresh")
+    this_token = (RefreshToken.jti == claims.jti, RefreshToken.user_id == claims.subject)
     # One conditional UPDATE: of two concurrent uses of the same token only one can win.
-    used = await _use_refresh_tokens(
-        session, RefreshToken.jti == claims.jti, RefreshToken.user_id == claims.subject
-    )
-    if used != 1:
+    used = await _use_refresh_tokens(session, *this_token)
+    token = await session.scalar(select(RefreshToken).where(*this_token))
+    if used != 1 or token is None:
+        if token is not None:
+            await _end_login(session, token)
         raise Unauthorized("refresh token already used or unknown", headers=BEARER_CHALLENGE)
     user = await session.get(User, claims.subject)
     if user is None or not await _may_log_in(session, user):
         raise Unauthorized("user is not active", headers=BEARER_CHALLENGE)
-    return await issue_pair(session, user, settings)
+    return await issue_pair(session, user, settings, family=token.family or token.jti)
+
+
+async def _end_login(session: AsyncSession, reused: RefreshToken) -> None:
+    """A used (or revoked) refresh token came back: it was copied, and whoever refreshed
+    with it first, its owner or a thief, holds the login's live token. That one ends too."""
+    family = reused.family or reused.jti
+    ended = await _use_refresh_tokens(
+        session, or_(RefreshToken.family == family, RefreshToken.jti == family)
+    )
+    # Committed here: the 401 that follows rolls the request's session back.
+    await session.commit()
+    logger.warning(
+        "used refresh token presented again; its login ended",
+        extra={"user_id": reused.user_id, "tokens_ended": ended},
+    )
 
 
 async def logout(session: AsyncSession, settings: Settings, refresh_token: str) -> None:
@@ -83,11 +105,19 @@ async def _use_refresh_tokens(session: AsyncSession, *which: ColumnElement[bool]
     return int(getattr(result, "rowcount", 0))
 
 
-async def issue_pair(session: AsyncSession, user: User, settings: Settings) -> TokenPair:
+async def issue_pair(
+    session: AsyncSession, user: User, settings: Settings, *, family: str | None = None
+) -> TokenPair:
+    """A new login's tokens, or (with `family`) the next pair of the login it names."""
     access = tokens.issue(user, settings, "access")
     refresh_token = tokens.issue(user, settings, "refresh")
     session.add(
-        RefreshToken(jti=refresh_token.jti, user_id=user.id, expires_at=refresh_token.expires_at)
+        RefreshToken(
+            jti=refresh_token.jti,
+            user_id=user.id,
+            expires_at=refresh_token.expires_at,
+            family=family or refresh_token.jti,
+        )
     )
     await session.flush()
     return TokenPair(

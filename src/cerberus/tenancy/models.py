@@ -54,9 +54,15 @@ class RefreshToken(Base):
     """Issued refresh tokens by id, so a rotated (used) one is refused the second time."""
 
     __tablename__ = "refresh_tokens"
-    __table_args__ = (Index("ix_refresh_tokens_user_id", "user_id"),)
+    __table_args__ = (
+        Index("ix_refresh_tokens_user_id", "user_id"),
+        Index("ix_refresh_tokens_family", "family"),
+    )
 
     jti: Mapped[str] = mapped_column(String(64), primary_key=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The login's first token id, shared by every token rotated from it (None before 0002:
+    # the token is its own family).
+    family: Mapped[str | None] = mapped_column(String(64), default=None)
