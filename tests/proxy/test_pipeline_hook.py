@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import httpx
 import orjson
+import pytest
+from aiohttp import web
 
 from tests.proxy.conftest import Gateway, Tenant, audit_events, create_tenant, sse_messages
 from tests.proxy.guardrails import (
@@ -344,3 +346,74 @@ async def test_an_upstream_refusal_is_decided_before_it_reaches_the_client(
     assert untouched.content == plain
     events = await audit_events(gateway.app, tenant.agent_id, direction="response")
     assert [event.action for event in events] == ["modify", "allow"]
+
+
+REFUSAL_BODIES = {
+    # Each is relayed to the client, whose SDK puts it in the error the model reads; none is
+    # a JSON-RPC message the gateway could decide on, so each went through unread.
+    "text": (b"no order for ana@corp.example", "text/plain"),
+    "json with NaN": (
+        b'{"jsonrpc":"2.0","id":1,"error":{"code":-1,"message":"ana@corp.example","data":NaN}}',
+        "application/json",
+    ),
+    "method not a string": (
+        b'{"jsonrpc":"2.0","id":1,"method":5,"error":{"code":-1,"message":"ana@corp.example"}}',
+        "application/json",
+    ),
+    "type in capitals": (
+        b'{"jsonrpc":"2.0","id":1,"error":{"code":-1,"message":"no order for ana@corp.example"}}',
+        "Application/JSON",
+    ),
+    "oauth error": (
+        b'{"error":"invalid_token","error_description":"token of ana@corp.example expired"}',
+        "application/json",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", list(REFUSAL_BODIES))
+@pytest.mark.parametrize("action", ["redact", "block"])
+async def test_an_upstream_refusal_that_is_no_message_is_checked_as_text(
+    gateway: Gateway, http: httpx.AsyncClient, kind: str, action: str
+) -> None:
+    from cerberus.guardrails.pii_email import PiiEmail
+
+    body, content_type = REFUSAL_BODIES[kind]
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        return web.Response(body=body, status=400, headers={"Content-Type": content_type})
+
+    async with scripted_upstream() as upstream, installed(gateway.app, PiiEmail(action=action)):
+        tenant = await create_tenant(gateway.app, upstream.url)
+        upstream.handler = answer
+        call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "orders"}}
+        relayed = await http.post(gateway.mcp, json=call, headers=tenant.headers())
+    assert relayed.status_code == 400
+    assert "ana@corp.example" not in relayed.text
+    assert relayed.headers["x-response-decision-id"]
+    if action == "redact" and kind != "type in capitals":
+        assert relayed.content == body.replace(b"ana@corp.example", b"[REDACTED:EMAIL]")
+    elif action == "block":
+        assert relayed.json()["error"]["code"] == -32001
+        assert relayed.json()["id"] == 1
+    events = await audit_events(gateway.app, tenant.agent_id, direction="response")
+    assert [event.action for event in events] == ["modify" if action == "redact" else "block"]
+
+
+async def test_an_upstream_refusal_that_is_not_utf8_is_withheld(
+    gateway: Gateway, http: httpx.AsyncClient
+) -> None:
+    # Read as the charset it names, it could say what the gateway never checked.
+    async def answer(request: web.Request) -> web.StreamResponse:
+        page = "<p>Commande introuvable pour ana@corp.example</p>".encode("utf-16")
+        return web.Response(body=page, status=404, headers={"Content-Type": "text/html"})
+
+    async with scripted_upstream() as upstream:
+        tenant = await create_tenant(gateway.app, upstream.url)
+        upstream.handler = answer
+        call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "orders"}}
+        relayed = await http.post(gateway.mcp, json=call, headers=tenant.headers())
+    assert relayed.status_code == 404
+    assert relayed.json()["error"]["message"] == "Upstream refusal withheld: its body is not UTF-8"
+    events = await audit_events(gateway.app, tenant.agent_id, direction="response")
+    assert [event.action for event in events] == ["block"]

@@ -69,13 +69,16 @@ async def relay(
         return _unavailable(exchange, error_id, f"Upstream MCP server failed (HTTP {status})")
     headers = dict(downstream_headers(upstream.headers.items()))
     content_type = upstream.headers.get("content-type", "")
-    streaming = content_type.startswith("text/event-stream")
+    # Media types are case-insensitive: the SDKs read `Application/JSON` as JSON.
+    media_type = content_type.partition(";")[0].strip().lower()
+    streaming = media_type == "text/event-stream"
+    json = media_type == "application/json"
     # Upstream refusals reach the client as they are: clients choose their era, recover
     # sessions and find auth from these bodies (mcp-proxy.md 3.2, 2.3, 3.6). So does the
     # answer to a DELETE, which carries no message. A refusal's JSON-RPC message still
     # passes the guardrails (`_refusal`): its text reaches the model as a result's would.
     as_is = status >= 300 or status in (202, 204) or (verbatim and not streaming)
-    decided = not as_is or (status >= 400 and content_type.startswith("application/json"))
+    decided = not as_is or (status >= 400 and json)
     if streaming and not as_is:
         charset = foreign_charset(content_type)  # of events not read yet: any label but UTF-8
         if charset is not None:
@@ -109,19 +112,22 @@ async def relay(
             # Accepted: the answers come later, on the GET stream, which must know what
             # they answer (a tools/list's, to check its tools against their pins).
             await exchange.share_requests()
-        if status >= 400 and body and content_type.startswith("application/json"):
+        decision_id = None
+        if status >= 300 and body:
             try:
-                body, decision_id = await _refusal(exchange, body)
+                body, decision_id, replaced = await _refusal(
+                    exchange, body, content_type, json, error_id
+                )
             except AmbiguousJson as exc:
                 return _invalid_body(exchange, error_id, exc)
-            headers.update(decision_headers(exchange, decision_id))
-        else:
-            headers.update(decision_headers(exchange, None))
+            if replaced:
+                headers["content-type"] = "application/json"
+        headers.update(decision_headers(exchange, decision_id))
         return Response(body, status_code=status, headers=headers)
     if not body:
         headers.update(decision_headers(exchange, None))
         return Response(b"", status_code=status, headers=headers)
-    if not content_type.startswith("application/json"):
+    if not json:
         # Anything else could carry a message past the policies: refused (fail closed).
         text = "Upstream answered with an unknown type"
         return answer_refusal(exchange, error_id, text, "unknown_content_type")
@@ -187,17 +193,54 @@ def _finding(exc: Exception) -> str:
     return "event_too_large" if isinstance(exc, EventTooLarge) else "invalid_jsonrpc"
 
 
-async def _refusal(exchange: Exchange, body: bytes) -> tuple[bytes, str | None]:
-    """An upstream refusal's body as the guardrails leave it, with its decision id; the
-    bytes are unchanged unless a guardrail changed its message, and a body that is no
-    JSON-RPC message (an OAuth error, a framework's page) is relayed as it is."""
+async def _refusal(
+    exchange: Exchange, body: bytes, content_type: str, json: bool, error_id: Any
+) -> tuple[bytes, str | None, bool]:
+    """An upstream refusal's body as the guardrails leave it, its decision id, and whether
+    it was replaced by the gateway's JSON-RPC error. A JSON-RPC message is decided as any
+    answer. Any other body (an OAuth error, a framework's page, JSON no parser here reads
+    alike) is checked as text: clients put it in the error the model reads (the TypeScript
+    SDK quotes any non-2xx body). It passes unchanged, or not at all."""
+    if json:
+        try:
+            out, changed, decision_id = await _decide_data(exchange, body)
+        except AmbiguousJson:
+            raise  # a message after all, to some parser: not relayed unchecked
+        except (JsonRpcError, StreamRefused):
+            pass
+        else:
+            return (out if changed else body), decision_id, False
+    return await _decide_text(exchange, body, content_type, error_id)
+
+
+async def _decide_text(
+    exchange: Exchange, body: bytes, content_type: str, error_id: Any
+) -> tuple[bytes, str | None, bool]:
+    """A body that is no message, decided as the text of an error answering the request."""
+    if foreign_charset(content_type, body) is not None or not _utf8(body):
+        # Read in another charset than the one checked, it could say anything.
+        decision_id = exchange.refuse(Direction.RESPONSE, "foreign_charset")
+        text = "Upstream refusal withheld: its body is not UTF-8"
+        data = {"decision_id": decision_id}
+        return jsonrpc.error_bytes(error_id, jsonrpc.BLOCKED, text, data), decision_id, True
+    text = body.decode()
+    message = jsonrpc.error(error_id, jsonrpc.UPSTREAM_UNAVAILABLE, text)
+    decision = await exchange.decide_server_message(message, jsonrpc.Kind.RESPONSE, len(body))
+    if decision.blocked:
+        blocked = jsonrpc.dumps(blocked_error(error_id, decision))
+        return blocked, decision.decision_id, True
+    if decision.message is not message:
+        redacted = decision.message["error"]["message"]
+        return str(redacted).encode(), decision.decision_id, False
+    return body, decision.decision_id, False
+
+
+def _utf8(body: bytes) -> bool:
     try:
-        out, changed, decision_id = await _decide_data(exchange, body)
-    except AmbiguousJson:
-        raise  # a message after all, to some parser: not relayed unchecked
-    except (JsonRpcError, StreamRefused):
-        return body, None
-    return (out if changed else body), decision_id
+        body.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 async def _read(upstream: Answer) -> bytes:
