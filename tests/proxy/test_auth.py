@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import httpx
+import orjson
 import pytest
+from aiohttp import web
 from sqlalchemy import event, update
 
 from cerberus.agents.keys import generate_key
@@ -14,9 +17,19 @@ from cerberus.agents.lookup import AgentEntry
 from cerberus.agents.models import Agent
 from cerberus.db import utcnow
 from cerberus.invalidation import CHANNEL, Invalidation
+from cerberus.proxy.relay import RECHECK_SECONDS
 from cerberus.tenancy.models import Workspace
 from tests.conftest import TEST_REDIS_URL
-from tests.proxy.conftest import Gateway, Tenant, create_tenant, running_gateway
+from tests.proxy.conftest import (
+    Gateway,
+    Tenant,
+    audit_events,
+    create_tenant,
+    running_gateway,
+    sse_messages,
+)
+from tests.proxy.guardrails import installed
+from tests.proxy.scripted import scripted_upstream, start_sse
 from tests.servers import Server
 
 LIST = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
@@ -240,3 +253,84 @@ async def test_keys_resolve_from_the_database_while_the_shared_cache_is_down(
         tenant = await create_tenant(gateway.app, f"{stateless_upstream.url}/mcp")
         assert (await call(http, gateway, tenant.key)).status_code == 200
         assert (await call(http, gateway, "sk-unknown")).status_code == 401
+
+
+class SlowStream:
+    """An upstream that answers a tools/call with an event stream: a progress event at once,
+    the result once the test lets it go (`release`), well past the gateway's recheck."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+
+    async def __call__(self, request: web.Request) -> web.StreamResponse:
+        response = await start_sse(request)
+        progress = {"jsonrpc": "2.0", "method": "notifications/progress"}
+        progress["params"] = {"progressToken": 1, "progress": 1, "message": "working"}
+        await response.write(b"data: " + orjson.dumps(progress) + b"\n\n")
+        await self.release.wait()
+        text = "the account of ana@corp.example"
+        result = {
+            "jsonrpc": "2.0",
+            "id": 5,
+            "result": {"content": [{"type": "text", "text": text}]},
+        }
+        await response.write(b"data: " + orjson.dumps(result) + b"\n\n")
+        return response
+
+
+TOOL_CALL = {"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "account"}}
+
+
+async def _stream_until_first_event(
+    http: httpx.AsyncClient, gateway: Gateway, key: str
+) -> tuple[httpx.Response, AsyncIterator[str]]:
+    request = http.build_request("POST", gateway.mcp, json=TOOL_CALL, headers=modern(key))
+    answer = await http.send(request, stream=True)
+    lines = answer.aiter_lines()
+    while not (await anext(lines)).startswith("data:"):
+        pass
+    return answer, lines
+
+
+async def test_a_stream_open_when_its_key_is_revoked_ends_with_an_error(
+    gateway: Gateway, http: httpx.AsyncClient
+) -> None:
+    # The key was checked once, when the stream's request came: a revoked agent kept every
+    # stream it had open, for as long as the upstream kept them (no limit by default).
+    upstream_answer = SlowStream()
+    async with scripted_upstream() as upstream:
+        upstream.handler = upstream_answer
+        tenant = await create_tenant(gateway.app, upstream.url)
+        answer, lines = await _stream_until_first_event(http, gateway, tenant.key)
+        await change_agent(gateway, tenant.agent_id, revoked_at=utcnow())
+        await until_refused(http, gateway, tenant.key)
+        await asyncio.sleep(RECHECK_SECONDS)
+        upstream_answer.release.set()
+        rest = "\n".join([line async for line in lines])
+        await answer.aclose()
+    assert "ana@corp.example" not in rest
+    (ended,) = sse_messages(rest)
+    assert ended["id"] == 5
+    assert ended["error"]["message"] == "Agent key revoked or expired; the stream was ended"
+    events = await audit_events(gateway.app, tenant.agent_id, direction="response")
+    assert events[-1].action == "block"
+    assert events[-1].guardrails_triggered[0]["findings"][0]["type"] == "agent_refused"
+
+
+async def test_a_stream_open_when_a_policy_changes_is_decided_by_the_new_policy(
+    gateway: Gateway, http: httpx.AsyncClient
+) -> None:
+    from cerberus.guardrails.pii_email import PiiEmail
+
+    upstream_answer = SlowStream()
+    async with scripted_upstream() as upstream:
+        upstream.handler = upstream_answer
+        tenant = await create_tenant(gateway.app, upstream.url)
+        answer, lines = await _stream_until_first_event(http, gateway, tenant.key)
+        async with installed(gateway.app, PiiEmail(action="redact")):
+            await asyncio.sleep(RECHECK_SECONDS)
+            upstream_answer.release.set()
+            rest = "\n".join([line async for line in lines])
+        await answer.aclose()
+    (result,) = sse_messages(rest)
+    assert result["result"]["content"][0]["text"] == "the account of [REDACTED:EMAIL]"

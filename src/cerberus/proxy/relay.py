@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from starlette.responses import Response, StreamingResponse
@@ -25,8 +25,19 @@ from cerberus.proxy.sse import Event, EventTooLarge, SseParser
 logger = logging.getLogger("cerberus.proxy")
 
 
+# How often a stream's events look again at its agent's key and pipeline (both in memory):
+# a revocation or a policy change reaches every instance within about a second.
+RECHECK_SECONDS = 1.0
+
+Recheck = Callable[[], Awaitable[bool]]
+
+
 class StreamRefused(Exception):
     """An event that may not pass uninspected: the stream ends here (fail closed)."""
+
+
+class AgentRefused(StreamRefused):
+    """The stream's agent key was revoked, expired or rotated out while it was open."""
 
 
 def rpc_error(
@@ -61,8 +72,10 @@ async def relay(
     error_id: Any,
     deadline: float | None,
     verbatim: bool = False,
+    recheck: Recheck | None = None,
 ) -> Response:
-    """Turn the upstream's answer into the client's, deciding every message in it."""
+    """Turn the upstream's answer into the client's, deciding every message in it (a
+    stream's events with the agent and pipeline `recheck` finds current)."""
     status = upstream.status
     if status >= 500:
         upstream.release()
@@ -91,9 +104,8 @@ async def relay(
         headers.update(decision_headers(exchange, answer_id))
         headers["cache-control"] = "no-cache"
         headers["x-accel-buffering"] = "no"
-        return StreamingResponse(
-            _events(exchange, upstream, deadline, error_id), status_code=status, headers=headers
-        )
+        events = _events(exchange, upstream, deadline, error_id, recheck)
+        return StreamingResponse(events, status_code=status, headers=headers)
     try:
         body = await _read(upstream)
     except AnswerTooLarge as exc:
@@ -190,6 +202,8 @@ def _finding(exc: Exception) -> str:
     """What an answer or event refused for this exception is, as its audit event names it."""
     if isinstance(exc, AmbiguousJson):
         return "ambiguous_json"
+    if isinstance(exc, AgentRefused):
+        return "agent_refused"
     return "event_too_large" if isinstance(exc, EventTooLarge) else "invalid_jsonrpc"
 
 
@@ -286,10 +300,16 @@ async def _decide_data(exchange: Exchange, data: bytes | str) -> tuple[bytes, bo
 
 
 async def _events(
-    exchange: Exchange, upstream: Answer, deadline: float | None, error_id: Any
+    exchange: Exchange,
+    upstream: Answer,
+    deadline: float | None,
+    error_id: Any,
+    recheck: Recheck | None,
 ) -> AsyncIterator[bytes]:
     parser = SseParser()
     finished = False
+    loop = asyncio.get_running_loop()
+    checked = loop.time()
     # Whether the answer has yet to reach the client: updated once an event is sent, as an
     # event refused after its answer was decided (a batch with a bad member) sends nothing.
     awaited = exchange.awaits_answer
@@ -306,6 +326,10 @@ async def _events(
                 finished = True
                 return
             for event in parser.feed(chunk):
+                if recheck is not None and loop.time() - checked >= RECHECK_SECONDS:
+                    checked = loop.time()
+                    if not await recheck():
+                        raise AgentRefused("the agent's key no longer opens this stream")
                 encoded = await _relay_event(exchange, event)
                 if encoded:
                     yield encoded
@@ -316,7 +340,10 @@ async def _events(
         if awaited:
             # The gateway ended the stream, so it answers the request the stream was for:
             # a client would otherwise wait for an answer that cannot come (mcp-proxy 5.6).
-            text = "Upstream sent an event the gateway cannot read; the stream was ended"
+            if isinstance(exc, AgentRefused):
+                text = "Agent key revoked or expired; the stream was ended"
+            else:
+                text = "Upstream sent an event the gateway cannot read; the stream was ended"
             data = {"decision_id": decision_id}
             error = jsonrpc.error_bytes(error_id, jsonrpc.UPSTREAM_UNAVAILABLE, text, data)
             yield Event(data=error.decode()).encode()

@@ -94,11 +94,16 @@ async def mcp_endpoint(request: Request) -> Response:
         raise
 
 
+def _bearer_key(headers: Mapping[str, str]) -> str:
+    """The key of an `Authorization: Bearer` header, or "" for none."""
+    scheme, _, key = headers.get("authorization", "").partition(" ")
+    return key.strip() if scheme.lower() == "bearer" else ""
+
+
 async def _authenticate(request: Request, headers: dict[str, str]) -> AgentEntry | Response:
     """The agent the bearer key names, or the 401 that answers the request."""
-    scheme, _, key = headers.get("authorization", "").partition(" ")
-    key = key.strip()
-    if scheme.lower() != "bearer" or not key:
+    key = _bearer_key(headers)
+    if not key:
         reason, challenge = "missing bearer agent key", 'Bearer realm="cerberus"'
     else:
         agents: AgentLookup = request.app.state.agents
@@ -291,7 +296,28 @@ async def _forward(
         error_id=error_id,
         deadline=deadline,
         verbatim=request.method == "DELETE",
+        recheck=_rechecker(request, exchange),
     )
+
+
+def _rechecker(request: Request, exchange: Exchange) -> Callable[[], Awaitable[bool]]:
+    """Whether a stream's agent may still be answered, its pipeline brought up to date. A
+    stream outlives its request's checks (without MCP_STREAM_MAX_SECONDS, for as long as
+    the upstream keeps it): a key revoked or a policy changed while it is open must reach
+    its later events, which were decided as things stood when it opened."""
+    state = request.app.state
+    key = _bearer_key(exchange.headers)
+
+    async def recheck() -> bool:
+        agent, _ = await state.agents.resolve(key)
+        if agent is None or agent.agent_id != exchange.agent.agent_id:
+            return False
+        exchange.pipeline = await state.pipelines.for_agent(
+            agent.organisation_id, agent.workspace_id, agent.agent_id, agent.fail_mode
+        )
+        return True
+
+    return recheck
 
 
 def _answerer(
