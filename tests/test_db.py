@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from cerberus.db import create_engine, create_sessionmaker
 from cerberus.migrate import upgrade
@@ -44,5 +46,23 @@ async def test_read_then_write_does_not_fail_when_another_session_wrote_meanwhil
         async with sessionmaker() as check:
             names = sorted((await check.execute(select(Organisation.name))).scalars())
         assert names == ["A renamed", "B"]
+    finally:
+        await engine.dispose()
+
+
+async def test_a_failed_statement_names_no_value_it_was_given(backend: Backend) -> None:
+    # Its error is logged (the control plane's 500s): the values were password hashes, key
+    # hashes and whatever a client sent.
+    engine = create_engine(settings_for(backend))
+    sessionmaker = create_sessionmaker(engine)
+    try:
+        async with sessionmaker() as session:
+            session.add(Organisation(name="x", slug="secret-slug-value"))
+            await session.commit()
+        async with sessionmaker() as session:
+            session.add(Organisation(name="y", slug="secret-slug-value"))
+            with pytest.raises(IntegrityError) as failed:
+                await session.commit()
+        assert "secret-slug-value" not in str(failed.value)
     finally:
         await engine.dispose()

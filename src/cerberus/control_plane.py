@@ -28,6 +28,7 @@ from cerberus.single_flight import run_once
 if TYPE_CHECKING:
     from fastapi import FastAPI
     from fastapi.exceptions import RequestValidationError
+    from sqlalchemy.exc import DBAPIError
 
 logger = logging.getLogger("cerberus.control_plane")
 
@@ -93,6 +94,7 @@ def build(settings: Settings, state: State) -> FastAPI:
     """FastAPI with every admin router, sharing the process's state (engine, cache, ...)."""
     from fastapi import FastAPI
     from fastapi.exceptions import RequestValidationError
+    from sqlalchemy.exc import DBAPIError
 
     from cerberus import api, health
 
@@ -108,6 +110,7 @@ def build(settings: Settings, state: State) -> FastAPI:
     app.state = state
     app.add_exception_handler(CerberusError, _cerberus_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(DBAPIError, _database_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, unexpected_error)
     # Served by the outer application before this one; listed here for the OpenAPI document.
     app.add_api_route("/health", health.health, methods=["GET"], tags=["health"])
@@ -136,6 +139,17 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
     return JSONResponse(
         {"detail": f"{first['field']}: {first['message']}", "errors": errors}, status_code=422
     )
+
+
+async def _database_error(request: Request, exc: DBAPIError) -> JSONResponse:
+    """A value the database refused (SQLSTATE class 22, data exception: PostgreSQL's text
+    refuses U+0000, in any name, id or filter) is the client's to fix: a 422, not a 500."""
+    sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
+    if not sqlstate.startswith("22"):
+        return await unexpected_error(request, exc)
+    logger.info("value refused by the database", extra={"sqlstate": sqlstate})
+    detail = "a value was refused by the database (a NUL character, or out of range)"
+    return JSONResponse({"detail": detail}, status_code=422)
 
 
 async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:

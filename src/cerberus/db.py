@@ -74,11 +74,13 @@ class TimestampMixin:
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
+    # hide_parameters: a failed statement's error names its SQL, not its values, which are
+    # password hashes, key hashes and whatever a client sent; such errors are logged.
     url = settings.database_url
     if url.startswith("sqlite"):
         if ":memory:" not in url:
             settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
         _use_sqlite_transactions(engine)
         return engine
     return create_async_engine(
@@ -87,6 +89,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         max_overflow=settings.DATABASE_MAX_OVERFLOW,
         pool_pre_ping=True,
         pool_recycle=1800,
+        hide_parameters=True,
     )
 
 

@@ -233,3 +233,25 @@ async def test_analytics_answer_for_the_requested_workspace_and_period(
     assert body["top_blocked_guardrails"] == [{"guardrail": "rbac", "count": 1}]
     assert body["latency"]["upstream_latency_ms"]["p99"] == 30.0
     assert {t["tool_name"] for t in body["requests_by_tool"]} == {"search", "rm"}
+
+
+@pytest.mark.parametrize("path", ["audit-events", "audit-events/export"])
+async def test_a_nul_in_a_filter_finds_what_the_writer_stored_for_it(
+    client: httpx.AsyncClient, session: AsyncSession, headers_for: Headers, path: str
+) -> None:
+    # The writer stores U+0000 as U+FFFD. Sent as it was, the filter failed the query on
+    # PostgreSQL: a 500, and an export broke off after its 200.
+    organisation, agent = await tenant(session)
+    viewer = await create_user(session, organisation, role="org_viewer")
+    await add_event(session, agent, at=T0, tool_name="read\ufffdfile")
+    await add_event(session, agent, at=T0, tool_name="readfile")
+
+    answer = await client.get(
+        f"{API}/organisations/{organisation.id}/{path}",
+        params={"tool_name": "read\x00file", "agent_id": agent.id},
+        headers=headers_for(viewer),
+    )
+
+    assert answer.status_code == 200
+    assert answer.text.count("read\ufffdfile") == 1
+    assert "readfile" not in answer.text

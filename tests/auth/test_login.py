@@ -17,7 +17,7 @@ from cerberus.app import CerberusApp, create_app
 from cerberus.auth import passwords
 from cerberus.settings import Settings
 from cerberus.tenancy.models import User
-from tests.conftest import TEST_SECRET_KEY
+from tests.conftest import TEST_SECRET_KEY, Backend
 from tests.factories import DEFAULT_PASSWORD, create_organisation, create_user
 from tests.holding import Held, health_while_held
 
@@ -304,3 +304,20 @@ async def test_a_password_change_ends_every_refresh_token_of_the_account(
     new = {"email": user.email, "password": "brand-new-pw-1"}
     fresh = (await client.post(f"{API}/auth/login", json=new)).json()["refresh_token"]
     assert (await client.post(f"{API}/auth/refresh", json={"refresh_token": fresh})).is_success
+
+
+async def test_a_nul_in_a_login_or_a_path_is_a_4xx_not_a_500(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    headers_for: Callable[[User], dict[str, str]],
+    backend: Backend,
+) -> None:
+    # PostgreSQL's text refuses U+0000: its error was a 500 (before any login, too), logged
+    # with the statement's parameters.
+    answer = await client.post(
+        f"{API}/auth/login", json={"email": "ana\u0000@corp.example", "password": "a-password"}
+    )
+    assert answer.status_code == (422 if backend.name == "postgres" else 401)
+    root = await create_user(session, None, role="super_admin")
+    unknown = await client.get(f"{API}/organisations/a%00b", headers=headers_for(root))
+    assert unknown.status_code == (422 if backend.name == "postgres" else 404)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cerberus.timestamps import UTCTimestampOrNaive
 
@@ -35,6 +35,14 @@ class AuditFilters(BaseModel):
     direction: DirectionName | None = None
     since: UTCTimestampOrNaive | None = None
     until: UTCTimestampOrNaive | None = None
+
+    @field_validator("workspace_id", "agent_id", "tool_name")
+    @classmethod
+    def _as_stored(cls, value: str | None) -> str | None:
+        # The audit writer stores U+0000 as U+FFFD (PostgreSQL's text refuses it), so the
+        # filter asks for what is stored; sent as it is, it failed the query (an export
+        # then broke off after its 200).
+        return value.replace("\x00", "\ufffd") if value else value
 
 
 class AuditEventRead(BaseModel):
