@@ -302,3 +302,23 @@ async def test_effective_policy_prefers_agent_over_workspace_over_organisation(
     }
     assert limits(for_others)["rate_limit_per_minute"] == ("workspace", {"limit": 50})
     assert stranger.status_code == 404
+
+
+async def test_a_config_json_cannot_hold_is_422(
+    client: httpx.AsyncClient, session: AsyncSession, headers_for: Headers
+) -> None:
+    # A lone surrogate passed the guardrail's schema and was stored; orjson, which writes
+    # policies into the shared cache, cannot encode it.
+    organisation, admin, _ = await create_tenant(session)
+    body = (
+        b'{"name": "deny", "guardrail_type": "rbac", "action": "block",'
+        b' "config": {"denied_tools": ["drop_\\ud800"]}}'
+    )
+    headers = {**headers_for(admin), "content-type": "application/json"}
+    refused = await client.post(
+        f"{API}/organisations/{organisation.id}/policies", headers=headers, content=body
+    )
+    assert refused.status_code == 422
+    assert refused.json()["detail"] == (
+        "config: text must not hold a lone surrogate (\\ud800-\\udfff)"
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import httpx
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -165,3 +166,43 @@ async def test_delete_is_soft_frees_the_slug_and_locks_out_its_people(
     assert reused.status_code == 201
     await session.refresh(organisation)
     assert organisation.deleted_at is not None
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (b'{"note": NaN}', "settings: numbers must be finite (no NaN or Infinity)"),
+        (b'{"limits": [1, -Infinity]}', "settings: numbers must be finite (no NaN or Infinity)"),
+        (b'{"note": "\\ud800"}', "settings: text must not hold a lone surrogate (\\ud800-\\udfff)"),
+        (b'{"\\udfff": 1}', None),  # a key: pydantic's own reason
+    ],
+)
+async def test_settings_json_cannot_hold_is_422(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    headers_for: Headers,
+    value: bytes,
+    message: str | None,
+) -> None:
+    # Python's parser takes these; JSON has no text for them. PostgreSQL refused the row with
+    # a 500, SQLite stored NaN and answered null, and a lone surrogate was a 500 on every
+    # later read of the organisation.
+    root = await create_user(session, None, role="super_admin")
+    slug = unique("odd")
+    body = b'{"name": "Odd", "slug": "%s", "settings": %s}' % (slug.encode(), value)
+    headers = {**headers_for(root), "content-type": "application/json"}
+
+    created = await client.post(f"{API}/organisations", headers=headers, content=body)
+    organisation = await create_organisation(session)
+    workspace = b'{"name": "W", "slug": "w", "mcp_server_url": "http://127.0.0.1:9/mcp", '
+    in_workspace = await client.post(
+        f"{API}/organisations/{organisation.id}/workspaces",
+        headers=headers,
+        content=workspace + b'"settings": %s}' % value,
+    )
+
+    for answer in (created, in_workspace):
+        assert answer.status_code == 422
+        assert answer.json()["detail"] == message or (
+            message is None and answer.json()["detail"].startswith("settings")
+        )

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from cerberus.field_errors import reject_null
 from cerberus.guardrails import POLICY_ACTIONS
+from cerberus.json_storable import storable_json
 
 PolicyScope = Literal["organisation", "workspace", "agent"]
+FreeConfig = Annotated[dict[str, Any], AfterValidator(storable_json)]
 
 
 class PolicyCreate(BaseModel):
@@ -24,7 +26,7 @@ class PolicyCreate(BaseModel):
         max_length=20,
         description=f"one of the guardrail type's actions ({', '.join(POLICY_ACTIONS)})",
     )
-    config: dict[str, Any] = Field(
+    config: FreeConfig = Field(
         default_factory=dict, description="validated against the guardrail type's JSON Schema"
     )
     priority: int = Field(default=0, ge=-1000, le=1000)
@@ -45,7 +47,7 @@ class PolicyUpdate(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=2000)
     action: str | None = Field(default=None, min_length=1, max_length=20)
-    config: dict[str, Any] | None = None
+    config: FreeConfig | None = None
     priority: int | None = Field(default=None, ge=-1000, le=1000)
     enabled: bool | None = None
     workspace_id: str | None = None

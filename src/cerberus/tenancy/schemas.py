@@ -17,6 +17,7 @@ from pydantic import (
 
 from cerberus.auth.passwords import check_password_strength
 from cerberus.field_errors import reject_null
+from cerberus.json_storable import storable_json
 from cerberus.tenancy.upstream_urls import check_upstream_url
 
 Slug = Annotated[
@@ -31,6 +32,7 @@ Slug = Annotated[
 ]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Password = Annotated[str, AfterValidator(check_password_strength)]
+FreeSettings = Annotated[dict[str, Any], AfterValidator(storable_json)]
 UpstreamUrl = Annotated[
     str,
     Field(max_length=2048, examples=["https://mcp.internal.example.com/mcp"]),
@@ -46,7 +48,7 @@ class OrganisationCreate(BaseModel):
 
     name: Name
     slug: Slug
-    settings: dict[str, Any] = Field(default_factory=dict)
+    settings: FreeSettings = Field(default_factory=dict)
     admin_email: EmailStr | None = None
     admin_password: Password | None = None
 
@@ -63,7 +65,7 @@ class OrganisationUpdate(BaseModel):
 
     name: Name | None = None
     slug: Slug | None = None
-    settings: dict[str, Any] | None = None
+    settings: FreeSettings | None = None
     is_active: bool | None = None
 
     _not_null = field_validator("name", "slug", "settings", "is_active", mode="before")(reject_null)
@@ -90,6 +92,11 @@ class WorkspaceSettings(BaseModel):
         default="closed", description="what the proxy does when policies cannot be evaluated"
     )
     request_timeout_seconds: float | None = Field(default=None, gt=0, le=600)
+
+    @model_validator(mode="after")
+    def _storable_extras(self) -> WorkspaceSettings:
+        storable_json(self.model_extra or {})
+        return self
 
 
 class WorkspaceCreate(BaseModel):
