@@ -183,3 +183,50 @@ def test_the_cli_module_alone_loads_neither_sqlalchemy_nor_fastapi() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["serve", "--port", "99999"], "argument --port: a port must be from 1 to 65535"),
+        (["serve", "--port", "http"], "argument --port: not a number: 'http'"),
+        (["serve", "--workers", "0"], "argument --workers: workers must be from 1 to 64"),
+        (["demo", "--port", "70000"], "argument --port: a port must be from 1 to 65535"),
+    ],
+)
+def test_an_out_of_range_port_or_worker_count_is_a_usage_error(
+    tmp_path: Path, args: list[str], reason: str
+) -> None:
+    # `serve --port 99999` said it ran on :99999 and listened on another port; `demo
+    # --port 70000` was a traceback.
+    result = run(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1].endswith(reason)
+    assert not (tmp_path / "data").exists()
+
+
+def test_an_unknown_revision_is_one_line(tmp_path: Path) -> None:
+    result = run("migrate", "--revision", "nope", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr == "error: Can't locate revision identified by 'nope'\n"
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("postgresql+asyncpg://app:pw@db:port/x", "the port must be a number from 1 to 65535"),
+        ("postgresql+asyncpg://app:pw@db:99999/x", "the port must be a number from 1 to 65535"),
+        ("postgresql+asyncpg://app:p@ss@db:5432/x", "the password (or user) holds '@'"),
+    ],
+)
+def test_a_database_url_that_cannot_be_right_is_one_line_without_its_password(
+    url: str, reason: str
+) -> None:
+    # A port that is no number was a traceback; a password with a plain @ was cut there and
+    # its end shown as part of the host.
+    result = run("migrate", env={"DATABASE_URL": url})
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: invalid setting DATABASE_URL: {reason}")
+    assert len(result.stderr.splitlines()) == 1
+    assert "pw" not in result.stderr
+    assert "ss@" not in result.stderr

@@ -40,6 +40,26 @@ def main(argv: Sequence[str] | None = None) -> None:
     sys.exit(code)
 
 
+def _bounded(low: int, high: int, what: str) -> Callable[[str], int]:
+    """An argparse type: an integer from `low` to `high` (Settings bounds the same values
+    from the environment); out of range, argparse prints the usage and one line."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{what} must be from {low} to {high}")
+        return value
+
+    return parse
+
+
+_port = _bounded(1, 65535, "a port")
+_workers = _bounded(1, 64, "workers")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cerberus", description="Cerberus, a governance gateway for MCP."
@@ -48,8 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the gateway (HTTP server)")
     serve.add_argument("--host", help="address to bind (default: HOST, 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port to bind (default: PORT, 8000)")
-    serve.add_argument("--workers", type=int, help="worker processes (default: WORKERS, 1)")
+    serve.add_argument("--port", type=_port, help="port to bind (default: PORT, 8000)")
+    serve.add_argument("--workers", type=_workers, help="worker processes (default: WORKERS, 1)")
     serve.set_defaults(command=run_serve)
 
     migrate = commands.add_parser("migrate", help="upgrade the database schema")
@@ -65,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
         "login and client configuration to paste.",
     )
     demo.add_argument("--host", help="address to bind (default: HOST, 127.0.0.1)")
-    demo.add_argument("--port", type=int, help="gateway port (default: PORT, 8000)")
+    demo.add_argument("--port", type=_port, help="gateway port (default: PORT, 8000)")
     demo.add_argument(
         "--upstream-port", type=int, help="demo upstream port (default: gateway port + 1)"
     )
@@ -156,12 +176,18 @@ def _log_lines(names: Sequence[str]) -> Iterator[str]:
 
 
 def run_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from alembic.util import CommandError as AlembicError
+
     from cerberus.migrate import upgrade, upgrade_sql
 
-    if args.sql:
-        print(upgrade_sql(settings, args.revision), end="")
-        return 0
-    outcome = with_database(settings, lambda: upgrade(settings, args.revision))
+    try:
+        if args.sql:
+            print(upgrade_sql(settings, args.revision), end="")
+            return 0
+        outcome = with_database(settings, lambda: upgrade(settings, args.revision))
+    except AlembicError as exc:
+        # An unknown or ambiguous --revision: alembic's one line, not its traceback.
+        raise CommandError(str(exc).splitlines()[0]) from None
     if outcome.applied:
         print(f"migrated {outcome.before or 'empty database'} -> {outcome.after}")
     else:

@@ -127,6 +127,8 @@ class Settings(BaseModel):
             return None
         if not value.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
             raise ValueError("must start with postgresql+asyncpg:// or sqlite+aiosqlite://")
+        if value.startswith("postgresql"):
+            _check_server_address(value)
         return value
 
     @field_validator("REDIS_URL")
@@ -166,6 +168,21 @@ class Settings(BaseModel):
     @property
     def is_postgres(self) -> bool:
         return self.database_url.startswith("postgresql")
+
+
+def _check_server_address(url: str) -> None:
+    """A database server URL's credentials and port, checked before anything connects: a
+    port that is no number failed each command with a traceback, and a password holding a
+    plain `@` was split there, its end then shown in errors as part of the host. The
+    messages never quote the URL, which holds the password."""
+    authority = url.partition("://")[2].partition("/")[0].partition("?")[0]
+    if authority.count("@") > 1:
+        raise ValueError("the password (or user) holds '@': write it as %40")
+    after_address = authority.rpartition("@")[2].rpartition("]")[2]  # past an IPv6 [...]
+    if ":" in after_address:
+        port = after_address.rpartition(":")[2]
+        if not (port.isdecimal() and 1 <= int(port) <= 65535):
+            raise ValueError("the port must be a number from 1 to 65535")
 
 
 def load_settings(**overrides: Any) -> Settings:
