@@ -113,6 +113,30 @@ def test_audit_restore_writes_back_a_logged_event_once(tmp_path: Path) -> None:
     assert again.stdout == "audit events restored: 0, already stored: 1, unreadable lines: 0\n"
 
 
+def test_audit_restore_into_a_database_never_migrated_says_so_in_one_line(tmp_path: Path) -> None:
+    # It said "cannot reach the database" of a database it had reached.
+    log = tmp_path / "gateway.log"
+    event = {
+        **dict.fromkeys(("request_id", "decision_id", "organisation_id"), "x"),
+        **dict.fromkeys(("workspace_id", "agent_id", "method", "tool_name"), "x"),
+        "direction": "request",
+        "action": "allow",
+        "guardrails_triggered": "[]",
+        "processing_ms": 0.5,
+        "upstream_status": 200,
+        "upstream_latency_ms": 2.0,
+        "created_at": "2026-11-29T23:00:00+00:00",
+    }
+    log.write_text(json.dumps({"message": UNWRITTEN, "audit_event": event}) + "\n")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "cerberus.db").touch()
+    result = run("audit", "restore", str(log), cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: the database at sqlite+aiosqlite:///")
+    assert "refused: no such table: audit_events" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+
+
 def test_audit_restore_of_a_missing_file_is_one_line(tmp_path: Path) -> None:
     result = run("audit", "restore", str(tmp_path / "nope.log"), cwd=tmp_path)
     assert result.returncode == 1

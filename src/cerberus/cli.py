@@ -280,9 +280,20 @@ def with_database(settings: Settings, action: Callable[[], Coroutine[Any, Any, T
         return asyncio.run(action())
     except (OSError, OperationalError, DBAPIError, TimeoutError) as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        raise CommandError(
-            f"cannot reach the database at {safe_url(settings.database_url)}: {reason}"
-        ) from None
+        where = safe_url(settings.database_url)
+        if _answered(exc):
+            # Reached, and it refused (a table missing: never migrated; a wrong password).
+            raise CommandError(f"the database at {where} refused: {reason}") from None
+        raise CommandError(f"cannot reach the database at {where}: {reason}") from None
+
+
+def _answered(exc: BaseException) -> bool:
+    """Whether the database itself raised this error (PostgreSQL names its SQLSTATE; SQLite
+    runs in the process), rather than the way to it failing."""
+    import sqlite3
+
+    orig = getattr(exc, "orig", None)
+    return bool(getattr(orig, "sqlstate", None)) or isinstance(orig, sqlite3.Error)
 
 
 def in_child_process(

@@ -151,6 +151,37 @@ async def test_restore_skips_a_logged_event_with_a_field_of_the_wrong_type(
     assert (done.written, done.unreadable) == (1, 2)
 
 
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"upstream_status": 2**31},
+        {"request_id": "r" * 65},
+        {"tool_name": "t" * 257},
+        {"method": "tools/\x00call"},
+        {"processing_ms": float("inf")},
+        {"created_at": "0001-01-01T00:00:00+01:00"},
+    ],
+    ids=["status", "request_id", "tool_name", "nul", "infinite", "before_year_1"],
+)
+async def test_restore_skips_a_value_its_column_cannot_hold_and_writes_the_rest(
+    app: CerberusApp, session: AsyncSession, change: dict[str, Any]
+) -> None:
+    # Each made the whole restore fail, its good lines unwritten: on PostgreSQL as "cannot
+    # reach the database", on SQLite with a traceback (docs/audit.md: skipped and counted).
+    agent = await committed_agent(session)
+    good = {**_values(agent, 0), "guardrails_triggered": "[]"}
+    good["created_at"] = "2026-11-29T23:00+00:00"
+    bad = {**_values(agent, 1), "guardrails_triggered": "[]", "created_at": good["created_at"]}
+    lines = [
+        orjson.dumps({"message": UNWRITTEN, "audit_event": event}).decode()
+        for event in (good, {**bad, **change})
+    ]
+
+    done = await restore(app.state.sessionmaker, lines)
+
+    assert (done.written, done.unreadable) == (1, 1)
+
+
 async def test_events_beyond_the_queue_bound_go_to_the_log_while_the_database_is_down(
     app: CerberusApp,
     session: AsyncSession,

@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from math import isfinite
 from typing import Any
 
 from sqlalchemy import String, select
@@ -33,6 +34,7 @@ _TEXT = tuple(
 _OPTIONAL_TEXT = tuple(
     n for n in COLUMNS if isinstance(_COLUMNS[n].type, String) and _COLUMNS[n].nullable
 )
+_LENGTHS = {n: int(getattr(_COLUMNS[n].type, "length", 0)) for n in _TEXT + _OPTIONAL_TEXT}
 
 
 @dataclass
@@ -92,20 +94,33 @@ def _event(logged: Any) -> AuditEvent | None:
     try:
         fields["guardrails_triggered"] = json.loads(fields["guardrails_triggered"])
         created_at = datetime.fromisoformat(logged["created_at"])
-    except (KeyError, TypeError, ValueError):
+        if created_at.tzinfo is None:
+            return None
+        # As the database keeps it: an offset that moves it past year 1 or 9999 cannot be.
+        created_at = created_at.astimezone(UTC)
+    except (KeyError, TypeError, ValueError, OverflowError):
         return None
+    status = fields["upstream_status"]
     if not (
-        all(isinstance(fields[name], str) for name in _TEXT)
-        and all(isinstance(fields[name], str | None) for name in _OPTIONAL_TEXT)
+        all(_storable(fields[name], name) for name in _TEXT)
+        and all(fields[name] is None or _storable(fields[name], name) for name in _OPTIONAL_TEXT)
         and isinstance(fields["guardrails_triggered"], list)
         and _number(fields["processing_ms"])
-        and (fields["upstream_status"] is None or type(fields["upstream_status"]) is int)
+        and (status is None or (type(status) is int and -(2**31) <= status < 2**31))
         and (fields["upstream_latency_ms"] is None or _number(fields["upstream_latency_ms"]))
-        and created_at.tzinfo is not None
     ):
         return None
     return AuditEvent(**fields, created_at=created_at)
 
 
+def _storable(value: Any, column: str) -> bool:
+    """Text the column takes on both databases: within its length, without U+0000 (which
+    PostgreSQL refuses; the writer never logs one)."""
+    length = _LENGTHS[column]
+    return isinstance(value, str) and len(value) <= length and "\x00" not in value
+
+
 def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    if isinstance(value, float):
+        return isfinite(value)
+    return type(value) is int and abs(value) < 2**53  # a float column keeps it exactly
