@@ -187,19 +187,21 @@ LISTING_FIELDS = {
 }
 
 
-def listing_method_of(message: Message) -> str | None:
-    """The listing method an answer whose request is not known answers, judged by its shape.
+def listing_methods_of(message: Message) -> tuple[str, ...]:
+    """The listing methods an answer whose request is not known may answer, judged by its
+    shape: each listing field its result holds as a list, in `LISTING_FIELDS` order.
 
     An answer resumed after its request was forgotten (15 minutes on, or lost by the shared
     cache) is decided without it; a listing must still be filtered by RBAC and its tools
     checked against their pins. A result with one of the listing fields as a list is taken
     for that listing, even beside a `content`: an upstream that added one, and answered with
-    an id its request's does not match, had a changed tool list pass unpinned.
+    an id its request's does not match, had a changed tool list pass unpinned. A result with
+    several is decided as each of them: a client reads the one its request asked for, which
+    the gateway cannot tell, and `prompts` beside an empty `tools` passed unfiltered.
     """
     result = message.get("result")
     if not isinstance(result, dict):
-        return None
-    for method, field in LISTING_FIELDS.items():
-        if isinstance(result.get(field), list):
-            return method
-    return None
+        return ()
+    return tuple(
+        method for method, field in LISTING_FIELDS.items() if isinstance(result.get(field), list)
+    )

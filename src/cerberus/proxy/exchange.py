@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,7 +69,11 @@ class Exchange:
     # out to come on a stream (`share_requests`): an answer in a JSON body is decided here,
     # with `sent`, and storing every request for 15 minutes grew the in-process cache by
     # ~165 bytes per call (and cost a Redis round trip each).
-    _unshared: list[tuple[Any, str, dict[str, Any]]] = field(default_factory=list)
+    # Each as (origin, id, method, params).
+    _unshared: list[tuple[str, Any, str, dict[str, Any]]] = field(default_factory=list)
+    # Requests whose string id an SDK reads as a number it does not spell ("+3", " 3", "03"
+    # for 3), by that number (`_aliases`); made when first needed.
+    _numbered: dict[int, dict[str, Any]] | None = None
 
     @property
     def response_decision_id(self) -> str:
@@ -132,22 +137,32 @@ class Exchange:
         checked): an answer, a notification or a server->client request (`size`: bytes of
         the body or stream event it came in)."""
         request = None
+        listings: tuple[str, ...] = ()
         if kind is Kind.RESPONSE:
             request = await self._recall(CLIENT, message.get("id"))
-            method = request["method"] if request else jsonrpc.listing_method_of(message)
-            params = request.get("params") if request else None
-            tool_name = jsonrpc.tool_name_of(method, params if isinstance(params, dict) else {})
+            if request is not None:
+                method = request["method"]
+                params = request.get("params")
+                tool_name = jsonrpc.tool_name_of(method, params if isinstance(params, dict) else {})
+            else:
+                listings = jsonrpc.listing_methods_of(message)
+                method, tool_name = (listings[0] if listings else None), None
         else:
             method = message["method"]
             tool_name = jsonrpc.tool_name_of(method, jsonrpc.params_of(message))
-        decision = await self.pipeline.decide(
-            message, self._context(Direction.RESPONSE, method, tool_name, request, size)
-        )
+        if len(listings) > 1:
+            decision = await self._decide_listings(message, listings, size)
+        else:
+            decision = await self.pipeline.decide(
+                message, self._context(Direction.RESPONSE, method, tool_name, request, size)
+            )
         if (
             kind is Kind.RESPONSE
             and not self._response_id_used
             and self.answered_id is not None
-            and id_key(message.get("id")) == self.answered_id
+            and request is not None
+            # The request's own entry: an answer may spell its id otherwise ("+3" for 3).
+            and request is self.sent.get(self.answered_id)
         ):
             if self._response_decision_id is None:
                 self._response_decision_id = decision.decision_id
@@ -157,6 +172,28 @@ class Exchange:
         if kind is Kind.REQUEST and not decision.blocked:
             await self._remember(SERVER, decision.message)
         self._record(Direction.RESPONSE, decision, method, tool_name)
+        return decision
+
+    async def _decide_listings(
+        self, message: Message, methods: tuple[str, ...], size: int
+    ) -> Decision:
+        """An answer matching no request whose result holds several listings (`tools` and
+        `prompts`...): the client reads the one its request asked for, which the gateway
+        cannot tell, so the answer is decided as each of them in turn, each pass reading
+        what the one before let through (RBAC filters every list, pinning checks the tools).
+        One decision: the last pass's, with every pass's guardrails and the strongest
+        outcome; the first block ends it."""
+        decision: Decision | None = None
+        for method in methods:
+            current = message if decision is None else decision.message
+            context = self._context(Direction.RESPONSE, method, None, None, size)
+            step = await self.pipeline.decide(current, context)
+            if decision is not None:
+                step = _combined(decision, step)
+            decision = step
+            if decision.blocked:
+                break
+        assert decision is not None
         return decision
 
     def refuse(self, direction: Direction, finding: str, message: Message | None = None) -> str:
@@ -223,29 +260,63 @@ class Exchange:
         """Put this request's client requests in the session store: their answers come on a
         stream, which the client may resume on another HTTP request (mcp-proxy.md 4.3)."""
         if self.session_id is not None:
-            for message_id, method, params in self._unshared:
-                await self.sessions.remember(self.session_id, CLIENT, message_id, method, params)
+            for origin, message_id, method, params in self._unshared:
+                await self.sessions.remember(self.session_id, origin, message_id, method, params)
         self._unshared.clear()
 
     async def _remember(self, origin: str, message: Message) -> None:
         method = str(message.get("method"))
         params = jsonrpc.params_of(message)
+        message_id = message.get("id")
+        numbers = _aliases(message_id) if type(message_id) is str else ()
         if origin == CLIENT:
-            self.sent[id_key(message.get("id"))] = {"method": method, "params": params}
-            self._unshared.append((message.get("id"), method, params))
+            request = {"method": method, "params": params}
+            self.sent[id_key(message_id)] = request
+            self._unshared.append((CLIENT, message_id, method, params))
+            if numbers:
+                if self._numbered is None:
+                    self._numbered = {}
+                for number in numbers:
+                    self._numbered[number] = request
+                    self._unshared.append((CLIENT + _NUMBERED, number, method, params))
         elif self.session_id is not None:
             # The client answers a server request with a POST of its own: always shared.
-            await self.sessions.remember(self.session_id, origin, message.get("id"), method, params)
+            await self.sessions.remember(self.session_id, origin, message_id, method, params)
+            for number in numbers:
+                origin_numbered = origin + _NUMBERED
+                await self.sessions.remember(
+                    self.session_id, origin_numbered, number, method, params
+                )
 
     async def _recall(self, origin: str, message_id: Any) -> dict[str, Any] | None:
         found = await self._recall_id(origin, message_id)
-        if found is None and origin == CLIENT:
-            # Clients that read ids as numbers (the TypeScript SDK: `Number(response.id)`)
-            # take "3" for the answer to request 3: decided as that request's answer too.
-            other = _numeric_twin(message_id)
-            if other is not None:
-                found = await self._recall_id(origin, other)
+        if found is None:
+            found = await self._recall_number(origin, message_id)
         return found
+
+    async def _recall_number(self, origin: str, message_id: Any) -> dict[str, Any] | None:
+        """The request an answer whose id matches none answers for a peer that reads ids as
+        numbers: the Python SDK matches `int(id)` ("+3", " 3 ", "0_3", "٣" answer 3), the
+        TypeScript SDK `Number(id)` ("3.0", "0x3", "3e0", "" for 0). Any number either reads
+        the id as finds the request sent with that number, its plain string ("3") or another
+        string an SDK reads as it ("+3")."""
+        key = id_key(message_id)
+        for number in _numbers_of(message_id):
+            for spelling in (number, str(number)):
+                if id_key(spelling) != key:
+                    found = await self._recall_id(origin, spelling)
+                    if found is not None:
+                        return found
+            if origin == CLIENT and self._numbered is not None:
+                found = self._numbered.get(number)
+                if found is not None:
+                    return found
+            if self.session_id is not None:
+                origin_numbered = origin + _NUMBERED
+                found = await self.sessions.recall(self.session_id, origin_numbered, number)
+                if found is not None:
+                    return found
+        return None
 
     async def _recall_id(self, origin: str, message_id: Any) -> dict[str, Any] | None:
         if origin == CLIENT:
@@ -257,16 +328,71 @@ class Exchange:
         return await self.sessions.recall(self.session_id, origin, message_id)
 
 
-def _numeric_twin(message_id: Any) -> int | str | None:
-    """3 for "3" and "3" for 3: the other spelling of an integer id, if it has one."""
+# The session store's origin for the numbers requests' string ids are read as ("client#").
+_NUMBERED = "#"
+_STRONGER = {Outcome.ALLOW: 0, Outcome.LOG_ONLY: 1, Outcome.MODIFY: 2}
+
+
+def _combined(before: Decision, after: Decision) -> Decision:
+    """`after`, a pass over `before`'s message, as the decision of both passes."""
+    after.triggered = before.triggered + [e for e in after.triggered if e not in before.triggered]
+    if not after.blocked and _STRONGER[before.outcome] > _STRONGER[after.outcome]:
+        after.outcome = before.outcome
+    after.processing_ms += before.processing_ms
+    return after
+
+
+def _numbers_of(message_id: Any) -> tuple[int, ...]:
+    """The integers a peer's SDK may read this id as: the Python SDK's `int(id)` of a
+    string, the TypeScript SDK's `Number(id)` of a string or a number (they differ only
+    above 2**53, where a double rounds); none for what neither reads as an integer."""
     if type(message_id) is int:
-        return str(message_id)
-    if isinstance(message_id, str) and _DIGITS.fullmatch(message_id):
-        return int(message_id)
-    return None
+        return (message_id,)
+    if type(message_id) is float:
+        whole = message_id.is_integer()  # False for inf and nan
+        return (int(message_id),) if whole else ()
+    if type(message_id) is not str:
+        return ()  # true, null, an object: no SDK takes them for an id
+    numbers: list[int] = []
+    with suppress(ValueError):
+        numbers.append(int(message_id))  # mcp.shared.dispatcher.coerce_request_id
+    number = _js_number(message_id)
+    if number is not None and number not in numbers:
+        numbers.append(number)
+    return tuple(numbers)
 
 
-_DIGITS = re.compile(r"-?[0-9]{1,18}")
+def _aliases(message_id: str) -> tuple[int, ...]:
+    """The numbers an SDK reads this string id as, other than one it spells ("3" is found
+    by spelling 3, "+3" only by this)."""
+    return tuple(number for number in _numbers_of(message_id) if str(number) != message_id)
+
+
+# ECMAScript StringToNumber: StrWhiteSpaceChar (WhiteSpace and LineTerminator) around a
+# decimal literal (sign, digits, fraction, exponent) or a 0x/0o/0b integer (no sign); no
+# separators, only ASCII digits; nothing (all white space) is 0. "Infinity" is no integer.
+_JS_SPACE = "\t\n\v\f\r \xa0\u1680\u2028\u2029\u202f\u205f\u3000\ufeff" + "".join(
+    chr(c) for c in range(0x2000, 0x200B)
+)
+_JS_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_JS_PREFIXED = re.compile(r"0(?:[xX][0-9a-fA-F]+|[oO][0-7]+|[bB][01]+)")
+
+
+def _js_number(text: str) -> int | None:
+    """`Number(text)` in JavaScript, when it is an integer."""
+    text = text.strip(_JS_SPACE)
+    if not text:
+        return 0
+    try:
+        if _JS_DECIMAL.fullmatch(text):
+            value = float(text)
+        elif _JS_PREFIXED.fullmatch(text):
+            value = float(int(text, 0))
+        else:
+            return None
+    except OverflowError:
+        return None  # Infinity
+    return int(value) if value.is_integer() else None
 
 
 def blocked_error(message_id: Any, decision: Decision) -> Message:
