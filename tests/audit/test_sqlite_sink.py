@@ -8,13 +8,16 @@ import sqlite3
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from cerberus.agents.models import Agent
+from cerberus.audit import writer as writer_module
 from cerberus.audit.models import AuditEvent
 from cerberus.audit.sqlite_sink import (
     BACKLOG_CHUNK_ROWS,
@@ -101,6 +104,30 @@ async def test_batches_and_usage_are_written_through_the_stdlib_driver(
     assert first.created_at.tzinfo is not None
     assert agent.usage_count == 600
     assert agent.last_used_at is not None
+
+
+async def test_last_used_at_keeps_the_later_use_through_the_stdlib_driver(
+    embedded: Embedded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two instances' flushes, the older use last: last_used_at stays at the later one."""
+    later = datetime(2026, 11, 30, 12, 1, 0, 500_000, tzinfo=UTC)
+    clock = SimpleNamespace(time=lambda: 0.0)
+    monkeypatch.setattr(writer_module, "time", clock)
+    first = AuditWriter(lambda: embedded.sessions, batch_size=250, flush_interval=3600)
+    second = AuditWriter(lambda: embedded.sessions, batch_size=250, flush_interval=3600)
+    try:
+        clock.time = lambda: (later - timedelta(minutes=1)).timestamp()
+        first.used(embedded.agent.id)
+        clock.time = later.timestamp
+        second.used(embedded.agent.id)
+        await second.flush()
+        await first.flush()
+    finally:
+        await first.stop()
+        await second.stop()
+    _, agent = await _written(embedded)
+    assert agent.usage_count == 2
+    assert agent.last_used_at == later
 
 
 async def test_a_held_write_lock_delays_the_batch_without_stopping_the_loop(

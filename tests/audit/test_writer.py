@@ -9,6 +9,7 @@ import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cerberus.agents.models import Agent
 from cerberus.app import CerberusApp
+from cerberus.audit import writer as writer_module
 from cerberus.audit.models import AuditEvent
 from cerberus.audit.sqlite_sink import CHUNK_ROWS
 from cerberus.audit.writer import COPY_CHUNK_ROWS, DRIVER_CHUNK_ROWS, AuditWriter
@@ -314,6 +316,39 @@ async def test_usage_counts_add_up_across_flushes(app: CerberusApp, session: Asy
     await writer.flush()
     await session.refresh(agent)
     assert agent.usage_count == 4
+
+
+async def test_last_used_at_never_moves_back_when_instances_flush_out_of_order(
+    app: CerberusApp, session: AsyncSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two instances count uses of one agent; the one that served the older call flushes
+    last (its periodic flush came later, or its retry after a database blip). last_used_at
+    was set to whatever came last and went back in time; it now keeps the later use."""
+    agent = await committed_agent(session)
+    clock = SimpleNamespace(time=lambda: 0.0)
+    monkeypatch.setattr(writer_module, "time", clock)
+    first, second = _writer(app), _writer(app)
+    earlier = datetime(2026, 11, 30, 12, 0, 0, 250_000, tzinfo=UTC)
+    clock.time = lambda: earlier.timestamp()
+    first.used(agent.id)
+    clock.time = lambda: (earlier + timedelta(minutes=1)).timestamp()
+    second.used(agent.id)
+
+    await second.flush()
+    await session.refresh(agent)
+    assert agent.last_used_at == earlier + timedelta(minutes=1)
+    await first.flush()
+    await session.refresh(agent)
+    assert agent.usage_count == 2
+    assert agent.last_used_at == earlier + timedelta(minutes=1)
+
+    # A later use still moves it forward.
+    clock.time = lambda: (earlier + timedelta(minutes=2)).timestamp()
+    first.used(agent.id)
+    await first.flush()
+    await session.refresh(agent)
+    assert agent.usage_count == 3
+    assert agent.last_used_at == earlier + timedelta(minutes=2)
 
 
 async def test_stop_drains_every_batch(app: CerberusApp, session: AsyncSession) -> None:

@@ -5,6 +5,13 @@ a miss. Every instance subscribes to the invalidation channel and drops what a c
 change made stale (a revoked key stops working everywhere within a second); a short TTL is
 the safety net for a lost message. Expiry, revocation and the rotation grace period are
 checked on every request, so time alone also ends a key.
+
+An entry's `cached_at` is taken before its row is read: a change committed while the read
+was in flight makes it stale. An instance writes an entry it loaded to the shared cache only
+if it heard no invalidation meanwhile, and every instance that hears one leaves a "changed
+at" marker there: an entry older than the marker is read from the database again, even by an
+instance that did not hear the change (it started later, or lost the message). The markers
+are read only on a miss in memory, never on the hot path.
 """
 
 from __future__ import annotations
@@ -38,6 +45,9 @@ ENTRY_TTL_SECONDS = 30.0
 UNKNOWN_TTL_SECONDS = 2.0
 HASH_INDEX_TTL_SECONDS = 24 * 3600.0
 UNSUBSCRIBED_TTL_SECONDS = 1.0
+# A change's marker outlives every shared entry read before the change: those are written at
+# most a load's time after it, and live ENTRY_TTL_SECONDS at most.
+CHANGED_TTL_SECONDS = 2 * ENTRY_TTL_SECONDS
 
 
 @dataclass(frozen=True)
@@ -55,7 +65,8 @@ class AgentEntry:
     expires_at: float | None
     revoked_at: float | None
     active: bool
-    # When the entry was read from the database (epoch seconds, the reading instance's clock).
+    # When the entry's row began to be read from the database (epoch seconds, the reading
+    # instance's clock): a change committed after this may be missing from it.
     cached_at: float = 0.0
 
     def refusal(self, presented_hash: str, now: float) -> str | None:
@@ -136,7 +147,7 @@ class AgentLookup:
 
     async def _load_and_keep(self, presented: str) -> AgentEntry | None:
         generation = self._generation
-        entry = await self._load(presented)
+        entry = await self._load(presented, generation)
         if generation == self._generation:
             ttl = self._ttl if entry is not None else UNKNOWN_TTL_SECONDS
             if not self._subscribed:
@@ -149,22 +160,15 @@ class AgentLookup:
         self._sweeper.before_insert(self._by_hash, lambda kept: kept[1] <= now)
         self._by_hash[presented] = (entry, now + ttl)
 
-    async def _load(self, presented: str) -> AgentEntry | None:
+    async def _load(self, presented: str, generation: int) -> AgentEntry | None:
         try:
-            agent_id = await self._cache.get(f"cerberus:agent-key:{presented}")
-            raw = (
-                await self._cache.get(f"cerberus:agent:{agent_id.decode()}")
-                if agent_id is not None
-                else None
-            )
+            shared = await self._shared(presented)
         except Exception as exc:
             # The shared cache is a shortcut, not the source: go to the database.
             logger.warning("shared cache unavailable for key lookup", extra={"error": repr(exc)})
             return await self._query(presented)
-        if raw is not None:
-            shared = AgentEntry(**orjson.loads(raw))
-            if not self._stale(shared):
-                return shared
+        if shared is not None:
+            return shared
         entry = await self._query(presented)
         if entry is not None:
             try:
@@ -173,16 +177,44 @@ class AgentLookup:
                     entry.agent_id.encode(),
                     HASH_INDEX_TTL_SECONDS,
                 )
-                await self._cache.set(
-                    f"cerberus:agent:{entry.agent_id}", orjson.dumps(asdict(entry)), self._ttl
-                )
+                # An invalidation heard during the load: the row may predate the change, and
+                # the instances that heard it have deleted the shared entry already. Writing
+                # it back would hand them the old row (this request alone uses it).
+                if generation == self._generation:
+                    await self._cache.set(
+                        f"cerberus:agent:{entry.agent_id}", orjson.dumps(asdict(entry)), self._ttl
+                    )
             except Exception as exc:
                 logger.warning(
                     "shared cache unavailable for key lookup", extra={"error": repr(exc)}
                 )
         return entry
 
+    async def _shared(self, presented: str) -> AgentEntry | None:
+        """The shared cache's entry for the key, unless a change since it was read is known."""
+        agent_id = await self._cache.get(f"cerberus:agent-key:{presented}")
+        if agent_id is None:
+            return None
+        raw = await self._cache.get(f"cerberus:agent:{agent_id.decode()}")
+        if raw is None:
+            return None
+        entry = AgentEntry(**orjson.loads(raw))
+        if self._stale(entry):
+            return None
+        # What this instance did not hear (it started after the change, or lost the message)
+        # the markers the instances that heard it left say: one round trip for the three.
+        markers = await asyncio.gather(
+            *(self._cache.get(_changed_key(kind, object_id)) for kind, object_id in _owners(entry))
+        )
+        if any(marker is not None and entry.cached_at <= float(marker) for marker in markers):
+            return None
+        return entry
+
     async def _query(self, presented: str) -> AgentEntry | None:
+        # Before the row is read: a change committed while the query and the session's close
+        # are in flight is later than the entry, so whoever hears of it knows the entry is
+        # stale (stamped after them, the old row looked newer than the change).
+        cached_at = time.time()
         statement = (
             select(Agent, Workspace, Organisation)
             .join(Workspace, Workspace.id == Agent.workspace_id)
@@ -212,7 +244,7 @@ class AgentLookup:
                 and organisation.is_active
                 and organisation.deleted_at is None
             ),
-            cached_at=time.time(),
+            cached_at=cached_at,
         )
 
     def _stale(self, entry: AgentEntry) -> bool:
@@ -254,19 +286,38 @@ class AgentLookup:
             for h, (entry, expiry) in self._by_hash.items()
             if entry is not None and entry.agent_id not in stale
         }
-        self._spawn(self._forget_shared(stale))
+        self._spawn(self._forget_shared(event, now, stale))
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _forget_shared(self, agent_ids: set[str]) -> None:
+    async def _forget_shared(self, event: Invalidation, at: float, agent_ids: set[str]) -> None:
+        try:
+            await self._cache.set(
+                _changed_key(event.kind, event.id), repr(at).encode(), CHANGED_TTL_SECONDS
+            )
+        except Exception:
+            logger.exception("could not mark a change in the shared cache")
         for agent_id in agent_ids:
             try:
                 await self._cache.delete(f"cerberus:agent:{agent_id}")
             except Exception:
                 logger.exception("could not drop a shared agent entry")
+
+
+def _owners(entry: AgentEntry) -> tuple[tuple[str, str], ...]:
+    """The objects whose change makes the entry stale, as (kind, id)."""
+    return (
+        ("agent", entry.agent_id),
+        ("workspace", entry.workspace_id),
+        ("organisation", entry.organisation_id),
+    )
+
+
+def _changed_key(kind: str, object_id: str) -> str:
+    return f"cerberus:agent-changed:{kind}:{object_id}"
 
 
 def _affected(entry: AgentEntry, event: Invalidation) -> bool:

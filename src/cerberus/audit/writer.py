@@ -430,14 +430,23 @@ def _insert_sql(placeholder: Callable[[int], str]) -> str:
     return f"INSERT INTO {AuditEvent.__tablename__} ({', '.join(_NAMES)}) VALUES ({values})"
 
 
-def _usage_sql(first: str, second: str, third: str) -> str:
+def _usage_sql(later: str, first: str, second: str, third: str) -> str:
+    # last_used_at only moves forward: instances flush their counts in any order (a retry
+    # after a database blip lands late), and an older use must not move it back. NULL (never
+    # used) yields to the new time: SQLite's two-argument MAX() of a NULL is NULL.
     return (
         f"UPDATE {Agent.__tablename__} SET usage_count = usage_count + {first},"
-        f" last_used_at = {second} WHERE id = {third}"
+        f" last_used_at = {later}(COALESCE(last_used_at, {second}), {second})"
+        f" WHERE id = {third}"
     )
 
 
-_USAGE_SQL = {"qmark": _usage_sql("?", "?", "?"), "numeric_dollar": _usage_sql("$1", "$2", "$3")}
+# SQLite's ?NNN names a parameter by its position, so the time is passed once either way; its
+# DATETIME text (_sqlite_time) sorts as the times do.
+_USAGE_SQL = {
+    "qmark": _usage_sql("MAX", "?1", "?2", "?3"),
+    "numeric_dollar": _usage_sql("GREATEST", "$1", "$2", "$3"),
+}
 
 # The two drivers Settings accepts: aiosqlite (qmark) and asyncpg (numeric_dollar).
 _INSERT_SQL = {
