@@ -124,6 +124,9 @@ async def unpin(session: AsyncSession, actor: Actor, pin_id: str) -> None:
 
 
 def _publish(session: AsyncSession, pin: ToolPin, workspace: Workspace) -> None:
+    """After the commit, every instance reloads the workspace's pins or, not holding them,
+    drops their shared entry (PinStore.invalidate); one that misses the event reads them
+    again within the TTL."""
     invalidate_after_commit(
         session,
         Invalidation("tool_pin", pin.id, workspace.organisation_id, workspace_id=workspace.id),

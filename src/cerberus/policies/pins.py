@@ -4,7 +4,13 @@ The `tool_pinning` guardrail compares each tool in a `tools/list` answer with th
 for its workspace. Reading pins must not touch the database, so the pipeline cache loads them
 when it builds a pipeline that pins (shared cache first, database on a cold miss), and new pins
 and pending changes are written by a background task. After a write, and after an admin's
-approval, a `tool_pin` invalidation makes every instance reload that workspace's pins.
+approval or unpinning, a `tool_pin` invalidation makes every instance reload that workspace's
+pins if it has them, and drop the workspace's shared entry otherwise.
+
+A lost invalidation (a subscription down, no instance holding the workspace) must not keep an
+approved tool blocked: pins are kept for the TTL from when they were read from the database
+(a shared entry carries that time), then read again in the background. The hot path never
+waits for that; it reads whatever is in memory.
 The catalogue remembers every tool definition seen, so the proxy can find a tool's outputSchema.
 """
 
@@ -40,6 +46,11 @@ CATALOGUE_TTL_SECONDS = 24 * 3600
 # client that never lists tools (stateless agents) cost a shared-cache read on every answer.
 CATALOGUE_RECHECK_SECONDS = 1.0
 WRITE_ATTEMPTS = 5
+# How often expired pins are looked for (at most; a shorter TTL looks four times per TTL), and
+# when a refresh that failed (database and shared cache down) is tried again. Until then the
+# pins in memory stay in use: a database outage must not unpin or block every tool.
+REFRESH_CHECK_SECONDS = 1.0
+REFRESH_RETRY_SECONDS = 1.0
 
 # Asked on each use, so tests that swap app.state.sessionmaker for a rolled-back one are seen.
 SessionSource = Callable[[], async_sessionmaker[AsyncSession]]
@@ -90,6 +101,12 @@ class PinStore:
         self._cache = cache
         self._ttl = ttl_seconds
         self._pins: dict[str, dict[str, PinState]] = {}
+        # When each workspace's pins are to be read again (time.monotonic()).
+        self._expires_at: dict[str, float] = {}
+        # When this instance heard each workspace's pins changed (time.time()): a shared entry
+        # read from the database before that is stale, even if no instance deleted it yet.
+        self._changed_at: dict[str, float] = {}
+        self._everything_changed_at = 0.0
         self._loading: dict[str, asyncio.Lock] = {}
         self._catalogue: dict[str, dict[str, dict[str, Any]]] = {}
         self._catalogue_read_at: dict[str, float] = {}
@@ -97,19 +114,22 @@ class PinStore:
         # Pins observed here but not yet in the database: a reload must not forget them.
         self._unwritten: dict[tuple[str, str], PinState] = {}
         self._queued: Counter[tuple[str, str]] = Counter()
-        # Bumped after each commit of ours, so a reload that overlapped one reads again.
-        self._commits = 0
+        # Bumped after each commit of ours and each change heard of, so a reload that
+        # overlapped one reads again.
+        self._generation = 0
         self._writer: asyncio.Task[None] | None = None
+        self._refresher: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
 
     async def start(self) -> None:
         self._writer = asyncio.create_task(self._write_forever())
+        self._refresher = asyncio.create_task(self._refresh_forever())
 
     async def close(self) -> None:
         await self.flush()
         self._closed = True
-        tasks = [*self._tasks, *([self._writer] if self._writer else [])]
+        tasks = [*self._tasks, *(task for task in (self._writer, self._refresher) if task)]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -124,36 +144,61 @@ class PinStore:
     def loaded(self, workspace_id: str) -> bool:
         return workspace_id in self._pins
 
+    def _fresh(self, workspace_id: str) -> bool:
+        return (
+            workspace_id in self._pins
+            and self._expires_at.get(workspace_id, 0.0) > time.monotonic()
+        )
+
     async def ensure_loaded(self, workspace_id: str) -> None:
-        if workspace_id not in self._pins:
+        """Load the workspace's pins if they are not in memory, or have expired."""
+        if not self._fresh(workspace_id):
             await self.reload(workspace_id, from_database=False)
 
     async def reload(self, workspace_id: str, *, from_database: bool = True) -> None:
+        """Read the pins again: from the database, or (not from_database, when those in memory
+        are missing or expired) from the shared cache if its entry is recent enough."""
         lock = self._loading.setdefault(workspace_id, asyncio.Lock())
         async with lock:
-            if not from_database and workspace_id in self._pins:
+            if not from_database and self._fresh(workspace_id):
                 return
             key = _pins_key(workspace_id)
-            raw = None
+            shared = None
             if not from_database:
                 with contextlib.suppress(Exception):
-                    raw = await self._cache.get(key)
-            if raw is not None:
-                stored = orjson.loads(raw)
-                pins = {name: PinState(**state) for name, state in stored.items()}
+                    shared = self._usable(workspace_id, await self._cache.get(key))
+            if shared is not None:
+                read_at, pins = shared
             else:
                 while True:
-                    commits = self._commits
+                    generation = self._generation
+                    # Taken before the query: the rows are at least this recent.
+                    read_at = time.time()
                     pins = await self._load(workspace_id)
-                    if commits == self._commits:
+                    if generation == self._generation:
                         break
-                payload = {name: state.__dict__ for name, state in pins.items()}
+                payload = [read_at, {name: state.__dict__ for name, state in pins.items()}]
                 with contextlib.suppress(Exception):
                     await self._cache.set(key, orjson.dumps(payload), ttl_seconds=self._ttl)
             for (workspace, name), state in self._unwritten.items():
                 if workspace == workspace_id:
                     pins[name] = state
             self._pins[workspace_id] = pins
+            age = min(max(time.time() - read_at, 0.0), self._ttl)
+            self._expires_at[workspace_id] = time.monotonic() + self._ttl - age
+
+    def _usable(
+        self, workspace_id: str, raw: bytes | None
+    ) -> tuple[float, dict[str, PinState]] | None:
+        """A shared entry's pins and when they were read from the database, unless it is as
+        old as the TTL or older than a change this instance heard of."""
+        if raw is None:
+            return None
+        read_at, stored = orjson.loads(raw)
+        changed = max(self._changed_at.get(workspace_id, 0.0), self._everything_changed_at)
+        if read_at <= changed or time.time() - read_at >= self._ttl:
+            return None
+        return read_at, {name: PinState(**state) for name, state in stored.items()}
 
     async def _load(self, workspace_id: str) -> dict[str, PinState]:
         async with self._sessions()() as session:
@@ -163,17 +208,60 @@ class PinStore:
         return {row.tool_name: PinState(row.definition_hash, row.pending_hash) for row in rows}
 
     def invalidate(self, workspace_id: str | None) -> None:
-        """A pin changed elsewhere: reload the workspace (every loaded one, if not said)."""
-        targets = [workspace_id] if workspace_id is not None else list(self._pins)
+        """A pin changed (an approval, an unpin, a pin written by any instance): reload the
+        workspace (every loaded one, if not said), or drop its shared entry if not loaded, so
+        no instance loads it as it was before the change."""
+        self._generation += 1
+        now = time.time()
+        if workspace_id is None:
+            self._everything_changed_at = now
+            targets = list(self._pins)
+        else:
+            if len(self._changed_at) > 10_000:
+                # Older than any shared entry that is still used.
+                self._changed_at = {
+                    ws: at for ws, at in self._changed_at.items() if at > now - self._ttl
+                }
+            self._changed_at[workspace_id] = now
+            targets = [workspace_id]
         for target in targets:
             if target in self._pins:
+                # Reading the database also replaces the shared entry.
                 self._spawn(self._reload_logged(target))
+            else:
+                self._spawn(self._forget_shared(target))
 
     async def _reload_logged(self, workspace_id: str) -> None:
         try:
             await self.reload(workspace_id)
         except Exception:
             logger.exception("could not reload tool pins", extra={"workspace_id": workspace_id})
+            # Those in memory are known to be stale: the refresher tries again soon.
+            if workspace_id in self._expires_at:
+                self._expires_at[workspace_id] = time.monotonic() + REFRESH_RETRY_SECONDS
+
+    async def _forget_shared(self, workspace_id: str) -> None:
+        try:
+            await self._cache.delete(_pins_key(workspace_id))
+        except Exception:
+            logger.warning("could not drop shared tool pins", extra={"workspace_id": workspace_id})
+
+    async def _refresh_forever(self) -> None:
+        """Read expired pins again, off the request path: the safety net for a lost event."""
+        every = max(min(REFRESH_CHECK_SECONDS, self._ttl / 4), 0.05)
+        while True:
+            await asyncio.sleep(every)
+            now = time.monotonic()
+            expired = [ws for ws, at in self._expires_at.items() if at <= now]
+            for workspace_id in expired:
+                try:
+                    await self.reload(workspace_id, from_database=False)
+                except Exception as exc:
+                    logger.warning(
+                        "could not refresh tool pins; keeping those in memory",
+                        extra={"workspace_id": workspace_id, "error": repr(exc)},
+                    )
+                    self._expires_at[workspace_id] = time.monotonic() + REFRESH_RETRY_SECONDS
 
     # Pins: the hot path (memory only) ---------------------------------------------------
 
@@ -233,7 +321,7 @@ class PinStore:
             write = await self._writes.get()
             try:
                 await self._write_with_retries(write)
-                self._commits += 1
+                self._generation += 1
             except Exception:
                 # Forgotten locally too: the next tools/list finds the tool again and re-queues.
                 logger.exception(
@@ -358,7 +446,9 @@ class PinStore:
 
 
 def _pins_key(workspace_id: str) -> str:
-    return f"cerberus:pins:{workspace_id}"
+    # [read from the database at (epoch seconds), {tool name: pin}]. Not the name of the
+    # earlier format ({tool name: pin}), which instances of an older release still read.
+    return f"cerberus:tool-pins:{workspace_id}"
 
 
 def _catalogue_key(workspace_id: str) -> str:
