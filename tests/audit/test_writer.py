@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import subprocess
 import sys
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -22,7 +25,7 @@ from cerberus.app import CerberusApp
 from cerberus.audit import writer as writer_module
 from cerberus.audit.models import AuditEvent
 from cerberus.audit.sqlite_sink import CHUNK_ROWS
-from cerberus.audit.writer import COPY_CHUNK_ROWS, DRIVER_CHUNK_ROWS, AuditWriter
+from cerberus.audit.writer import COPY_CHUNK_ROWS, DRIVER_CHUNK_ROWS, UNWRITTEN, AuditWriter
 from cerberus.db import create_engine, create_sessionmaker
 from cerberus.settings import Settings
 from tests.audit.events import add_event, committed_agent, unreachable_engine
@@ -430,3 +433,96 @@ async def test_a_nul_character_in_a_recorded_value_does_not_lose_the_event(
     (event,) = await _events(session, agent)
     assert (event.method, event.tool_name) == ("tools/\ufffdcall", "ec\ufffdho")
     assert event.guardrails_triggered == triggered
+
+
+@asynccontextmanager
+async def silent_database() -> AsyncIterator[str]:
+    """A PostgreSQL URL whose server accepts connections and never answers (a stalled
+    database, or one whose tables a migration holds locked)."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"postgresql+asyncpg://cerberus@127.0.0.1:{port}/audit"
+    finally:
+        for writer in held:
+            writer.close()
+        server.close()
+
+
+async def test_a_database_that_never_answers_cannot_hold_shutdown_nor_lose_the_queue(
+    session: AsyncSession, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # stop() waited for ever (182 s here before asyncpg gave up): an orchestrator kills the
+    # process first, and the queue was gone without a line.
+    agent = await committed_agent(session)
+    monkeypatch.setattr(writer_module, "STOP_TIMEOUT_SECONDS", 0.5)
+    async with silent_database() as url:
+        engine = create_engine(Settings(DATABASE_URL=url))
+        sessionmaker = create_sessionmaker(engine)
+        writer = AuditWriter(lambda: sessionmaker, batch_size=2, flush_interval=3600)
+        writer.start()
+        for index in range(3):
+            _record(writer, agent, f"stalled-{index}")
+        with caplog.at_level(logging.INFO, logger="cerberus.audit"):
+            await asyncio.wait_for(writer.stop(), 10)
+        await engine.dispose()
+    messages = [record.getMessage() for record in caplog.records]
+    assert "audit flush did not finish at shutdown" in messages
+    logged = [r.audit_event["decision_id"] for r in caplog.records if r.getMessage() == UNWRITTEN]
+    assert sorted(logged) == ["stalled-0", "stalled-1", "stalled-2"]
+    assert writer.pending == 0
+
+
+async def test_a_flush_that_never_ends_times_out_and_the_queue_stays_bounded(
+    session: AsyncSession, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A hung flush held the queue, which grew unseen: only a failed flush spilled it.
+    agent = await committed_agent(session)
+    monkeypatch.setattr(writer_module, "FLUSH_TIMEOUT_SECONDS", 0.2)
+    monkeypatch.setattr(writer_module, "RETRY_SECONDS", 0.0)
+    monkeypatch.setattr(writer_module, "MAX_QUEUED", 2)
+    monkeypatch.setattr(writer_module, "STOP_TIMEOUT_SECONDS", 0.5)
+    async with silent_database() as url:
+        engine = create_engine(Settings(DATABASE_URL=url))
+        sessionmaker = create_sessionmaker(engine)
+        writer = AuditWriter(lambda: sessionmaker, batch_size=500, flush_interval=0.05)
+        writer.start()
+        for index in range(5):
+            _record(writer, agent, f"queued-{index}")
+        with caplog.at_level(logging.INFO, logger="cerberus.audit"):
+            for _ in range(100):
+                if writer.pending <= 2:
+                    break
+                await asyncio.sleep(0.05)
+            assert writer.pending == 2
+            spilled = [
+                r.audit_event["decision_id"] for r in caplog.records if r.getMessage() == UNWRITTEN
+            ]
+            assert spilled == ["queued-0", "queued-1", "queued-2"]
+            await asyncio.wait_for(writer.stop(), 10)
+        await engine.dispose()
+
+
+async def test_a_row_stored_by_a_flush_whose_answer_was_lost_is_not_called_dropped(
+    app: CerberusApp, session: AsyncSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The retry after a commit whose acknowledgement was lost finds the row there; it was
+    # logged as refused and dropped, which an admin reads as an event lost.
+    agent = await committed_agent(session)
+    writer = _writer(app)
+    _record(writer, agent, "stored-once")
+    await writer.flush()
+    _record(writer, agent, "stored-once")  # the same event, queued again
+    _record(writer, agent, "after-it")
+    with caplog.at_level(logging.INFO, logger="cerberus.audit"):
+        await writer.flush()
+    messages = [record.getMessage() for record in caplog.records]
+    assert "audit event already stored" in messages
+    assert "audit event refused by the database; dropped" not in messages
+    decisions = [event.decision_id for event in await _events(session, agent)]
+    assert sorted(decisions) == ["after-it", "stored-once"]

@@ -50,6 +50,14 @@ RETRY_SECONDS = 1.0
 # that takes too long to stop, and a database that refused a connection twice a second apart
 # is not coming back before that).
 SHUTDOWN_ATTEMPTS = 2
+# A flush that has not finished by then has failed (a table locked, a database that accepts
+# connections and never answers): its rows stay queued, the queue's excess goes to the log,
+# and the next flush tries again. Unbounded, one stalled statement held the queue, which
+# grew unseen.
+FLUSH_TIMEOUT_SECONDS = 15.0
+# All of shutdown's flushes together: then the queue goes to the log. Orchestrators kill a
+# process that takes longer (Docker after 10 s): killed, it lost the queue without a line.
+STOP_TIMEOUT_SECONDS = 8.0
 # Events kept while the database cannot be reached (~620 bytes each: ~30 MiB). Beyond, the
 # oldest go to the log whole, as at shutdown: a queue that grew until the process was killed
 # for its memory would lose them all.
@@ -187,25 +195,50 @@ class AuditWriter:
         events in memory and they were lost."""
         self._stopping = True
         self._wake.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
         try:
-            for attempt in range(1, SHUTDOWN_ATTEMPTS + 1):
-                try:
-                    while self._events or self._usage:
-                        await self.flush()
+            async with asyncio.timeout(STOP_TIMEOUT_SECONDS):
+                if await self._drain():
                     return
-                except Exception:
-                    logger.exception(
-                        "audit flush failed at shutdown",
-                        extra={"attempt": attempt, "pending": len(self._events)},
-                    )
-                    if attempt < SHUTDOWN_ATTEMPTS:
-                        await asyncio.sleep(RETRY_SECONDS)
+        except TimeoutError:
+            logger.error(
+                "audit flush did not finish at shutdown",
+                extra={"seconds": STOP_TIMEOUT_SECONDS, "pending": len(self._events)},
+            )
+        finally:
+            await self._cancel_run()
+        try:
+            # A batch whose write was cut short is logged too; if it was stored after all,
+            # restoring it writes nothing (its decision ids are there).
             self._log_unwritten()
         finally:
             self._close_sink()
+
+    async def _drain(self) -> bool:
+        """Shutdown's flushes; whether they wrote everything (the sink closed if so)."""
+        if self._task is not None:
+            await self._task
+            self._task = None
+        for attempt in range(1, SHUTDOWN_ATTEMPTS + 1):
+            try:
+                while self._events or self._usage:
+                    await self.flush()
+                self._close_sink()
+                return True
+            except Exception:
+                logger.exception(
+                    "audit flush failed at shutdown",
+                    extra={"attempt": attempt, "pending": len(self._events)},
+                )
+                if attempt < SHUTDOWN_ATTEMPTS:
+                    await asyncio.sleep(RETRY_SECONDS)
+        return False
+
+    async def _cancel_run(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._task
+            self._task = None
 
     def _spill_excess(self) -> None:
         """The oldest events beyond MAX_QUEUED into the log, whole, and off the queue."""
@@ -235,7 +268,8 @@ class AuditWriter:
                 await asyncio.wait_for(self._wake.wait(), self._interval)
             self._wake.clear()
             try:
-                await self.flush()
+                async with asyncio.timeout(FLUSH_TIMEOUT_SECONDS):
+                    await self.flush()
             except Exception:
                 # The rows stay queued and are tried again; the database may come back.
                 logger.exception("audit flush failed; retrying")
@@ -286,11 +320,16 @@ class AuditWriter:
                 except Exception as exc:
                     if not self._refused(exc):
                         raise
-                    # Whole, as at shutdown: what the row held is not lost with it.
-                    logger.error(
-                        "audit event refused by the database; dropped",
-                        extra={"decision_id": event[1], "audit_event": _logged_event(event)},
-                    )
+                    if _already_stored(exc):
+                        # A flush whose commit went through but whose answer was lost (cut
+                        # off, timed out): the retry finds the row there.
+                        logger.info("audit event already stored", extra={"decision_id": event[1]})
+                    else:
+                        # Whole, as at shutdown: what the row held is not lost with it.
+                        logger.error(
+                            "audit event refused by the database; dropped",
+                            extra={"decision_id": event[1], "audit_event": _logged_event(event)},
+                        )
                 done += 1
         finally:
             # Rows written (or dropped) here must not be written again by the retry.
@@ -316,7 +355,9 @@ class AuditWriter:
                         self._usage_rows(usage, sqlite=False),
                         _copy_chunk_rows(len(self._events)),
                     )
-                except Exception as exc:
+                except BaseException as exc:
+                    # Cancelled too (a flush past FLUSH_TIMEOUT_SECONDS): a COPY cut off
+                    # leaves the connection in no state to reuse.
                     if not _database_refused(exc):
                         # The COPY goes around SQLAlchemy, which so never sees the error
                         # that would make it drop a connection whose backend died (killed,
@@ -488,6 +529,13 @@ def _database_refused(exc: BaseException) -> bool:
     error = exc.orig if isinstance(exc, DBAPIError) else exc
     sqlstate = getattr(error, "sqlstate", None)
     return isinstance(sqlstate, str) and sqlstate[:2] in ("22", "23")
+
+
+def _already_stored(exc: BaseException) -> bool:
+    """The row's decision id is in the table already (PostgreSQL and SQLite both name the
+    column, or its index, in a unique violation)."""
+    text = str(exc)
+    return "decision_id" in text and ("unique" in text.lower() or "duplicate" in text.lower())
 
 
 def _storable(text: str | None) -> str | None:
