@@ -273,3 +273,19 @@ async def test_a_reply_nobody_asked_for_closes_the_connection_once(
         await server.wait_closed()
     closed = [r for r in caplog.records if r.getMessage() == "cache connection closed"]
     assert len(closed) == 1
+
+
+async def test_a_publish_that_cannot_reach_redis_still_reaches_this_instance() -> None:
+    # The instance that made a change kept serving what it made stale (a revoked key, for
+    # the key cache's whole TTL) when Redis was down as it published.
+    port = free_port()
+    cache = RedisCache(f"redis://127.0.0.1:{port}/0", pool_size=1, timeout=1)
+    arrived: list[bytes] = []
+    try:
+        with redis_server(["--port", str(port)], port_answers(port)):
+            await cache.subscribe("changes", arrived.append)
+        with pytest.raises(RedisConnectionError, match="cannot connect to the cache"):
+            await cache.publish("changes", b"revoked")
+        assert arrived == [b"revoked"]
+    finally:
+        await cache.close()

@@ -160,7 +160,14 @@ class RedisCache(Cache):
         return frame
 
     async def publish(self, channel: str, message: bytes) -> None:
-        await self._client.call("PUBLISH", channel, message, deadline=self._deadline())
+        try:
+            await self._client.call("PUBLISH", channel, message, deadline=self._deadline())
+        except BaseException:
+            # This instance's own subscribers hear it anyway: the change was made here, and
+            # while Redis is down it kept using what the change made stale (a revoked key,
+            # an old policy) for a whole TTL. The others have only their TTLs.
+            self._on_message(channel, message)
+            raise
 
     async def subscribe(self, channel: str, handler: Subscriber) -> None:
         async with asyncio.timeout(self._timeout):
