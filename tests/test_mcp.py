@@ -168,6 +168,11 @@ CASES: dict[str, tuple[dict[str, Any], set[str]]] = {
         result({"action": "accept", "content": {"email": EMAIL}}, "srv-2"),
         {"$.result.content.email"},
     ),
+    "an elicitation answer whose form has a field named type": (
+        # Its `type` made it a content block: values under role, status, data... went unread.
+        result({"action": "accept", "content": {"type": "work", "role": EMAIL}}, "srv-2"),
+        {"$.result.content.role"},
+    ),
     "2026-07-28 inputResponses": (
         request(
             "tools/call",

@@ -1,23 +1,24 @@
 """What MCP messages carry: the text a guardrail must scan, in any message kind, and redaction.
 
 One walker (`texts`) finds every piece of text in a JSON-RPC message of either direction:
-tool arguments, content blocks, resource links and contents (text-like blobs decoded),
-structuredContent, prompts, sampling and elicitation payloads and their answers (legacy
-responses and 2026-07-28 `inputResponses`), notifications, tasks results, tool definitions,
-errors. It walks every string rather than a list of known fields, so a field a later protocol
-revision adds is scanned too; only protocol identifiers are skipped. `redact` rewrites texts
-in place and refuses (returns a reason) whenever the rewritten message would no longer be
-valid JSON-RPC and MCP, or would no longer match a header that mirrors the body.
+tool arguments, content blocks, resource links and contents (text-like blobs decoded, as
+each kind of client decodes them), structuredContent, prompts, sampling and elicitation
+payloads and their answers (legacy responses and 2026-07-28 `inputResponses`),
+notifications, tasks results, tool definitions, errors, `_meta`. It walks every string
+rather than a list of known fields, so a field a later protocol revision adds is scanned
+too; only protocol identifiers (and the `_meta` entries the protocol defines, while they
+hold what it defines) are skipped. `redact` rewrites texts in place and refuses (returns a
+reason) whenever the rewritten message would no longer be valid JSON-RPC and MCP, or would
+no longer match a header that mirrors the body.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import codecs
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
@@ -53,10 +54,47 @@ _DATA_KEYS_WORDS = (
 DATA_KEYS = frozenset(_DATA_KEYS_WORDS.split())
 # Data subtrees that describe or annotate rather than carry records (not counted as rows).
 _NOT_RECORDS = frozenset({"_meta", "annotations", "inputSchema", "outputSchema", "requestedSchema"})
-# `_meta` entries the protocol itself defines: identifiers and client/server descriptions,
-# never content (a progress token named "...Token" must not read as a credential).
-_META_PROTOCOL_KEYS = frozenset({"progressToken"})
-_META_RESERVED_PREFIXES = ("io.modelcontextprotocol/", "modelcontextprotocol.io/")
+# How the walk reads a `_meta` entry the protocol defines, when its value has the type the
+# protocol gives it; any other value, and any other key (under the reserved prefixes too: the
+# server's code reads every entry), is read like the rest of `_meta`, as data. The SDKs write
+# most of these on every request or result: what they write costs nothing to read.
+_META_ID, _META_VERSION, _META_LEVEL, _META_NAMED, _META_FLAGS = range(5)
+_META_ENTRIES: dict[object, int] = {
+    # Chosen by the sender, and readable by the server's tool (`request_context.meta`): a
+    # string is read, but not with its key, which made `progressToken: "progress-test-1"` a
+    # token assignment; an integer is read as a number from `_META_COUNTER_BELOW` on.
+    "progressToken": _META_ID,
+    "io.modelcontextprotocol/subscriptionId": _META_ID,
+    # Skipped when they hold a version or a log level: there is no room for anything else.
+    "io.modelcontextprotocol/protocolVersion": _META_VERSION,
+    "io.modelcontextprotocol/logLevel": _META_LEVEL,
+    # Skipped when they hold only the members that name the sender, or the task, as strings;
+    # else read as the same objects are elsewhere in the protocol (`initialize`'s clientInfo
+    # and serverInfo): their strings, not their keys or numbers.
+    "io.modelcontextprotocol/clientInfo": _META_NAMED,
+    "io.modelcontextprotocol/serverInfo": _META_NAMED,
+    "io.modelcontextprotocol/related-task": _META_NAMED,
+    # Capability flags: read as protocol data (`initialize`'s capabilities) once they hold a
+    # string at any depth (an experimental or extension setting).
+    "io.modelcontextprotocol/clientCapabilities": _META_FLAGS,
+}
+_META_NAMES = frozenset({"name", "version", "title", "taskId"})
+_STR = frozenset({str})
+# Request ids and counters: an integer token below this is an identifier, and from it on a
+# number (no detector reads one this short without a key, but a card number would pass).
+_META_COUNTER_BELOW = 10**6
+_PROTOCOL_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}")
+_PROTOCOL_VERSIONS = frozenset(
+    {"2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"}
+)
+_LOG_LEVELS = frozenset(
+    {"debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"}
+)
+# The reason protocol `_meta` cannot be redacted. The `_meta` object itself is pushed with an
+# equal string of its own (`_META_NODE`), so that the walk knows it by identity: a `_meta`
+# key inside user data is user data, and so is a `_meta` inside the protocol's `_meta`.
+_META_LOCK = "protocol metadata"
+_META_NODE = " ".join(("protocol", "metadata"))
 # Content blocks whose `data` is base64 media, which no text detector can read.
 _MEDIA = ("image", "audio")
 # Methods whose params field is mirrored by the 2026-07-28 `Mcp-Name` header.
@@ -281,14 +319,18 @@ def _walk(message: Mapping[str, Any], mirrors: set[Path]) -> list[TextSlot]:
             data = node.encode("utf-8", "surrogatepass")
             append(new(TextSlot, (link, node, _TEXT, locked, data, key)))
         elif kind is dict or (kind not in _NOT_MAPPINGS and isinstance(node, Mapping)):
-            blob = _decoded_blob(node) if "blob" in node else None
-            if blob is not None:
-                append(TextSlot((link, "blob"), blob, SlotKind.BLOB, locked, _utf8(blob)))
-            children: list[tuple[Any, tuple[Link, str | int], bool, str | None]] = []
-            in_meta = step == "_meta"
-            for key, value in node.items():
-                if in_meta and _is_protocol_meta(key):
-                    continue
+            blobs = _decoded_blobs(node) if "blob" in node else None
+            if blobs:
+                blob_link = (link, "blob")
+                for blob in blobs:
+                    append(TextSlot(blob_link, blob, SlotKind.BLOB, locked, _utf8(blob)))
+            children: list[tuple[Any, tuple[Link, str | int], bool, str | None]]
+            items: Iterable[tuple[Any, Any]]
+            if locked is _META_NODE:  # the protocol's `_meta`, read entry by entry
+                children, items = _meta_children(node, link, seen_keys, append), ()
+            else:
+                children, items = [], node.items()
+            for key, value in items:
                 if in_data:
                     if key in SEALED_KEYS:
                         continue
@@ -308,7 +350,9 @@ def _walk(message: Mapping[str, Any], mirrors: set[Path]) -> list[TextSlot]:
                     if type(value) not in inert:
                         children.append((value, (link, key), False, locked))
                 elif action == _DATA:
-                    reason = "protocol metadata" if key == "_meta" else locked
+                    reason = locked
+                    if key == "_meta":
+                        reason = _META_NODE if isinstance(value, Mapping) else _META_LOCK
                     children.append((value, (link, key), True, reason))
                 elif action == _SPECIAL:
                     child_link = (link, key)
@@ -316,7 +360,7 @@ def _walk(message: Mapping[str, Any], mirrors: set[Path]) -> list[TextSlot]:
                         continue
                     if key == "text" and mirrors and _short_path(child_link, 4) in mirrors:
                         continue  # the serialised copy of structuredContent: redact() rebuilds it
-                    if key == "data" or (key == "content" and _is_elicit_content(value)):
+                    if key == "data" or (key == "content" and _is_answer_content(node, value)):
                         children.append((value, child_link, True, locked))
                     elif type(value) not in inert:
                         children.append((value, child_link, False, locked))
@@ -357,17 +401,83 @@ _INERT = frozenset({bool, int, float, type(None)})
 _KEY = "an object key"
 
 
-def _is_protocol_meta(key: object) -> bool:
-    return isinstance(key, str) and (
-        key in _META_PROTOCOL_KEYS or key.startswith(_META_RESERVED_PREFIXES)
-    )
+def _meta_children(
+    meta: Mapping[str, Any], link: Link, seen_keys: set[str], append: Any
+) -> list[tuple[Any, tuple[Link, str | int], bool, str | None]]:
+    """The protocol's `_meta` object, walked one level: slots for its keys and the entries
+    it defines (`_META_ENTRIES`) that are read but not as data, and the entries still to
+    walk (as data, or as protocol data), in the walk's stack form. An entry the protocol
+    defines, holding the type the protocol gives it, is read as what it is; any other entry
+    is user data, as everywhere in `_meta`."""
+    children: list[tuple[Any, tuple[Link, str | int], bool, str | None]] = []
+    for key, value in meta.items():
+        how = _META_ENTRIES.get(key)
+        if how is not None:
+            if how == _META_ID:
+                if type(value) is str:
+                    append(TextSlot((link, key), value, _TEXT, _META_LOCK, _utf8(value)))
+                    continue
+                if type(value) is int:  # not a bool
+                    if not -_META_COUNTER_BELOW < value < _META_COUNTER_BELOW:
+                        text = str(value)
+                        append(TextSlot((link, key), text, _NUMBER, "a number", _utf8(text)))
+                    continue
+            elif how == _META_VERSION:
+                if type(value) is str and (
+                    value in _PROTOCOL_VERSIONS or _PROTOCOL_VERSION.fullmatch(value)
+                ):
+                    continue
+            elif how == _META_LEVEL:
+                if type(value) is str and value in _LOG_LEVELS:
+                    continue
+            elif type(value) is dict or (
+                type(value) not in _NOT_MAPPINGS and isinstance(value, Mapping)
+            ):
+                if how == _META_NAMED:
+                    if value.keys() <= _META_NAMES and set(map(type, value.values())) <= _STR:
+                        continue
+                elif not _holds_text(value):
+                    continue
+                children.append((value, (link, key), False, _META_LOCK))
+                continue
+        if key in SEALED_KEYS:
+            continue
+        child_link = (link, key)
+        if key not in seen_keys:
+            seen_keys.add(key)
+            name = str(key)
+            append(TextSlot(child_link, name, _KEY_KIND, _KEY, _utf8(name)))
+        if value is not None and value is not True and value is not False:
+            children.append((value, child_link, True, _META_LOCK))
+    return children
+
+
+def _holds_text(value: object) -> bool:
+    """Whether a JSON value has a string anywhere but in its object keys."""
+    stack: list[object] = [value]
+    while stack:
+        node = stack.pop()
+        if type(node) is dict:
+            stack.extend(node.values())
+        elif type(node) is str:
+            return True
+        elif type(node) is list:
+            stack.extend(node)
+        elif type(node) not in _SCALARS and isinstance(node, Mapping):
+            stack.extend(node.values())
+    return False
 
 
 # Whole floats below this are scanned as the integer they equal: `repr` writes them as their
 # digits and ".0", so the text only gets shorter (content_large_documents counts these texts
-# too). Larger ones `repr` writes with an exponent, and stay so: past 2**53 a double holds
-# few integers exactly, and a 17-19 digit card number reaches a tool already rounded.
-_WHOLE_FLOAT_DIGITS_UP_TO = 1e16
+# too, and relies on that). Up to 19 digits (the longest number a detector reads: a card),
+# `repr` writes them with an exponent. Past 2**53 a double holds few integers exactly, but
+# those it holds reach a tool as that integer: `{"card": 4.1111111111111117e+18}` is
+# 4111111111111111680, a 19-digit Visa number, to an SDK tool whose `card` is an int. These
+# are read as the integer too, when that is no longer than the `repr` (a card's digits do
+# not round to a short one; `1e+18` stays as it is written).
+_WHOLE_FLOAT_DIGITS_BELOW = 1e16
+_WHOLE_FLOAT_CARD_DIGITS_BELOW = 1e19
 
 
 def _number_text(number: int | float) -> str:
@@ -376,8 +486,13 @@ def _number_text(number: int | float) -> str:
     `4111111111111111.0`, `4.111111111111111e15` and `4111111111111111e0` are all the card
     number 4111111111111111 to the tool that reads them, but `repr` wrote them with a `.0`,
     which no card or account pattern matches, and the value passed every guardrail."""
-    if type(number) is float and number.is_integer() and abs(number) < _WHOLE_FLOAT_DIGITS_UP_TO:
-        return str(int(number))
+    if type(number) is float and number.is_integer():
+        size = abs(number)
+        if size < _WHOLE_FLOAT_DIGITS_BELOW:
+            return str(int(number))
+        if size < _WHOLE_FLOAT_CARD_DIGITS_BELOW:
+            digits, written = str(int(number)), repr(number)
+            return digits if len(digits) <= len(written) else written
     return repr(number)
 
 
@@ -385,8 +500,14 @@ def _utf8(text: str) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
-def _is_elicit_content(value: object) -> bool:
-    """ElicitResult.content is a flat object of user answers; content blocks carry a `type`."""
+def _is_answer_content(node: Mapping[str, Any], value: object) -> bool:
+    """Whether `node.content` is user data: the answers of an elicitation, whatever its fields
+    are named (a form may well have one named `type`, which made it a content block). An
+    ElicitResult says what it is with its `action`, wherever it sits: a response's result,
+    an `inputResponses` entry, a task's result. Otherwise content is content blocks (a list,
+    or one block, which has a `type`), and an object without a `type` is answers too."""
+    if "action" in node:
+        return True
     if type(value) is dict:
         return "type" not in value
     if type(value) in _NOT_MAPPINGS:  # a list of content blocks, mostly: no ABC check
@@ -394,19 +515,43 @@ def _is_elicit_content(value: object) -> bool:
     return isinstance(value, Mapping) and "type" not in value
 
 
-def _decoded_blob(node: Mapping[str, Any]) -> str | None:
-    """The text of a text-like blob as its reader gets it: base64 decoded as leniently as
-    clients decode it (wrapped lines, no padding, the URL-safe alphabet: Node's Buffer reads
-    them all), in the encoding `blob_encoding` names, what it cannot read as U+FFFD. Read
-    strictly, such a blob was left unread and passed every guardrail."""
+def _decoded_blobs(node: Mapping[str, Any]) -> list[str] | None:
+    """The texts of a text-like blob as its readers get it: base64 decoded the ways clients
+    decode it (`_blob_readings`), in the encoding `blob_encoding` names, what it cannot read
+    as U+FFFD. Read strictly, such a blob was left unread and passed every guardrail."""
     blob = node.get("blob")
     if not isinstance(blob, str) or not is_text_mime(node.get("mimeType")):
         return None
+    return [raw.decode(blob_encoding(node, raw), "replace") for raw in _blob_readings(blob)]
+
+
+def _blob_readings(blob: str) -> list[bytes]:
+    """Every reading of `blob` a client may make, each once: valid base64 has one. Otherwise
+    the most lenient (`_lenient_b64decode`: wrapped lines, no padding, both alphabets), and
+    where they differ from it, Python's (`base64.b64decode`, which langchain-mcp-adapters
+    calls: it drops `-` and `_`, and a `=` that ends no group) and Node's (Buffer: both
+    alphabets, up to the first `=`). One `-` read as `+` hid a text every Python host read,
+    and a `=` before digits hid a card that Node hosts read."""
     try:
-        raw = base64.b64decode(blob, validate=True)
-    except binascii.Error:
-        raw = _lenient_b64decode(blob)
-    return raw.decode(blob_encoding(node, raw), "replace")
+        return [base64.b64decode(blob, validate=True)]
+    except ValueError:  # binascii.Error, or a character outside ASCII
+        pass
+    lenient = _lenient_b64decode(blob)
+    pad = blob.find("=")
+    if "-" not in blob and "_" not in blob and (pad < 0 or not _B64_LETTER.search(blob, pad)):
+        return [lenient]  # every reader skips the same characters and stops at the same end
+    readings = [lenient]
+    up_to_padding = _lenient_b64decode(blob[:pad]) if pad >= 0 else lenient
+    if up_to_padding not in readings:
+        readings.append(up_to_padding)
+    try:
+        # The padding a reader may add to a blob without it; ignored after a complete group.
+        python = base64.b64decode(blob + "==")
+    except ValueError:
+        return readings  # Python hosts fail to read it
+    if python not in readings:
+        readings.append(python)
+    return readings
 
 
 _BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
@@ -458,6 +603,7 @@ def _lenient_b64decode(blob: str) -> bytes:
 
 _URL_SAFE = str.maketrans("-_", "+/")
 _NOT_B64 = re.compile(r"[^A-Za-z0-9+/]")
+_B64_LETTER = re.compile(r"[A-Za-z0-9+/_-]")
 
 
 def _structured_mirrors(result: object) -> set[Path]:
@@ -490,7 +636,24 @@ def same_json(text: str, value: object) -> bool:
         parsed = orjson.loads(text)
     except orjson.JSONDecodeError:
         return False
-    return bool(parsed == value) and repeated_name(text, parsed) is None
+    return _identical(parsed, value) and repeated_name(text, parsed) is None
+
+
+def _identical(parsed: object, value: object) -> bool:
+    """`parsed == value`, with every number and boolean of the same type: Python calls
+    `4111111111111111680` and `4.1111111111111117e+18` equal (and `1`, `1.0` and `true`),
+    so a text block holding the card passed for the copy of a float that no pattern reads.
+    Two values that are equal and serialise alike (the types show: `1` / `1.0` / `true`)
+    are the same JSON; key order aside, which equality ignores."""
+    try:
+        if orjson.dumps(parsed) == orjson.dumps(value):
+            return True  # the common case: the server wrote its members in their order
+        if parsed != value:
+            return False
+        sort = orjson.OPT_SORT_KEYS
+        return orjson.dumps(parsed, option=sort) == orjson.dumps(value, option=sort)
+    except TypeError:  # not JSON orjson writes (another Mapping, a 65-bit integer): not a copy
+        return False
 
 
 # --- redaction -------------------------------------------------------------------------
