@@ -30,11 +30,13 @@ _MAX_MEM = 64 << 20
 
 @dataclass(frozen=True)
 class Rule:
-    """One way a detector recognises its type."""
+    """One way a detector recognises its type. `as_written`: the rule looks for characters
+    the fold removes (invisible ones), so a batch runs it on the texts as written."""
 
     detector: str
     pattern: str
     validate: Validator | None = None
+    as_written: bool = False
 
 
 class Hit(NamedTuple):
@@ -114,6 +116,15 @@ class Scanner:
         )
         self._regexps = [_regexp(rule.pattern) for rule in self.rules]
         self._native = [_native(regexp) if native else None for regexp in self._regexps]
+        # The rules a batch runs on the texts as written, and their indices in this set.
+        # They find nothing in a folded copy: every character they look for is removed.
+        self.as_written_indices = [i for i, rule in enumerate(self.rules) if rule.as_written]
+        self.as_written: Scanner | None = None
+        if len(self.as_written_indices) == len(self.rules):
+            self.as_written = self
+        elif self.as_written_indices:
+            rules_as_written = [self.rules[index] for index in self.as_written_indices]
+            self.as_written = Scanner(rules_as_written, native=native)
 
     def scan(self, data: bytes, candidates_to: list[int] | None = None) -> list[Hit]:
         """Every validated hit in `data`, ordered by position; overlaps of one detector merged.

@@ -3,11 +3,13 @@ into tool results or hidden in tool descriptions (tool poisoning)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import re2
 
 from cerberus.scanning.engine import Rule
+from cerberus.scanning.fold import INVISIBLE
 
 _PRIOR = r"(?:previous|prior|above|earlier|preceding|former|original|system)"
 _ORDERS = r"(?:instructions?|prompts?|directions|rules|guidelines|messages|context|commands)"
@@ -33,6 +35,64 @@ _DESTINATION = (
     r"(?:https?://|[\w.+\-]+@[\w\-]+\.|[\"'`]?\w*" + _SINKS + r"|(?:the|a|an|your|this|that)\s+"
     r"(?:[\w\"'`\-]+\s+){0,2}?" + _SINKS + r")"
 )
+
+
+def _class(ranges: Iterable[tuple[int, int]]) -> str:
+    return "[" + "".join(rf"\x{{{low:x}}}-\x{{{high:x}}}" for low, high in ranges) + "]"
+
+
+# Invisible characters: those the fold removes (so the rules looking for them read the texts
+# as written, `as_written`), any of them, and an ASCII word they may split.
+_INVISIBLE = _class(INVISIBLE)
+_WORD = "(?:[A-Za-z0-9]|" + _INVISIBLE + ")"
+# Those no text uses: zero-width space and non-joiner, word joiner and invisible operators,
+# the Mongolian vowel separator, the deprecated format characters U+206A-206F and Khmer
+# inherent vowels, and the unassigned code points reserved as ignorable.
+_NEVER_IN_TEXT = _class(
+    [
+        (0x200B, 0x200C),
+        (0x2060, 0x2065),
+        (0x180E, 0x180E),
+        (0x206A, 0x206F),
+        (0x17B4, 0x17B5),
+        (0xFFF0, 0xFFF8),
+        (0xE0080, 0xE00FF),
+        (0xE01F0, 0xE0FFF),
+    ]
+)
+# Those with a use beside some scripts' characters: the combining grapheme joiner, the
+# Arabic letter mark, left-to-right and right-to-left marks, the zero-width joiner and
+# no-break space, variation selectors (Mongolian, emoji, ideographic), Hangul fillers,
+# interlinear annotation, Egyptian hieroglyph, shorthand and musical format controls.
+_IN_A_WORD = _class(
+    [
+        (0x034F, 0x034F),
+        (0x061C, 0x061C),
+        (0x115F, 0x1160),
+        (0x180B, 0x180D),
+        (0x180F, 0x180F),
+        (0x200D, 0x200F),
+        (0x3164, 0x3164),
+        (0xFE00, 0xFE0F),
+        (0xFEFF, 0xFEFF),
+        (0xFFA0, 0xFFA0),
+        (0xFFF9, 0xFFFB),
+        (0x13430, 0x1343F),
+        (0x1BCA0, 0x1BCA3),
+        (0x1D173, 0x1D17A),
+        (0xE0100, 0xE01EF),
+    ]
+)
+_TAGS = _class([(0xE0000, 0xE007F)])
+_BIDI = _class([(0x202A, 0x202E), (0x2066, 0x2069)])
+
+
+def _runs(characters: str) -> str:
+    """These characters, and more of them further on in the same word: a word they split
+    again and again is one hit (a hit each is a Python call each: a megabyte of
+    `a<U+200B>` took 0.26 s)."""
+    return characters + "(?:" + _WORD + "*" + characters + ")?"
+
 
 # Words that make an HTML comment one addressed to the model.
 _TO_THE_MODEL = r"\b(?:ignore|instructions?|assistant|model|AI|system prompt)\b"
@@ -116,12 +176,40 @@ RULES: dict[str, tuple[Rule, ...]] = {
         # into ~1,200 copies of their classes, 3 MiB in each process; and a longer alt text
         # or URL only makes such an image more suspect.
         Rule("exfiltration", r"!\[[^\]\n]*\]\(https?://[^\s)]+\?[^\s)]*="),
+        # The rules below look for characters the fold removes (cerberus.scanning.fold), so
+        # a batch runs them on the texts as written (`as_written`).
         # Unicode tag characters are invisible and spell ASCII the model can read.
-        Rule("invisible_characters", "[\U000e0000-\U000e007f]+"),
-        # Zero-width and bidi controls between letters hide or reorder text from the reader.
-        Rule("invisible_characters", "[\u200b\u200c\u2060\u2061\u2062\u2063\u2064\u180e]+"),
-        Rule("invisible_characters", "[\u202a-\u202e\u2066-\u2069]+"),
-        Rule("invisible_characters", "[A-Za-z]\ufeff|\u200d[A-Za-z]"),
+        Rule("invisible_characters", _runs(_TAGS), as_written=True),
+        # Zero-width and bidi controls between letters hide or reorder text from the reader;
+        # so do the default-ignorable characters no text uses (deprecated, unassigned).
+        Rule("invisible_characters", _runs(_NEVER_IN_TEXT), as_written=True),
+        Rule("invisible_characters", _runs(_BIDI), as_written=True),
+        Rule(
+            "invisible_characters",
+            "(?:[A-Za-z]\ufeff|\u200d[A-Za-z])" + _WORD + "*",
+            as_written=True,
+        ),
+        # Those with a use next to the characters of some scripts (emoji, CJK, Arabic,
+        # Hebrew, Hangul, Mongolian, musical or shorthand notation) have none inside an ASCII
+        # word or number, where they split a value or an instruction.
+        Rule(
+            "invisible_characters",
+            "[A-Za-z0-9]"
+            + _INVISIBLE
+            + "*"
+            + _IN_A_WORD
+            + _INVISIBLE
+            + "*[A-Za-z0-9]"
+            + _WORD
+            + "*",
+            as_written=True,
+        ),
+        # A soft hyphen marks where a word may break (`Donau\u00addampf`); numbers have none.
+        Rule(
+            "invisible_characters",
+            "(?:[0-9]" + _INVISIBLE + "*\u00ad|\u00ad" + _INVISIBLE + "*[0-9])" + _WORD + "*",
+            as_written=True,
+        ),
         Rule(
             "model_markup",
             r"(?im)</?(?:important|system|instructions?|admin|assistant|secret|hidden)\s*>"
