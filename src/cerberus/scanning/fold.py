@@ -27,7 +27,7 @@ from re import Match
 
 # Default_Ignorable_Code_Point (Unicode 16 DerivedCoreProperties.txt) and general category
 # Cf (format), joined: what a reader does not see, or sees only as a mark on other
-# characters. tests/scanning/test_fold.py checks that every Cf character of this Python's
+# characters. tests/scanning/test_invisible.py checks that every Cf character of this Python's
 # Unicode database is here.
 INVISIBLE: tuple[tuple[int, int], ...] = (
     (0x00AD, 0x00AD),  # soft hyphen
