@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import orjson
@@ -15,10 +16,11 @@ from sqlalchemy import event, update
 from cerberus.agents.keys import generate_key
 from cerberus.agents.lookup import AgentEntry
 from cerberus.agents.models import Agent
-from cerberus.db import utcnow
+from cerberus.db import create_sessionmaker, utcnow
 from cerberus.invalidation import CHANNEL, Invalidation
 from cerberus.proxy.relay import RECHECK_SECONDS
 from cerberus.tenancy.models import Workspace
+from tests.audit.events import unreachable_engine
 from tests.conftest import TEST_REDIS_URL
 from tests.proxy.conftest import (
     Gateway,
@@ -334,3 +336,30 @@ async def test_a_stream_open_when_a_policy_changes_is_decided_by_the_new_policy(
         await answer.aclose()
     (result,) = sse_messages(rest)
     assert result["result"]["content"][0]["text"] == "the account of [REDACTED:EMAIL]"
+
+
+async def test_a_stream_whose_key_cannot_be_looked_at_again_goes_on(
+    gateway: Gateway, http: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    # The recheck's lookup raised (its entry gone, the database down): the stream broke off
+    # with a traceback, no error answering its request and no audit event.
+    upstream_answer = SlowStream()
+    unreachable = unreachable_engine(tmp_path)
+    original = gateway.app.state.sessionmaker
+    async with scripted_upstream() as upstream:
+        upstream.handler = upstream_answer
+        tenant = await create_tenant(gateway.app, upstream.url)
+        answer, lines = await _stream_until_first_event(http, gateway, tenant.key)
+        try:
+            gateway.app.state.sessionmaker = create_sessionmaker(unreachable)
+            event = Invalidation("agent", tenant.agent_id).encode()
+            await gateway.app.state.cache.publish(CHANNEL, event)  # the entry is dropped
+            await asyncio.sleep(RECHECK_SECONDS)
+            upstream_answer.release.set()
+            rest = "\n".join([line async for line in lines])
+        finally:
+            gateway.app.state.sessionmaker = original
+            await answer.aclose()
+            await unreachable.dispose()
+    (result,) = sse_messages(rest)
+    assert result["result"]["content"][0]["text"] == "the account of ana@corp.example"

@@ -25,8 +25,9 @@ from cerberus.proxy.sse import Event, EventTooLarge, SseParser
 logger = logging.getLogger("cerberus.proxy")
 
 
-# How often a stream's events look again at its agent's key and pipeline (both in memory):
-# a revocation or a policy change reaches every instance within about a second.
+# How often a stream's events look again at its agent's key and pipeline (in memory but when
+# their entries expired): a revocation or a policy change reaches every instance within
+# about a second.
 RECHECK_SECONDS = 1.0
 
 Recheck = Callable[[], Awaitable[bool]]
@@ -85,13 +86,13 @@ async def relay(
     # Media types are case-insensitive: the SDKs read `Application/JSON` as JSON.
     media_type = content_type.partition(";")[0].strip().lower()
     streaming = media_type == "text/event-stream"
-    json = media_type == "application/json"
+    is_json = media_type == "application/json"
     # Upstream refusals reach the client as they are: clients choose their era, recover
     # sessions and find auth from these bodies (mcp-proxy.md 3.2, 2.3, 3.6). So does the
     # answer to a DELETE, which carries no message. A refusal's JSON-RPC message still
     # passes the guardrails (`_refusal`): its text reaches the model as a result's would.
     as_is = status >= 300 or status in (202, 204) or (verbatim and not streaming)
-    decided = not as_is or (status >= 400 and json)
+    decided = not as_is or (status >= 300 and is_json)
     if streaming and not as_is:
         charset = foreign_charset(content_type)  # of events not read yet: any label but UTF-8
         if charset is not None:
@@ -128,7 +129,7 @@ async def relay(
         if status >= 300 and body:
             try:
                 body, decision_id, replaced = await _refusal(
-                    exchange, body, content_type, json, error_id
+                    exchange, body, content_type, is_json, error_id
                 )
             except AmbiguousJson as exc:
                 return _invalid_body(exchange, error_id, exc)
@@ -139,7 +140,7 @@ async def relay(
     if not body:
         headers.update(decision_headers(exchange, None))
         return Response(b"", status_code=status, headers=headers)
-    if not json:
+    if not is_json:
         # Anything else could carry a message past the policies: refused (fail closed).
         text = "Upstream answered with an unknown type"
         return answer_refusal(exchange, error_id, text, "unknown_content_type")
@@ -208,14 +209,14 @@ def _finding(exc: Exception) -> str:
 
 
 async def _refusal(
-    exchange: Exchange, body: bytes, content_type: str, json: bool, error_id: Any
+    exchange: Exchange, body: bytes, content_type: str, is_json: bool, error_id: Any
 ) -> tuple[bytes, str | None, bool]:
     """An upstream refusal's body as the guardrails leave it, its decision id, and whether
     it was replaced by the gateway's JSON-RPC error. A JSON-RPC message is decided as any
     answer. Any other body (an OAuth error, a framework's page, JSON no parser here reads
     alike) is checked as text: clients put it in the error the model reads (the TypeScript
     SDK quotes any non-2xx body). It passes unchanged, or not at all."""
-    if json:
+    if is_json:
         try:
             out, changed, decision_id = await _decide_data(exchange, body)
         except AmbiguousJson:

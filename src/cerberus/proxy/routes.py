@@ -309,7 +309,13 @@ def _rechecker(request: Request, exchange: Exchange) -> Callable[[], Awaitable[b
     key = _bearer_key(exchange.headers)
 
     async def recheck() -> bool:
-        agent, _ = await state.agents.resolve(key)
+        try:
+            agent, _ = await state.agents.resolve(key)
+        except Exception as exc:
+            # The key's entry expired and the database cannot say (down): the stream goes
+            # on as last decided, as a stream did through an outage before it looked again.
+            logger.warning("could not recheck a stream's key", extra={"error": repr(exc)})
+            return True
         if agent is None or agent.agent_id != exchange.agent.agent_id:
             return False
         exchange.pipeline = await state.pipelines.for_agent(
