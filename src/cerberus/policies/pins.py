@@ -103,6 +103,9 @@ class PinStore:
         self._pins: dict[str, dict[str, PinState]] = {}
         # When each workspace's pins are to be read again (time.monotonic()).
         self._expires_at: dict[str, float] = {}
+        # When a pipeline of each workspace was last built (time.monotonic()): one in use is
+        # rebuilt at least once a TTL, and only those are refreshed.
+        self._built_at: dict[str, float] = {}
         # When this instance heard each workspace's pins changed (time.time()): a shared entry
         # read from the database before that is stale, even if no instance deleted it yet.
         self._changed_at: dict[str, float] = {}
@@ -151,8 +154,11 @@ class PinStore:
         )
 
     async def ensure_loaded(self, workspace_id: str) -> None:
-        """Load the workspace's pins if they are not in memory, or have expired."""
-        if not self._fresh(workspace_id):
+        """Load the workspace's pins if they are not in memory (a pipeline build asks). Pins
+        that expired are read again by the refresher, off the request path: a read here
+        failing (the database down) would make the build fail and block the workspace."""
+        self._built_at[workspace_id] = time.monotonic()
+        if workspace_id not in self._pins:
             await self.reload(workspace_id, from_database=False)
 
     async def reload(self, workspace_id: str, *, from_database: bool = True) -> None:
@@ -252,7 +258,12 @@ class PinStore:
         while True:
             await asyncio.sleep(every)
             now = time.monotonic()
-            expired = [ws for ws, at in self._expires_at.items() if at <= now]
+            in_use = now - 2 * self._ttl
+            expired = [
+                ws
+                for ws, at in self._expires_at.items()
+                if at <= now and self._built_at.get(ws, now) >= in_use
+            ]
             for workspace_id in expired:
                 try:
                     await self.reload(workspace_id, from_database=False)
