@@ -216,6 +216,10 @@ def test_the_cli_module_alone_loads_neither_sqlalchemy_nor_fastapi() -> None:
         (["serve", "--port", "http"], "argument --port: not a number: 'http'"),
         (["serve", "--workers", "0"], "argument --workers: workers must be from 1 to 64"),
         (["demo", "--port", "70000"], "argument --port: a port must be from 1 to 65535"),
+        (
+            ["demo", "--upstream-port", "0"],
+            "argument --upstream-port: a port must be from 1 to 65535",
+        ),
     ],
 )
 def test_an_out_of_range_port_or_worker_count_is_a_usage_error(
@@ -254,3 +258,12 @@ def test_a_database_url_that_cannot_be_right_is_one_line_without_its_password(
     assert len(result.stderr.splitlines()) == 1
     assert "pw" not in result.stderr
     assert "ss@" not in result.stderr
+
+
+def test_a_demo_on_the_last_port_asks_for_an_upstream_port(tmp_path: Path) -> None:
+    # Its upstream's default, the next port, was 65536: a traceback from the socket.
+    result = run("demo", "--port", "65535", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr == (
+        "error: --port 65535 leaves no port for the demo upstream: set --upstream-port\n"
+    )

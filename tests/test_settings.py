@@ -134,3 +134,20 @@ def test_production_accepts_safe_settings() -> None:
 
 def test_secret_key_is_not_shown_in_the_settings_repr() -> None:
     assert GOOD_SECRET not in repr(Settings(SECRET_KEY=GOOD_SECRET))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+asyncpg://app:pa/ss@db:5432/cerberus",  # a password may hold / and ?
+        "postgresql+asyncpg://app:pa?ss@db:5432/cerberus",
+        "postgresql+asyncpg://app:p%40ss@db:5432/cerberus?ssl=require",
+        "postgresql+asyncpg://app:pw@[::1]:5432/cerberus",
+        "postgresql+asyncpg://app@db/cerberus",
+        "postgresql+asyncpg:///cerberus?host=/run/postgresql",
+    ],
+)
+def test_a_database_url_sqlalchemy_reads_is_accepted(url: str) -> None:
+    # The first check of the URL's port cut it at the first / or ?, so a password holding
+    # one was refused as a bad port.
+    assert url == load_settings(DATABASE_URL=url).DATABASE_URL

@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--host", help="address to bind (default: HOST, 127.0.0.1)")
     demo.add_argument("--port", type=_port, help="gateway port (default: PORT, 8000)")
     demo.add_argument(
-        "--upstream-port", type=int, help="demo upstream port (default: gateway port + 1)"
+        "--upstream-port", type=_port, help="demo upstream port (default: gateway port + 1)"
     )
     demo.add_argument(
         "--reset-password", action="store_true", help="set and print a new demo admin password"
@@ -253,6 +253,8 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
     host = args.host or settings.HOST
     port = args.port or settings.PORT
     upstream_port = args.upstream_port or port + 1
+    if upstream_port > 65535:
+        raise CommandError("--port 65535 leaves no port for the demo upstream: set --upstream-port")
     try:
         demo.ensure_port_free(host, port, "gateway", "--port")
         demo.ensure_port_free("127.0.0.1", upstream_port, "demo upstream", "--upstream-port")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -173,16 +174,26 @@ class Settings(BaseModel):
 def _check_server_address(url: str) -> None:
     """A database server URL's credentials and port, checked before anything connects: a
     port that is no number failed each command with a traceback, and a password holding a
-    plain `@` was split there, its end then shown in errors as part of the host. The
+    plain `@` was split there, its end then shown in errors as part of the host. Read as
+    SQLAlchemy reads it (a password runs to the first `@`, and may hold `/` or `?`). The
     messages never quote the URL, which holds the password."""
-    authority = url.partition("://")[2].partition("/")[0].partition("?")[0]
-    if authority.count("@") > 1:
+    match = _SERVER_URL.fullmatch(url)
+    if match is None:
+        raise ValueError("is not a database URL (scheme://user:password@host:port/name)")
+    if "@" in (match["host"] or ""):
         raise ValueError("the password (or user) holds '@': write it as %40")
-    after_address = authority.rpartition("@")[2].rpartition("]")[2]  # past an IPv6 [...]
-    if ":" in after_address:
-        port = after_address.rpartition(":")[2]
-        if not (port.isdecimal() and 1 <= int(port) <= 65535):
-            raise ValueError("the port must be a number from 1 to 65535")
+    port = match["port"]
+    if port and not (port.isdecimal() and 1 <= int(port) <= 65535):
+        raise ValueError("the port must be a number from 1 to 65535")
+
+
+# sqlalchemy.engine.url's pattern, for the parts checked here (SQLAlchemy itself is not
+# imported: `cerberus serve` with several workers supervises without it).
+_SERVER_URL = re.compile(
+    r"[\w+]+://(?:[^:/]*(?::[^@]*)?@)?(?:\[[^/?]+\]|(?P<host>[^/:?]+))?"
+    r"(?::(?P<port>[^/?]*))?(?:/[^?]*)?(?:\?.*)?",
+    re.DOTALL,
+)
 
 
 def load_settings(**overrides: Any) -> Settings:
