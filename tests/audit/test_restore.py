@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,8 +161,19 @@ async def test_restore_skips_a_logged_event_with_a_field_of_the_wrong_type(
         {"method": "tools/\x00call"},
         {"processing_ms": float("inf")},
         {"created_at": "0001-01-01T00:00:00+01:00"},
+        {"tool_name": "tool-\ud800"},
+        {"guardrails_triggered": '[{"guardrail": "x", "score": NaN}]'},
     ],
-    ids=["status", "request_id", "tool_name", "nul", "infinite", "before_year_1"],
+    ids=[
+        "status",
+        "request_id",
+        "tool_name",
+        "nul",
+        "infinite",
+        "before_year_1",
+        "lone_surrogate",
+        "nan_in_findings",
+    ],
 )
 async def test_restore_skips_a_value_its_column_cannot_hold_and_writes_the_rest(
     app: CerberusApp, session: AsyncSession, change: dict[str, Any]
@@ -172,8 +184,9 @@ async def test_restore_skips_a_value_its_column_cannot_hold_and_writes_the_rest(
     good = {**_values(agent, 0), "guardrails_triggered": "[]"}
     good["created_at"] = "2026-11-29T23:00+00:00"
     bad = {**_values(agent, 1), "guardrails_triggered": "[]", "created_at": good["created_at"]}
+    # The standard library's encoder, which writes a lone surrogate as its escape.
     lines = [
-        orjson.dumps({"message": UNWRITTEN, "audit_event": event}).decode()
+        json.dumps({"message": UNWRITTEN, "audit_event": event})
         for event in (good, {**bad, **change})
     ]
 

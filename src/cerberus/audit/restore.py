@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from cerberus.audit import chunks
 from cerberus.audit.models import AuditEvent
 from cerberus.audit.writer import COLUMNS, UNWRITTEN
+from cerberus.json_storable import json_problem
 
 # Decision ids looked up per query: well under SQLite's 999 bound parameters.
 LOOKUP_CHUNK = 500
@@ -102,9 +103,10 @@ def _event(logged: Any) -> AuditEvent | None:
         return None
     status = fields["upstream_status"]
     if not (
-        all(_storable(fields[name], name) for name in _TEXT)
-        and all(fields[name] is None or _storable(fields[name], name) for name in _OPTIONAL_TEXT)
+        all(_fits(fields[name], name) for name in _TEXT)
+        and all(fields[name] is None or _fits(fields[name], name) for name in _OPTIONAL_TEXT)
         and isinstance(fields["guardrails_triggered"], list)
+        and json_problem(fields["guardrails_triggered"]) is None
         and _number(fields["processing_ms"])
         and (status is None or (type(status) is int and -(2**31) <= status < 2**31))
         and (fields["upstream_latency_ms"] is None or _number(fields["upstream_latency_ms"]))
@@ -113,11 +115,16 @@ def _event(logged: Any) -> AuditEvent | None:
     return AuditEvent(**fields, created_at=created_at)
 
 
-def _storable(value: Any, column: str) -> bool:
+def _fits(value: Any, column: str) -> bool:
     """Text the column takes on both databases: within its length, without U+0000 (which
-    PostgreSQL refuses; the writer never logs one)."""
-    length = _LENGTHS[column]
-    return isinstance(value, str) and len(value) <= length and "\x00" not in value
+    PostgreSQL refuses; the writer never logs one) or a lone surrogate (no driver encodes
+    it)."""
+    return (
+        isinstance(value, str)
+        and len(value) <= _LENGTHS[column]
+        and "\x00" not in value
+        and json_problem(value) is None
+    )
 
 
 def _number(value: Any) -> bool:

@@ -532,10 +532,14 @@ def _database_refused(exc: BaseException) -> bool:
 
 
 def _already_stored(exc: BaseException) -> bool:
-    """The row's decision id is in the table already (PostgreSQL and SQLite both name the
-    column, or its index, in a unique violation)."""
-    text = str(exc)
-    return "decision_id" in text and ("unique" in text.lower() or "duplicate" in text.lower())
+    """The row's decision id is in the table already: PostgreSQL's unique violation (23505)
+    of the index on it, or SQLite's. Read from the driver's own error, not SQLAlchemy's
+    message, which quotes the statement (and so the column's name) whatever failed."""
+    error = exc.orig if isinstance(exc, DBAPIError) else exc
+    text = str(error)
+    if getattr(error, "sqlstate", None) is not None:
+        return getattr(error, "sqlstate", None) == "23505" and "decision_id" in text
+    return "UNIQUE constraint failed: audit_events.decision_id" in text
 
 
 def _storable(text: str | None) -> str | None:
