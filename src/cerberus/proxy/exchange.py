@@ -6,9 +6,7 @@ CheckContext that says what the message is and, for an answer, which request it 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +17,7 @@ from cerberus.cache import Cache
 from cerberus.guardrails import CheckContext, Direction, Finding, Outcome
 from cerberus.jsonrpc import Kind, Message
 from cerberus.proxy.pipeline import Decision, Pipeline, new_decision_id
+from cerberus.proxy.request_ids import aliases, numbers_of
 from cerberus.proxy.sessions import SessionStore, id_key
 
 CLIENT = "client"
@@ -72,7 +71,7 @@ class Exchange:
     # Each as (origin, id, method, params).
     _unshared: list[tuple[str, Any, str, dict[str, Any]]] = field(default_factory=list)
     # Requests whose string id an SDK reads as a number it does not spell ("+3", " 3", "03"
-    # for 3), by that number (`_aliases`); made when first needed.
+    # for 3), by that number (`request_ids.aliases`); made when first needed.
     _numbered: dict[int, dict[str, Any]] | None = None
 
     @property
@@ -268,7 +267,7 @@ class Exchange:
         method = str(message.get("method"))
         params = jsonrpc.params_of(message)
         message_id = message.get("id")
-        numbers = _aliases(message_id) if type(message_id) is str else ()
+        numbers = aliases(message_id) if type(message_id) is str else ()
         if origin == CLIENT:
             request = {"method": method, "params": params}
             self.sent[id_key(message_id)] = request
@@ -301,7 +300,7 @@ class Exchange:
         the id as finds the request sent with that number, its plain string ("3") or another
         string an SDK reads as it ("+3")."""
         key = id_key(message_id)
-        for number in _numbers_of(message_id):
+        for number in numbers_of(message_id):
             for spelling in (number, str(number)):
                 if id_key(spelling) != key:
                     found = await self._recall_id(origin, spelling)
@@ -340,59 +339,6 @@ def _combined(before: Decision, after: Decision) -> Decision:
         after.outcome = before.outcome
     after.processing_ms += before.processing_ms
     return after
-
-
-def _numbers_of(message_id: Any) -> tuple[int, ...]:
-    """The integers a peer's SDK may read this id as: the Python SDK's `int(id)` of a
-    string, the TypeScript SDK's `Number(id)` of a string or a number (they differ only
-    above 2**53, where a double rounds); none for what neither reads as an integer."""
-    if type(message_id) is int:
-        return (message_id,)
-    if type(message_id) is float:
-        whole = message_id.is_integer()  # False for inf and nan
-        return (int(message_id),) if whole else ()
-    if type(message_id) is not str:
-        return ()  # true, null, an object: no SDK takes them for an id
-    numbers: list[int] = []
-    with suppress(ValueError):
-        numbers.append(int(message_id))  # mcp.shared.dispatcher.coerce_request_id
-    number = _js_number(message_id)
-    if number is not None and number not in numbers:
-        numbers.append(number)
-    return tuple(numbers)
-
-
-def _aliases(message_id: str) -> tuple[int, ...]:
-    """The numbers an SDK reads this string id as, other than one it spells ("3" is found
-    by spelling 3, "+3" only by this)."""
-    return tuple(number for number in _numbers_of(message_id) if str(number) != message_id)
-
-
-# ECMAScript StringToNumber: StrWhiteSpaceChar (WhiteSpace and LineTerminator) around a
-# decimal literal (sign, digits, fraction, exponent) or a 0x/0o/0b integer (no sign); no
-# separators, only ASCII digits; nothing (all white space) is 0. "Infinity" is no integer.
-_JS_SPACE = "\t\n\v\f\r \xa0\u1680\u2028\u2029\u202f\u205f\u3000\ufeff" + "".join(
-    chr(c) for c in range(0x2000, 0x200B)
-)
-_JS_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_JS_PREFIXED = re.compile(r"0(?:[xX][0-9a-fA-F]+|[oO][0-7]+|[bB][01]+)")
-
-
-def _js_number(text: str) -> int | None:
-    """`Number(text)` in JavaScript, when it is an integer."""
-    text = text.strip(_JS_SPACE)
-    if not text:
-        return 0
-    try:
-        if _JS_DECIMAL.fullmatch(text):
-            value = float(text)
-        elif _JS_PREFIXED.fullmatch(text):
-            value = float(int(text, 0))
-        else:
-            return None
-    except OverflowError:
-        return None  # Infinity
-    return int(value) if value.is_integer() else None
 
 
 def blocked_error(message_id: Any, decision: Decision) -> Message:
