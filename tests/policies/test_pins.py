@@ -11,7 +11,8 @@ from sqlalchemy import event
 
 from cerberus.guardrails import CheckContext, Direction, Outcome
 from cerberus.policies.compiled import PipelineCache
-from cerberus.policies.pins import CATALOGUE_RECHECK_SECONDS, definition_hash
+from cerberus.policies.pins import definition_hash
+from cerberus.policies.tool_catalogue import CATALOGUE_RECHECK_SECONDS
 from cerberus.proxy.pipeline import Decision
 from tests.policies.live_app import Live, Tenant, live_fixture  # noqa: F401
 
@@ -199,9 +200,9 @@ async def test_without_a_pinning_policy_nothing_is_pinned_but_tools_are_remember
     assert decision.outcome is Outcome.ALLOW
     await pipelines.pins.flush()
     assert await live.pins(tenant.workspace.id) == {}
-    schema = await pipelines.pins.output_schema(tenant.workspace.id, "add")
+    schema = await pipelines.pins.catalogue.output_schema(tenant.workspace.id, "add")
     assert schema == ADD["outputSchema"]
-    assert await pipelines.pins.output_schema(tenant.workspace.id, "search") is None
+    assert await pipelines.pins.catalogue.output_schema(tenant.workspace.id, "search") is None
 
 
 async def test_the_output_schema_reaches_the_context_of_a_tool_result(live: Live) -> None:
@@ -213,7 +214,7 @@ async def test_the_output_schema_reaches_the_context_of_a_tool_result(live: Live
     )
 
     async def shared() -> bool:
-        return await other.pins.output_schema(tenant.workspace.id, "add") is not None
+        return await other.pins.catalogue.output_schema(tenant.workspace.id, "add") is not None
 
     # Another instance learns the definitions through the shared cache.
     await eventually(shared)
@@ -272,10 +273,10 @@ async def test_a_missing_tool_is_not_looked_up_in_the_shared_cache_on_every_answ
     """A client that never lists tools made every tools/call answer read the shared cache."""
     tenant = await live.tenant()
     pins = live.app.state.pipelines.pins
-    assert await pins.output_schema(tenant.workspace.id, "add") is None
+    assert await pins.catalogue.output_schema(tenant.workspace.id, "add") is None
     # Another instance shares the catalogue right after this instance missed.
     catalogue = orjson.dumps({"add": ADD})
     await live.app.state.cache.set(f"cerberus:tools:{tenant.workspace.id}", catalogue, 60)
-    assert await pins.output_schema(tenant.workspace.id, "add") is None
+    assert await pins.catalogue.output_schema(tenant.workspace.id, "add") is None
     await asyncio.sleep(CATALOGUE_RECHECK_SECONDS + 0.1)
-    assert await pins.output_schema(tenant.workspace.id, "add") == ADD["outputSchema"]
+    assert await pins.catalogue.output_schema(tenant.workspace.id, "add") == ADD["outputSchema"]

@@ -1,4 +1,4 @@
-"""Pinned tool definitions and the tool catalogue per workspace, kept in memory for the hot path.
+"""Pinned tool definitions per workspace, kept in memory for the hot path.
 
 The `tool_pinning` guardrail compares each tool in a `tools/list` answer with the hash pinned
 for its workspace. Reading pins must not touch the database, so the pipeline cache loads them
@@ -10,8 +10,8 @@ pins if it has them, and drop the workspace's shared entry otherwise.
 A lost invalidation (a subscription down, no instance holding the workspace) must not keep an
 approved tool blocked: pins are kept for the TTL from when they were read from the database
 (a shared entry carries that time), then read again in the background. The hot path never
-waits for that; it reads whatever is in memory.
-The catalogue remembers every tool definition seen, so the proxy can find a tool's outputSchema.
+waits for that; it reads whatever is in memory. Beside the pins, each store keeps its
+instance's `ToolCatalogue` (policies/tool_catalogue.py).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from cerberus.cache import Cache
 from cerberus.invalidation import CHANNEL, Invalidation
 from cerberus.policies.models import ToolPin
+from cerberus.policies.tool_catalogue import ToolCatalogue
 
 logger = logging.getLogger("cerberus.pins")
 
@@ -41,10 +42,6 @@ logger = logging.getLogger("cerberus.pins")
 PIN_STORE_EXTRA = "cerberus.tool_pins"
 # The parts of a tool that change what the model is told or what the tool accepts and returns.
 HASHED_FIELDS = ("name", "title", "description", "inputSchema", "outputSchema", "annotations")
-CATALOGUE_TTL_SECONDS = 24 * 3600
-# After the shared catalogue lacked a tool, it is not read again for this long: without it a
-# client that never lists tools (stateless agents) cost a shared-cache read on every answer.
-CATALOGUE_RECHECK_SECONDS = 1.0
 WRITE_ATTEMPTS = 5
 # How often expired pins are looked for (at most; a shorter TTL looks four times per TTL), and
 # when a refresh that failed (database and shared cache down) is tried again. Until then the
@@ -111,8 +108,6 @@ class PinStore:
         self._changed_at: dict[str, float] = {}
         self._everything_changed_at = 0.0
         self._loading: dict[str, asyncio.Lock] = {}
-        self._catalogue: dict[str, dict[str, dict[str, Any]]] = {}
-        self._catalogue_read_at: dict[str, float] = {}
         self._writes: asyncio.Queue[_Write] = asyncio.Queue()
         # Pins observed here but not yet in the database: a reload must not forget them.
         self._unwritten: dict[tuple[str, str], PinState] = {}
@@ -124,6 +119,7 @@ class PinStore:
         self._refresher: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
+        self.catalogue = ToolCatalogue(cache, self._spawn)
 
     async def start(self) -> None:
         self._writer = asyncio.create_task(self._write_forever())
@@ -397,56 +393,6 @@ class PinStore:
             with contextlib.suppress(IntegrityError):
                 await session.commit()
 
-    # The tool catalogue ------------------------------------------------------------------
-
-    def remember_tools(self, workspace_id: str, message: Mapping[str, Any]) -> None:
-        result = message.get("result")
-        tools = result.get("tools") if isinstance(result, Mapping) else None
-        if not isinstance(tools, list):
-            return
-        known = self._catalogue.setdefault(workspace_id, {})
-        changed = False
-        for tool in tools:
-            name = tool.get("name") if isinstance(tool, Mapping) else None
-            if isinstance(name, str) and known.get(name) != tool:
-                known[name] = dict(tool)
-                changed = True
-        if changed:
-            self._spawn(self._share_catalogue(workspace_id))
-
-    async def _share_catalogue(self, workspace_id: str) -> None:
-        try:
-            key = _catalogue_key(workspace_id)
-            raw = await self._cache.get(key)
-            merged: dict[str, Any] = orjson.loads(raw) if raw else {}
-            merged.update(self._catalogue.get(workspace_id, {}))
-            await self._cache.set(key, orjson.dumps(merged), ttl_seconds=CATALOGUE_TTL_SECONDS)
-        except Exception:
-            logger.exception("could not share tool definitions")
-
-    async def tool_definition(self, workspace_id: str, tool_name: str) -> dict[str, Any] | None:
-        """A tool's definition from the last tools/list any instance saw for the workspace."""
-        known = self._catalogue.get(workspace_id, {})
-        if tool_name in known:
-            return known[tool_name]
-        now = time.monotonic()
-        if now - self._catalogue_read_at.get(workspace_id, -CATALOGUE_RECHECK_SECONDS) < (
-            CATALOGUE_RECHECK_SECONDS
-        ):
-            return None
-        self._catalogue_read_at[workspace_id] = now
-        raw = await self._cache.get(_catalogue_key(workspace_id))
-        if raw is None:
-            return None
-        shared: dict[str, dict[str, Any]] = orjson.loads(raw)
-        self._catalogue.setdefault(workspace_id, {}).update(shared)
-        return shared.get(tool_name)
-
-    async def output_schema(self, workspace_id: str, tool_name: str) -> dict[str, Any] | None:
-        definition = await self.tool_definition(workspace_id, tool_name)
-        schema = (definition or {}).get("outputSchema")
-        return schema if isinstance(schema, dict) else None
-
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         if self._closed:
             coroutine.close()
@@ -460,7 +406,3 @@ def _pins_key(workspace_id: str) -> str:
     # [read from the database at (epoch seconds), {tool name: pin}]. Not the name of the
     # earlier format ({tool name: pin}), which instances of an older release still read.
     return f"cerberus:tool-pins:{workspace_id}"
-
-
-def _catalogue_key(workspace_id: str) -> str:
-    return f"cerberus:tools:{workspace_id}"

@@ -94,11 +94,11 @@ class CompiledPipeline(Pipeline):
         if context.direction is Direction.RESPONSE:
             method = context.method or (context.request or {}).get("method")
             if method == "tools/list":
-                self._pins.remember_tools(context.workspace_id, message)
+                self._pins.catalogue.remember_tools(context.workspace_id, message)
             elif method == "tools/call" and context.output_schema is None:
                 name = context.tool_name or _called_tool(context)
                 if name:
-                    context.output_schema = await self._pins.output_schema(
+                    context.output_schema = await self._pins.catalogue.output_schema(
                         context.workspace_id, name
                     )
         return await super().decide(message, context)
