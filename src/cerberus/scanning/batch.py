@@ -80,7 +80,8 @@ class Batch:
     ) -> dict[int, list[Hit]]:
         """Hits per text index, with offsets into that text; a hit is kept by the text it
         starts in and cut at that text's end (`candidates_to`: as `Scanner.scan`'s)."""
-        found = self._found(self._joined, scanner.scan(self.data, candidates_to))
+        hits = scanner.scan(self.data, candidates_to, as_written=not self.folds)
+        found = self._found(self._joined, hits)
         if not self.folds:
             return found
         for index, folded in self.folds.items():
