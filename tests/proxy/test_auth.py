@@ -265,6 +265,12 @@ class SlowStream:
         self.release = asyncio.Event()
 
     async def __call__(self, request: web.Request) -> web.StreamResponse:
+        asked = await request.json()
+        if asked.get("method") != "tools/call":
+            # The calls that wait for a revocation to take effect (`until_refused`): answered
+            # at once, or one let through before it did would wait for `release` too.
+            listed = {"jsonrpc": "2.0", "id": asked.get("id"), "result": {"tools": []}}
+            return web.json_response(listed)
         response = await start_sse(request)
         progress = {"jsonrpc": "2.0", "method": "notifications/progress"}
         progress["params"] = {"progressToken": 1, "progress": 1, "message": "working"}
