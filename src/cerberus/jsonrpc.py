@@ -132,8 +132,14 @@ def kind_of(message: Any) -> Kind:
     if method is not None:
         if not isinstance(method, str) or not method:
             raise JsonRpcError(INVALID_REQUEST, "Invalid Request: method must be a string")
+        if "result" in message or "error" in message:
+            # Read here as a request and by the SDKs as the answer beside it (they take the
+            # request shape only with object params): an upstream's tools/list answer with
+            # `"method": "ping", "params": []` went through unfiltered and unpinned.
+            raise JsonRpcError(INVALID_REQUEST, "Invalid Request: both a request and a response")
         params = message.get("params")
-        if params is not None and not isinstance(params, dict | list):
+        if params is not None and not isinstance(params, dict):
+            # MCP's params are always an object; positional ones no SDK reads as a request.
             raise JsonRpcError(INVALID_REQUEST, "Invalid Request: params must be an object")
         if "id" not in message:
             return Kind.NOTIFICATION

@@ -417,3 +417,54 @@ async def test_an_upstream_refusal_that_is_not_utf8_is_withheld(
     assert relayed.json()["error"]["message"] == "Upstream refusal withheld: its body is not UTF-8"
     events = await audit_events(gateway.app, tenant.agent_id, direction="response")
     assert [event.action for event in events] == ["block"]
+
+
+@pytest.mark.parametrize(
+    "ids", [(7, 7), ("7", "7"), (7, "7"), (7, 7.0)], ids=["same", "strings", "spelled", "float"]
+)
+async def test_a_batch_whose_requests_share_an_id_is_refused(
+    gateway: Gateway, http: httpx.AsyncClient, ids: tuple[object, object]
+) -> None:
+    # Each answer was decided as the last request with its id: the tools/list's answer as
+    # a ping's, its tools unfiltered by RBAC.
+    async with scripted_upstream() as upstream:
+        upstream.handler = json_answer(b"[]")
+        tenant = await create_tenant(gateway.app, upstream.url)
+        batch = [
+            {"jsonrpc": "2.0", "id": ids[0], "method": "tools/list"},
+            {"jsonrpc": "2.0", "id": ids[1], "method": "ping"},
+        ]
+        answer = await http.post(
+            gateway.mcp,
+            json=batch,
+            headers=tenant.headers(**{"mcp-protocol-version": "2025-03-26"}),
+        )
+        assert upstream.received == []
+    assert answer.status_code == 400
+    assert answer.json()["error"]["message"] == (
+        "Invalid Request: two requests of the batch share an id"
+    )
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"method": "ping", "params": []},
+        {"method": "ping"},
+        {"method": "notifications/message", "params": {"level": "info"}},
+    ],
+)
+async def test_an_answer_that_is_also_a_request_is_refused(
+    gateway: Gateway, http: httpx.AsyncClient, extra: dict[str, object]
+) -> None:
+    # Read here as a server->client request (no listing filter, no pin check) and by the
+    # SDK clients as the answer beside it: a tools/list answer passed with every tool.
+    tools = [{"name": "add", "inputSchema": {"type": "object"}}]
+    disguised = {"jsonrpc": "2.0", "id": 1, "result": {"tools": tools}, **extra}
+    async with scripted_upstream() as upstream:
+        upstream.handler = json_answer(orjson.dumps(disguised))
+        tenant = await create_tenant(gateway.app, upstream.url)
+        asked = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+        answer = await http.post(gateway.mcp, json=asked, headers=tenant.headers())
+    assert answer.status_code == 502
+    assert '"add"' not in answer.text

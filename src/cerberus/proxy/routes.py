@@ -40,6 +40,7 @@ from cerberus.proxy.relay import (
     relay,
     rpc_error,
 )
+from cerberus.proxy.request_ids import numbers_of
 from cerberus.proxy.sessions import id_key
 from cerberus.proxy.upstream import UpstreamFailed, UpstreamTimeout
 
@@ -92,6 +93,21 @@ async def mcp_endpoint(request: Request) -> Response:
         # the trail, sent upstream or not (each pending event is written once).
         exchange.record_requests()
         raise
+
+
+def _ids_repeat(messages: list[Message]) -> bool:
+    """Whether two requests of a batch share an id, as written or as an SDK reads it ("7"
+    and 7): their answers could not be told apart, and each would be decided as the last
+    one's (a tools/list's tools as a ping's, unfiltered)."""
+    seen: set[object] = set()
+    for message in messages:
+        if "method" not in message or "id" not in message:
+            continue
+        keys = {id_key(message["id"]), *numbers_of(message["id"])}
+        if not seen.isdisjoint(keys):
+            return True
+        seen |= keys
+    return False
 
 
 def _bearer_key(headers: Mapping[str, str]) -> str:
@@ -149,6 +165,11 @@ async def _post(request: Request, exchange: Exchange) -> Response:
         )
     batch = isinstance(parsed, list)
     messages: list[Message] = parsed if isinstance(parsed, list) else [parsed]
+    if batch and _ids_repeat(messages):
+        text = "Invalid Request: two requests of the batch share an id"
+        return protocol_refusal(
+            exchange, Direction.REQUEST, 400, None, jsonrpc.INVALID_REQUEST, text, "invalid_request"
+        )
     for message in messages:
         mismatch = header_mismatch(exchange.headers, message)
         if mismatch:
