@@ -536,10 +536,10 @@ def _already_stored(exc: BaseException) -> bool:
     of the index on it, or SQLite's. Read from the driver's own error, not SQLAlchemy's
     message, which quotes the statement (and so the column's name) whatever failed."""
     error = exc.orig if isinstance(exc, DBAPIError) else exc
-    text = str(error)
-    if getattr(error, "sqlstate", None) is not None:
-        return getattr(error, "sqlstate", None) == "23505" and "decision_id" in text
-    return "UNIQUE constraint failed: audit_events.decision_id" in text
+    sqlstate = getattr(error, "sqlstate", None)
+    if sqlstate is not None:
+        return sqlstate == "23505" and "decision_id" in str(error)
+    return "UNIQUE constraint failed: audit_events.decision_id" in str(error)
 
 
 def _storable(text: str | None) -> str | None:

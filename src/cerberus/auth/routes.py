@@ -35,7 +35,11 @@ async def login(body: LoginRequest, request: Request, session: SessionDep) -> To
 @router.post("/refresh", responses=UNAUTHORIZED)
 async def refresh(body: RefreshRequest, request: Request, session: SessionDep) -> TokenPair:
     """Exchange a refresh token (usable once) for a new pair."""
-    return await auth.refresh(session, request.app.state.settings, body.refresh_token)
+    try:
+        return await auth.refresh(session, request.app.state.settings, body.refresh_token)
+    except auth.RefreshTokenReused:
+        await session.commit()  # the ended login must outlive the 401
+        raise
 
 
 @router.post("/logout", status_code=204, responses=UNAUTHORIZED)

@@ -20,6 +20,12 @@ from cerberus.tenancy.models import Organisation, RefreshToken, User
 logger = logging.getLogger("cerberus.auth")
 
 INVALID_LOGIN = "invalid email or password"
+REFRESH_REFUSED = "refresh token already used or unknown"
+
+
+class RefreshTokenReused(Unauthorized):
+    """The 401 of a used refresh token presented again, whose login's tokens were ended in
+    the session: the caller commits that before answering (an error rolls it back)."""
 
 
 def normalise_email(email: str) -> str:
@@ -60,7 +66,8 @@ async def refresh(session: AsyncSession, settings: Settings, refresh_token: str)
     if used != 1 or token is None:
         if token is not None:
             await _end_login(session, token)
-        raise Unauthorized("refresh token already used or unknown", headers=BEARER_CHALLENGE)
+            raise RefreshTokenReused(REFRESH_REFUSED, headers=BEARER_CHALLENGE)
+        raise Unauthorized(REFRESH_REFUSED, headers=BEARER_CHALLENGE)
     user = await session.get(User, claims.subject)
     if user is None or not await _may_log_in(session, user):
         raise Unauthorized("user is not active", headers=BEARER_CHALLENGE)
@@ -74,8 +81,6 @@ async def _end_login(session: AsyncSession, reused: RefreshToken) -> None:
     ended = await _use_refresh_tokens(
         session, or_(RefreshToken.family == family, RefreshToken.jti == family)
     )
-    # Committed here: the 401 that follows rolls the request's session back.
-    await session.commit()
     logger.warning(
         "used refresh token presented again; its login ended",
         extra={"user_id": reused.user_id, "tokens_ended": ended},

@@ -232,13 +232,13 @@ async def _decide_text(
     exchange: Exchange, body: bytes, content_type: str, error_id: Any
 ) -> tuple[bytes, str | None, bool]:
     """A body that is no message, decided as the text of an error answering the request."""
-    if foreign_charset(content_type, body) is not None or not _utf8(body):
+    text = _utf8(body)
+    if text is None or foreign_charset(content_type, body) is not None:
         # Read in another charset than the one checked, it could say anything.
         decision_id = exchange.refuse(Direction.RESPONSE, "foreign_charset")
-        text = "Upstream refusal withheld: its body is not UTF-8"
+        withheld = "Upstream refusal withheld: its body is not UTF-8"
         data = {"decision_id": decision_id}
-        return jsonrpc.error_bytes(error_id, jsonrpc.BLOCKED, text, data), decision_id, True
-    text = body.decode()
+        return jsonrpc.error_bytes(error_id, jsonrpc.BLOCKED, withheld, data), decision_id, True
     message = jsonrpc.error(error_id, jsonrpc.UPSTREAM_UNAVAILABLE, text)
     decision = await exchange.decide_server_message(message, jsonrpc.Kind.RESPONSE, len(body))
     if decision.blocked:
@@ -250,12 +250,11 @@ async def _decide_text(
     return body, decision.decision_id, False
 
 
-def _utf8(body: bytes) -> bool:
+def _utf8(body: bytes) -> str | None:
     try:
-        body.decode()
+        return body.decode()
     except UnicodeDecodeError:
-        return False
-    return True
+        return None
 
 
 async def _read(upstream: Answer) -> bytes:

@@ -327,11 +327,10 @@ def _rechecker(request: Request, exchange: Exchange) -> Callable[[], Awaitable[b
     the upstream keeps it): a key revoked or a policy changed while it is open must reach
     its later events, which were decided as things stood when it opened."""
     state = request.app.state
-    key = _bearer_key(exchange.headers)
 
     async def recheck() -> bool:
         try:
-            agent, _ = await state.agents.resolve(key)
+            agent, _ = await state.agents.resolve(_bearer_key(exchange.headers))
         except Exception as exc:
             # The key's entry expired and the database cannot say (down): the stream goes
             # on as last decided, as a stream did through an outage before it looked again.

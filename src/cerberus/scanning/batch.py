@@ -91,15 +91,13 @@ class Batch:
                 found[index] = [
                     Hit(hit.detector, at[hit.start], at[hit.end]) for hit in hits_of_text
                 ]
-        as_written, rules = self._as_written, scanner.as_written
-        if as_written is not None and rules is not None:
-            self._scan_as_written(as_written, rules, scanner, found, candidates_to)
+        if self._as_written is not None and scanner.as_written is not None:
+            self._scan_as_written(self._as_written, scanner, found, candidates_to)
         return found
 
     def _scan_as_written(
         self,
         joined: _Joined,
-        rules: Scanner,
         scanner: Scanner,
         found: dict[int, list[Hit]],
         candidates_to: list[int] | None,
@@ -107,11 +105,7 @@ class Batch:
         """The hits of the rules that read the texts as written, added to those of the texts
         the fold removed characters from (in the others they find the same as in the
         folded copy, which is nothing: every character they look for is removed)."""
-        candidates: list[int] | None = None if candidates_to is None else []
-        hits = rules.scan(joined.data, candidates)
-        if candidates_to is not None and candidates:
-            indices = scanner.as_written_indices
-            candidates_to.extend(indices[index] for index in candidates)
+        hits = scanner.scan_as_written(joined.data, candidates_to)
         appended = False
         for index, hits_of_text in self._found(joined, hits).items():
             folded = self.folds.get(index)

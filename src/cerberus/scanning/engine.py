@@ -146,14 +146,24 @@ class Scanner:
         if not data:
             return []
         hits = self._scan_searched(data, candidates_to)
-        written = self.as_written
-        if as_written and written is not None and written is not self and not data.isascii():
-            found: list[int] | None = None if candidates_to is None else []
-            more = written.scan(data, found)
-            if candidates_to is not None and found:
-                candidates_to.extend(self.as_written_indices[index] for index in found)
+        if as_written and self.as_written not in (None, self) and not data.isascii():
+            more = self.scan_as_written(data, candidates_to)
             if more:
                 hits = sorted(hits + more, key=BY_PLACE) if hits else more
+        return hits
+
+    def scan_as_written(self, data: bytes, candidates_to: list[int] | None = None) -> list[Hit]:
+        """The hits of the `as_written` rules alone (`candidates_to`: as `scan`'s, indices
+        into this set)."""
+        written = self.as_written
+        if written is None:
+            return []
+        if written is self:
+            return self._scan_searched(data, candidates_to)
+        found: list[int] | None = None if candidates_to is None else []
+        hits = written.scan(data, found)
+        if candidates_to is not None and found:
+            candidates_to.extend(self.as_written_indices[index] for index in found)
         return hits
 
     def _scan_searched(self, data: bytes, candidates_to: list[int] | None) -> list[Hit]:
